@@ -1,0 +1,74 @@
+"""JSON logs, one line per event, stamped with request_id, principal and job_id.
+
+The API binds request_id/principal per request, the worker binds job_id and the
+request_id that created the job; every logger in the process picks them up.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import sys
+from collections.abc import Iterator
+from contextvars import ContextVar
+from datetime import UTC, datetime
+
+_context: ContextVar[dict[str, str]] = ContextVar("log_context", default={})
+
+_STANDARD_ATTRS = set(
+    logging.LogRecord("", 0, "", 0, "", (), None).__dict__.keys()
+) | {"message", "asctime"}
+
+
+def bind(**values: str | None) -> None:
+    """Add values to the current context (a request or a job)."""
+    current = dict(_context.get())
+    current.update({k: v for k, v in values.items() if v is not None})
+    _context.set(current)
+
+
+@contextlib.contextmanager
+def bound(**values: str | None) -> Iterator[None]:
+    token = _context.set(
+        {**_context.get(), **{k: v for k, v in values.items() if v is not None}}
+    )
+    try:
+        yield
+    finally:
+        _context.reset(token)
+
+
+def clear() -> None:
+    _context.set({})
+
+
+def context() -> dict[str, str]:
+    return dict(_context.get())
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "event": record.getMessage(),
+        }
+        entry.update(_context.get())
+        for key, value in record.__dict__.items():
+            if key not in _STANDARD_ATTRS and not key.startswith("_"):
+                entry[key] = value
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+def configure_logging(level: str = "INFO") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # Werkzeug's access log duplicates our request line.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)

@@ -1,0 +1,88 @@
+"""Settings from environment variables, with defaults that run on a fresh machine.
+
+Every variable is documented in the README's configuration table; keep the two
+in step. Nothing else in the project reads os.environ for configuration.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_GROUP_TAGS = (
+    "Microsoft365Managed_Standard",
+    "Microsoft365Managed_Standard-Shared",
+    "Microsoft365Managed_SensitiveData",
+    "Microsoft365Managed_SensitiveData-Shared",
+    "Microsoft365Managed_PowerUser",
+    "Microsoft365Managed_Kiosk",
+    "Microsoft365Managed_Kiosk-Shared",
+)
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise SystemExit(f"configuration: {name} must be a whole number, got {raw!r}") from exc
+
+
+def _list(name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    return tuple(item.strip() for item in raw.split(",") if item.strip())
+
+
+def default_instance_path() -> Path:
+    return Path(os.environ.get("INSTANCE_PATH") or Path.cwd() / "instance").resolve()
+
+
+@dataclass(frozen=True)
+class Settings:
+    instance_path: Path
+    # Empty means the embedded default: SQLite file / embedded Redis in the instance folder.
+    database_url: str
+    redis_url: str
+    jwt_private_key_file: Path
+    jwt_issuer: str
+    jwt_audience: str
+    token_lifetime_seconds: int
+    order_chunk_size: int
+    max_order_rows: int
+    max_upload_bytes: int
+    allowed_group_tags: tuple[str, ...] = field(default=DEFAULT_GROUP_TAGS)
+    log_level: str = "INFO"
+
+    @property
+    def uses_embedded_redis(self) -> bool:
+        return not self.redis_url
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        instance = default_instance_path()
+        database_url = os.environ.get("DATABASE_URL", "").strip()
+        if not database_url:
+            database_url = f"sqlite:///{instance / 'partner-api.sqlite3'}"
+        elif database_url.startswith("postgresql://") or database_url.startswith("postgres://"):
+            # Use the psycopg 3 driver the project installs.
+            database_url = "postgresql+psycopg://" + database_url.split("://", 1)[1]
+        key_file = os.environ.get("JWT_PRIVATE_KEY_FILE", "").strip()
+        return cls(
+            instance_path=instance,
+            database_url=database_url,
+            redis_url=os.environ.get("REDIS_URL", "").strip(),
+            jwt_private_key_file=Path(key_file) if key_file else instance / "jwt-signing-key.pem",
+            jwt_issuer=os.environ.get("JWT_ISSUER", "").strip() or "urn:partner-api",
+            jwt_audience=os.environ.get("JWT_AUDIENCE", "").strip() or "urn:partner-api:v1",
+            token_lifetime_seconds=_int("TOKEN_LIFETIME_SECONDS", 3600),
+            order_chunk_size=_int("ORDER_CHUNK_SIZE", 1000),
+            max_order_rows=_int("MAX_ORDER_ROWS", 100_000),
+            max_upload_bytes=_int("MAX_UPLOAD_BYTES", 512 * 1024 * 1024),
+            allowed_group_tags=_list("ALLOWED_GROUP_TAGS", DEFAULT_GROUP_TAGS),
+            log_level=os.environ.get("LOG_LEVEL", "INFO").strip().upper() or "INFO",
+        )

@@ -1,0 +1,45 @@
+"""RQ task functions: they take IDs, call tenants/, and re-raise on failure so
+RQ's retry works. The database, not the job result, is what users read."""
+
+from __future__ import annotations
+
+import uuid
+
+from rq import Retry, get_current_job
+
+from config import logging as log_context
+from config.settings import Settings
+from jobs.connection import REGISTRATIONS_QUEUE, queue
+from tenants import processing
+
+CHUNK_TIMEOUT = 600  # seconds a chunk may run before RQ kills it
+RESULT_TTL = 3600
+FAILURE_TTL = 7 * 24 * 3600
+RETRY = Retry(max=5, interval=[1, 5, 15, 60, 300])
+
+
+def process_chunk(order_id: str, start: int, stop: int, request_id: str | None = None) -> dict:
+    job = get_current_job()
+    with log_context.bound(request_id=request_id, job_id=job.id if job else None, order_id=order_id):
+        report = processing.process_chunk(uuid.UUID(order_id), start, stop, request_id=request_id)
+    return {"processed": report.processed, "order_status": report.order_status}
+
+
+def enqueue_chunks(
+    settings: Settings, order_id: uuid.UUID, chunks: list[tuple[int, int]], request_id: str
+) -> None:
+    q = queue(settings, REGISTRATIONS_QUEUE)
+    q.enqueue_many(
+        [
+            q.prepare_data(
+                process_chunk,
+                args=(str(order_id), start, stop, request_id),
+                job_id=f"chunk-{order_id}-{start}",
+                timeout=CHUNK_TIMEOUT,
+                result_ttl=RESULT_TTL,
+                failure_ttl=FAILURE_TTL,
+                retry=RETRY,
+            )
+            for start, stop in chunks
+        ]
+    )

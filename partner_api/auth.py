@@ -1,0 +1,250 @@
+"""OAuth 2.0 client credentials: the service is its own authorization server.
+
+``POST /oauth/token`` issues short-lived JWT access tokens (RFC 9068) signed
+with the configured key; routes accept them through a ResourceProtector whose
+validator pins the algorithm and checks iss, aud, exp, nbf and typ. Each token
+names one principal: a partner, a tenant, support, or a supplier.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from authlib.integrations.flask_oauth2 import AuthorizationServer, ResourceProtector
+from authlib.oauth2 import OAuth2Error
+from authlib.oauth2.rfc6749 import ClientMixin, grants
+from authlib.oauth2.rfc6750 import InvalidTokenError
+from authlib.oauth2.rfc9068 import JWTBearerTokenGenerator, JWTBearerTokenValidator
+from authlib.oauth2.rfc9068.claims import JWTAccessTokenClaims
+from flask import Flask, Response, g, json
+from joserfc import jwt
+from joserfc.errors import JoseError
+
+from partner_api.errors import ApiError, problem_response
+from partner_api.keys import SIGNING_ALG, SigningKey
+from tenants import clients as client_store
+from tenants.models import ApiClient
+from tenants.scoping import Scope
+
+# What each kind of principal may be granted. A client gets all of its kind's
+# scopes unless created with fewer.
+SCOPES_BY_KIND = {
+    "partner": ("partner:read", "partner:write"),
+    "tenant": ("customer:read", "customer:write"),
+    "support": ("support:read",),
+    "supplier": ("supplier:write",),
+}
+ALL_SCOPES = {scope: kind for kind, scopes in SCOPES_BY_KIND.items() for scope in scopes}
+
+
+@dataclass(frozen=True)
+class Principal:
+    kind: str  # partner | tenant | support | supplier
+    id: str | None  # partner or tenant UUID, supplier ID; None for support
+    client_id: str
+    scopes: frozenset[str]
+
+    @property
+    def partner_id(self) -> uuid.UUID | None:
+        return uuid.UUID(self.id) if self.kind == "partner" and self.id else None
+
+    @property
+    def tenant_id(self) -> uuid.UUID | None:
+        return uuid.UUID(self.id) if self.kind == "tenant" and self.id else None
+
+    def data_scope(self) -> Scope | None:
+        """The tenant scope queries run under; None for support and suppliers."""
+        if self.kind == "partner":
+            return Scope.partner(self.partner_id)
+        if self.kind == "tenant":
+            return Scope.tenant(self.tenant_id)
+        return None
+
+    def label(self) -> str:
+        return f"{self.kind}:{self.id}" if self.id else self.kind
+
+
+class OAuthClient(ClientMixin):
+    """Authlib's view of an ApiClient row."""
+
+    def __init__(self, row: ApiClient) -> None:
+        self.row = row
+
+    def get_client_id(self) -> str:
+        return self.row.client_id
+
+    def get_default_redirect_uri(self) -> str | None:
+        return None
+
+    def get_allowed_scope(self, scope: str | None) -> str:
+        allowed = self.row.scopes.split()
+        if not scope:
+            return " ".join(allowed)
+        return " ".join(s for s in scope.split() if s in allowed)
+
+    def check_redirect_uri(self, redirect_uri: str) -> bool:
+        return False
+
+    def check_client_secret(self, client_secret: str) -> bool:
+        return client_store.verify_secret(self.row, client_secret)
+
+    def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
+        return method in ("client_secret_basic", "client_secret_post")
+
+    def check_response_type(self, response_type: str) -> bool:
+        return False
+
+    def check_grant_type(self, grant_type: str) -> bool:
+        return grant_type == "client_credentials"
+
+
+class ClientCredentialsGrant(grants.ClientCredentialsGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+
+
+class AccessTokenGenerator(JWTBearerTokenGenerator):
+    def __init__(self, signing_key: SigningKey, issuer: str, audience: str, lifetime: int):
+        super().__init__(
+            issuer=issuer, alg=SIGNING_ALG, expires_generator=lambda client, grant: lifetime
+        )
+        self.signing_key = signing_key
+        self.audience = audience
+
+    def get_jwks(self) -> dict:
+        return self.signing_key.private_jwks()
+
+    def get_audiences(self, client, user, scope) -> str:
+        return self.audience
+
+    def get_extra_claims(self, client: OAuthClient, grant_type, user, scope) -> dict:
+        row = client.row
+        principal_id = row.partner_id or row.tenant_id or row.supplier_id
+        return {
+            "principal_kind": row.principal_kind,
+            "principal_id": str(principal_id) if principal_id else None,
+        }
+
+
+class AccessTokenValidator(JWTBearerTokenValidator):
+    """Pins the algorithm and requires the RFC 9068 ``typ`` before the claims
+    checks (iss, aud, exp, nbf, iat, jti) the base class runs."""
+
+    def __init__(self, signing_key: SigningKey, issuer: str, audience: str):
+        super().__init__(issuer=issuer, resource_server=audience)
+        self.signing_key = signing_key
+
+    def authenticate_token(self, token_string: str) -> JWTAccessTokenClaims:
+        try:
+            token = jwt.decode(
+                token_string, self.signing_key.verification_keys(), algorithms=[SIGNING_ALG]
+            )
+        except (JoseError, ValueError, TypeError) as exc:
+            raise InvalidTokenError(realm=self.realm) from exc
+        if str(token.header.get("typ", "")).lower() not in ("at+jwt", "application/at+jwt"):
+            raise InvalidTokenError(realm=self.realm)
+        options = {
+            "iss": {"essential": True, "value": self.issuer},
+            "exp": {"essential": True},
+            "aud": {"essential": True, "value": self.resource_server},
+            "sub": {"essential": True},
+            "client_id": {"essential": True},
+            "iat": {"essential": True},
+            "jti": {"essential": True},
+            "principal_kind": {"essential": True},
+        }
+        return JWTAccessTokenClaims(token.claims, token.header, options)
+
+
+class Protector(ResourceProtector):
+    def raise_error_response(self, error) -> None:
+        status = error.status_code
+        if status == 403:
+            raise ApiError(
+                403,
+                "insufficient_scope",
+                "Your access token lacks the scope this operation needs. "
+                "Request a token with that scope, or ask for a client that has it.",
+                headers=dict(error.get_headers()),
+            )
+        if error.error == "missing_authorization":
+            detail = (
+                "This operation needs an access token. Get one from POST /oauth/token "
+                "and send it as 'Authorization: Bearer <token>'."
+            )
+            code = "missing_token"
+        else:
+            detail = (
+                "The access token is invalid, expired, or not meant for this service. "
+                "Get a new one from POST /oauth/token."
+            )
+            code = "invalid_token"
+        raise ApiError(401, code, detail, headers=dict(error.get_headers()))
+
+
+authorization = AuthorizationServer()
+protector = Protector()
+
+
+def _query_client(client_id: str) -> OAuthClient | None:
+    row = client_store.find_active(client_id)
+    return OAuthClient(row) if row else None
+
+
+def init_app(app: Flask, signing_key: SigningKey, settings) -> None:
+    app.config.setdefault("OAUTH2_TOKEN_EXPIRES_IN", {})
+    authorization.init_app(app, query_client=_query_client, save_token=lambda token, req: None)
+    authorization.register_grant(ClientCredentialsGrant)
+    authorization.register_token_generator(
+        "default",
+        AccessTokenGenerator(
+            signing_key, settings.jwt_issuer, settings.jwt_audience, settings.token_lifetime_seconds
+        ),
+    )
+    protector._token_validators.clear()
+    protector.register_token_validator(
+        AccessTokenValidator(signing_key, settings.jwt_issuer, settings.jwt_audience)
+    )
+
+
+def token_response() -> Response:
+    """Run the token endpoint; OAuth errors become problem JSON that keeps
+    RFC 6749's ``error`` and ``error_description``."""
+    response = authorization.create_token_response()
+    if response.status_code < 400:
+        return response
+    body = json.loads(response.get_data() or b"{}")
+    error = body.get("error", "invalid_request")
+    description = body.get("error_description") or {
+        "invalid_client": "The client ID or secret is wrong, or the client was revoked.",
+        "unsupported_grant_type": "Only grant_type=client_credentials is supported.",
+        "invalid_scope": "The requested scope is not allowed for this client.",
+    }.get(error, "The token request is not valid.")
+    headers = {k: v for k, v in response.headers.items() if k.lower() == "www-authenticate"}
+    return problem_response(
+        response.status_code,
+        error,
+        description,
+        headers=headers,
+        extra={"error": error, "error_description": description},
+    )
+
+
+def authenticate() -> Principal:
+    """Validate the bearer token of the current request (401 when it is not)."""
+    try:
+        claims = protector.acquire_token()
+    except OAuth2Error as error:
+        protector.raise_error_response(error)
+    principal = Principal(
+        kind=claims["principal_kind"],
+        id=claims.get("principal_id"),
+        client_id=claims["client_id"],
+        scopes=frozenset(str(claims.get("scope") or "").split()),
+    )
+    g.principal = principal
+    return principal
+
+
+def current_principal() -> Principal | None:
+    return getattr(g, "principal", None)

@@ -1,0 +1,78 @@
+"""The Blueprint every API audience uses.
+
+``auth(kind, scope)`` both enforces and documents access: it writes the
+security requirement and the 401/403/404 problem responses into the OpenAPI
+spec, and at run time turns the token into a principal, answers 404 to a
+principal of another kind (as if the route did not exist for it), 403 to a
+missing scope, and runs the view inside the principal's data scope.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from collections.abc import Callable
+
+import flask_smorest
+
+from config import logging as log_context
+from partner_api.auth import authenticate
+from partner_api.errors import PROBLEM_CONTENT_TYPE, ApiError, ProblemSchema
+from tenants.scoping import scoped
+
+ERROR_DESCRIPTIONS = {
+    400: "The request is malformed.",
+    401: "Missing, invalid or expired access token.",
+    403: "The token lacks the scope this operation needs.",
+    404: "Not found, or not visible to this principal.",
+    409: "The request conflicts with the current state.",
+    413: "The upload is larger than the configured limit.",
+    415: "Unsupported media type.",
+    422: "The request body or parameters are not valid; `errors` says which and why.",
+    429: "Too many requests; retry after the time in `Retry-After`.",
+}
+
+
+class ApiBlueprint(flask_smorest.Blueprint):
+    def problem(self, *statuses: int) -> Callable:
+        """Document problem+json error responses."""
+
+        def decorator(func: Callable) -> Callable:
+            for status in statuses:
+                func = self.alt_response(
+                    status,
+                    schema=ProblemSchema,
+                    description=ERROR_DESCRIPTIONS.get(status, "Error."),
+                    content_type=PROBLEM_CONTENT_TYPE,
+                )(func)
+            return func
+
+        return decorator
+
+    def auth(self, kind: str, scope: str) -> Callable:
+        def decorator(func: Callable) -> Callable:
+            @functools.wraps(func)
+            def wrapper(*args, **kwargs):
+                principal = authenticate()
+                if principal.kind != kind:
+                    raise ApiError(
+                        404, "not_found", "There is nothing at this address, or you may not see it."
+                    )
+                if scope not in principal.scopes:
+                    raise ApiError(
+                        403,
+                        "insufficient_scope",
+                        f"Your access token lacks the scope '{scope}' this operation needs. "
+                        "Request a token with that scope, or ask for a client that has it.",
+                        headers={"WWW-Authenticate": f'Bearer error="insufficient_scope", '
+                                 f'scope="{scope}"'},
+                    )
+                log_context.bind(principal=principal.label(), client_id=principal.client_id)
+                data_scope = principal.data_scope()
+                with scoped(data_scope) if data_scope else contextlib.nullcontext():
+                    return func(*args, **kwargs)
+
+            wrapper = self.doc(security=[{"oauth2": [scope]}])(wrapper)
+            return self.problem(401, 403, 404)(wrapper)
+
+        return decorator

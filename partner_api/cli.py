@@ -1,0 +1,283 @@
+"""The ``partner-api`` command line. Every command takes ``--json`` and then
+prints exactly one JSON object on stdout."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import uuid
+
+import click
+
+from config.settings import Settings
+from tenants import db
+
+
+def _emit(as_json: bool, data: dict, text: str) -> None:
+    click.echo(json.dumps(data, default=str) if as_json else text)
+
+
+def _settings() -> Settings:
+    settings = Settings.from_env()
+    settings.instance_path.mkdir(parents=True, exist_ok=True)
+    return settings
+
+
+def _prepare_database(settings: Settings) -> None:
+    from tenants.migrate import upgrade
+
+    upgrade(settings.database_url)
+    db.configure(settings.database_url)
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+
+
+@click.group()
+def main() -> None:
+    """Partner device registration service."""
+
+
+@main.group("db")
+def db_group() -> None:
+    """Database schema."""
+
+
+@db_group.command("upgrade")
+@json_option
+def db_upgrade(as_json: bool) -> None:
+    """Apply every migration (safe to run again)."""
+    settings = _settings()
+    _prepare_database(settings)
+    _emit(as_json, {"status": "ok", "database": _redacted(settings.database_url)},
+          f"database at {_redacted(settings.database_url)} is up to date")
+
+
+def _redacted(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@main.group()
+def partners() -> None:
+    """Partners (resellers, OEMs)."""
+
+
+@partners.command("create")
+@click.option("--name", required=True)
+@json_option
+def partners_create(name: str, as_json: bool) -> None:
+    from tenants.directory import create_partner
+
+    _prepare_database(_settings())
+    partner = create_partner(name)
+    _emit(as_json, {"id": str(partner.id), "name": partner.name}, f"partner {partner.id}")
+
+
+@main.group()
+def tenants() -> None:
+    """Customer tenants."""
+
+
+@tenants.command("create")
+@click.option("--name", required=True)
+@click.option("--domain")
+@json_option
+def tenants_create(name: str, domain: str | None, as_json: bool) -> None:
+    from tenants.directory import create_tenant
+
+    _prepare_database(_settings())
+    tenant = create_tenant(name, domain)
+    _emit(as_json, {"id": str(tenant.id), "name": tenant.name, "domain": tenant.domain},
+          f"tenant {tenant.id}")
+
+
+@main.group()
+def clients() -> None:
+    """API clients (OAuth client credentials)."""
+
+
+@clients.command("create")
+@click.option("--partner", "partner_id", type=click.UUID, help="A partner's client")
+@click.option("--tenant", "tenant_id", type=click.UUID, help="A customer tenant's client")
+@click.option("--support", is_flag=True, help="A support engineer's client")
+@click.option("--supplier", "supplier_id", help="A supplier (OEM feed) client, by supplier ID")
+@click.option("--scope", "scopes", multiple=True, help="Limit the scopes (default: all of the kind's)")
+@click.option("--name", help="A label for the client")
+@json_option
+def clients_create(partner_id, tenant_id, support, supplier_id, scopes, name, as_json) -> None:
+    """Create a client; its secret is shown once, here."""
+    from partner_api.auth import SCOPES_BY_KIND
+    from tenants.clients import create_client
+
+    chosen = [k for k, v in (("partner", partner_id), ("tenant", tenant_id),
+                             ("support", support), ("supplier", supplier_id)) if v]
+    if len(chosen) != 1:
+        raise click.UsageError("give exactly one of --partner, --tenant, --support, --supplier")
+    kind = chosen[0]
+    allowed = SCOPES_BY_KIND[kind]
+    unknown = [s for s in scopes if s not in allowed]
+    if unknown:
+        raise click.UsageError(f"scopes {unknown} are not for a {kind}; choose from {allowed}")
+    _prepare_database(_settings())
+    issued = create_client(kind, scopes=tuple(scopes) or allowed, partner_id=partner_id,
+                           tenant_id=tenant_id, supplier_id=supplier_id, name=name)
+    data = {"client_id": issued.client_id, "client_secret": issued.client_secret,
+            "principal_kind": kind, "scope": issued.scopes}
+    _emit(as_json, data, f"client_id={issued.client_id}\nclient_secret={issued.client_secret}\n"
+          "(the secret is shown only now)")
+
+
+@main.command()
+@json_option
+def worker(as_json: bool) -> None:
+    """Run an RQ worker (registrations and maintenance queues, with the scheduler)."""
+    from jobs.worker import run
+
+    settings = _settings()
+    db.configure(settings.database_url)
+    if as_json:
+        click.echo(json.dumps({"status": "starting", "pid": os.getpid()}))
+    run(settings)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", "api_workers", default=2, show_default=True, type=int,
+              help="API processes")
+@json_option
+def serve(host: str, port: int, api_workers: int, as_json: bool) -> None:
+    """Run the API (gunicorn) and one RQ worker; on the embedded default also
+    the embedded Redis."""
+    from jobs import embedded_redis
+    from jobs.connection import redis_url
+
+    settings = _settings()
+    _prepare_database(settings)
+    started_redis = settings.uses_embedded_redis and not embedded_redis._responds(
+        embedded_redis.socket_path(settings.instance_path))
+    url = redis_url(settings)
+    env = dict(os.environ, INSTANCE_PATH=str(settings.instance_path))
+    worker_process = subprocess.Popen([sys.executable, "-m", "partner_api.cli", "worker"], env=env)
+    base = f"http://{host}:{port}"
+    _emit(as_json, {"status": "serving", "url": base, "docs": f"{base}/docs",
+                    "redis": "embedded" if settings.uses_embedded_redis else "configured",
+                    "worker_pid": worker_process.pid},
+          f"partner-api listening on {base}  (docs: {base}/docs, health: {base}/healthz)\n"
+          f"worker pid {worker_process.pid}; redis {url}; press Ctrl+C to stop")
+    try:
+        _run_gunicorn(host, port, api_workers)
+    finally:
+        worker_process.send_signal(signal.SIGTERM)
+        try:
+            worker_process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            worker_process.kill()
+        if started_redis:
+            embedded_redis.stop(settings.instance_path)
+
+
+def _run_gunicorn(host: str, port: int, workers: int) -> None:
+    from gunicorn.app.base import BaseApplication
+
+    class Application(BaseApplication):
+        def load_config(self) -> None:
+            self.cfg.set("bind", f"{host}:{port}")
+            self.cfg.set("workers", workers)
+            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("threads", 4)
+            self.cfg.set("timeout", 300)
+            self.cfg.set("accesslog", None)
+
+        def load(self):
+            from partner_api.app import create_app
+
+            return create_app()
+
+    try:
+        Application().run()
+    except SystemExit:
+        pass
+
+
+@main.command()
+@click.option("--base-url", default="http://127.0.0.1:8000", show_default=True)
+@json_option
+def demo(base_url: str, as_json: bool) -> None:
+    """Create a demo partner, tenant, active relationship and clients, and
+    print ready-to-paste curl commands for one order."""
+    from partner_api.auth import SCOPES_BY_KIND
+    from tenants import directory
+    from tenants.clients import create_client
+    from tenants.hardware_hash import build_hardware_hash
+
+    _prepare_database(_settings())
+    partner = directory.find_partner("Demo Partner") or directory.create_partner("Demo Partner")
+    tenant = directory.find_tenant("Demo Customer") or directory.create_tenant(
+        "Demo Customer", "demo.example")
+    directory.activate_relationship(partner.id, tenant.id)
+    partner_client = create_client("partner", scopes=SCOPES_BY_KIND["partner"],
+                                   partner_id=partner.id, name="demo")
+    tenant_client = create_client("tenant", scopes=SCOPES_BY_KIND["tenant"],
+                                  tenant_id=tenant.id, name="demo")
+    support_client = create_client("support", scopes=SCOPES_BY_KIND["support"], name="demo")
+    serial = f"DEMO-{uuid.uuid4().hex[:10].upper()}"
+    hardware_hash = build_hardware_hash("Contoso", "Surface Laptop 7", serial)
+    order = {"order_id": "DEMO-ORDER-1", "purchase_id": "PO-1001",
+             "devices": [{"hardware_hash": hardware_hash}]}
+    data = {
+        "base_url": base_url,
+        "partner_id": str(partner.id),
+        "tenant_id": str(tenant.id),
+        "partner_client": {"client_id": partner_client.client_id,
+                           "client_secret": partner_client.client_secret},
+        "tenant_client": {"client_id": tenant_client.client_id,
+                          "client_secret": tenant_client.client_secret},
+        "support_client": {"client_id": support_client.client_id,
+                           "client_secret": support_client.client_secret},
+        "serial_number": serial,
+        "order": order,
+    }
+    token = ("curl -s -u {id}:{secret} -d grant_type=client_credentials "
+             "$BASE/oauth/token | python3 -c 'import json,sys; "
+             "print(json.load(sys.stdin)[\"access_token\"])'")
+    pick = "python3 -c 'import json,sys; print(json.load(sys.stdin)[\"{key}\"])'"
+    text = "\n".join([
+        "# Demo partner, customer, active relationship and clients are ready.",
+        "# Paste these into a shell while `partner-api serve` runs:",
+        f"BASE={base_url}",
+        "PARTNER_TOKEN=$(" + token.format(id=partner_client.client_id,
+                                          secret=partner_client.client_secret) + ")",
+        "CUSTOMER_TOKEN=$(" + token.format(id=tenant_client.client_id,
+                                           secret=tenant_client.client_secret) + ")",
+        "SUPPORT_TOKEN=$(" + token.format(id=support_client.client_id,
+                                          secret=support_client.client_secret) + ")",
+        "# 1. submit an order of one device (202 Accepted)",
+        "ORDER=$(curl -s -X POST -H \"Authorization: Bearer $PARTNER_TOKEN\" "
+        "-H 'Content-Type: application/json' "
+        f"-d {shlex.quote(json.dumps(order))} $BASE/v1/partner/customers/{tenant.id}/orders)",
+        "echo \"$ORDER\"; ORDER_ID=$(echo \"$ORDER\" | " + pick.format(key="id") + ")",
+        "REQUEST_ID=$(echo \"$ORDER\" | " + pick.format(key="request_id") + ")",
+        "# 2. poll the order until its status is completed",
+        "sleep 2; curl -s -H \"Authorization: Bearer $PARTNER_TOKEN\" "
+        "$BASE/v1/partner/orders/$ORDER_ID",
+        "curl -s -H \"Authorization: Bearer $PARTNER_TOKEN\" "
+        "$BASE/v1/partner/orders/$ORDER_ID/registrations",
+        "# 3. the customer sees the device, ready_for_user",
+        "curl -s -H \"Authorization: Bearer $CUSTOMER_TOKEN\" "
+        f"\"$BASE/v1/customer/devices?serial_number={serial}\"",
+        "# 4. support traces the request",
+        "curl -s -H \"Authorization: Bearer $SUPPORT_TOKEN\" "
+        "$BASE/v1/support/requests/$REQUEST_ID",
+    ])
+    _emit(as_json, data, text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,194 @@
+"""One place that turns every failure into RFC 9457 problem JSON.
+
+Every error body has ``type``, ``title``, ``status``, ``detail``, a stable
+``code`` and the ``request_id``; validation failures add ``errors`` (field ->
+messages). Never a stack trace, never an HTML page.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import marshmallow as ma
+from flask import Flask, Response, g, json
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from tenants.errors import Conflict, DomainError, Forbidden, InputError, NotFound
+
+log = logging.getLogger(__name__)
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+
+# Stable codes for the HTTP errors raised by Flask/werkzeug itself.
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_failed",
+    429: "rate_limited",
+    500: "internal_error",
+    503: "service_unavailable",
+}
+
+_DOMAIN_STATUS = {InputError: 422, NotFound: 404, Forbidden: 403, Conflict: 409}
+
+
+class ProblemSchema(ma.Schema):
+    """The body of every error response (application/problem+json, RFC 9457)."""
+
+    type = ma.fields.String(required=True, metadata={"description": "URI naming the problem type"})
+    title = ma.fields.String(required=True)
+    status = ma.fields.Integer(required=True)
+    detail = ma.fields.String(required=True, metadata={"description": "What went wrong and what to do"})
+    code = ma.fields.String(required=True, metadata={"description": "Stable machine-readable code"})
+    request_id = ma.fields.String(required=True)
+    errors = ma.fields.Dict(
+        keys=ma.fields.String(),
+        values=ma.fields.Raw(),
+        metadata={"description": "Validation failures: field (or location) -> messages"},
+    )
+    # OAuth 2.0 token endpoint errors also carry RFC 6749's fields.
+    error = ma.fields.String()
+    error_description = ma.fields.String()
+
+
+class ApiError(Exception):
+    """Raise from a view to answer with a specific problem."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        detail: str,
+        *,
+        title: str | None = None,
+        errors: dict | None = None,
+        headers: dict | None = None,
+        extra: dict | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.code = code
+        self.detail = detail
+        self.title = title
+        self.errors = errors
+        self.headers = headers or {}
+        self.extra = extra or {}
+
+
+def problem_response(
+    status: int,
+    code: str,
+    detail: str,
+    *,
+    title: str | None = None,
+    errors: dict | None = None,
+    headers: dict | None = None,
+    extra: dict | None = None,
+) -> Response:
+    from http import HTTPStatus
+
+    body = {
+        "type": f"urn:partner-api:problem:{code}",
+        "title": title or HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+        "code": code,
+        "request_id": getattr(g, "request_id", None) or "",
+    }
+    if errors:
+        body["errors"] = errors
+    if extra:
+        body.update(extra)
+    response = Response(json.dumps(body), status=status, mimetype=PROBLEM_CONTENT_TYPE)
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def _describe_validation(errors: dict) -> str:
+    """Turn webargs' {location: {field: [messages]}} into one readable sentence."""
+    parts = []
+    for location, fields in errors.items():
+        if isinstance(fields, dict):
+            for field, messages in fields.items():
+                text = messages if isinstance(messages, str) else _flatten(messages)
+                parts.append(f"{field}: {text}")
+        else:
+            parts.append(f"{location}: {_flatten(fields)}")
+    return "The request is not valid. " + "; ".join(parts[:10])
+
+
+def _flatten(messages) -> str:
+    if isinstance(messages, dict):
+        return "; ".join(f"{k}: {_flatten(v)}" for k, v in list(messages.items())[:5])
+    if isinstance(messages, list | tuple):
+        return " ".join(_flatten(m) for m in messages)
+    return str(messages)
+
+
+def handle_http_exception(error: HTTPException) -> Response:
+    status = error.code or 500
+    data = getattr(error, "data", None) or {}
+    errors = data.get("errors") or data.get("messages")
+    if status == 422 and errors:
+        return problem_response(422, "validation_failed", _describe_validation(errors), errors=errors)
+    if isinstance(error, InternalServerError):
+        return handle_unexpected(getattr(error, "original_exception", None) or error)
+    detail = data.get("message") or error.description or ""
+    if status == 404:
+        detail = "There is nothing at this address, or you may not see it."
+    elif status == 405:
+        detail = f"This address does not accept that method. {error.description or ''}".strip()
+    headers = dict(data.get("headers") or {})
+    if status == 405:
+        allowed = error.get_headers()
+        headers.update({k: v for k, v in allowed if k.lower() == "allow"})
+    return problem_response(status, _HTTP_CODES.get(status, "http_error"), detail, headers=headers)
+
+
+def handle_api_error(error: ApiError) -> Response:
+    return problem_response(
+        error.status,
+        error.code,
+        error.detail,
+        title=error.title,
+        errors=error.errors,
+        headers=error.headers,
+        extra=error.extra,
+    )
+
+
+def handle_domain_error(error: DomainError) -> Response:
+    status = next((s for cls, s in _DOMAIN_STATUS.items() if isinstance(error, cls)), 400)
+    errors = None
+    if isinstance(error, InputError):
+        key = error.location() or error.field or "body"
+        errors = {key: [error.message]}
+        detail = f"{error.location()}: {error.message}" if error.location() else error.message
+    else:
+        detail = error.message
+    return problem_response(status, error.code, detail, errors=errors)
+
+
+def handle_unexpected(error: BaseException) -> Response:
+    log.error("unhandled error", exc_info=error)
+    return problem_response(
+        500,
+        "internal_error",
+        "Your request could not be processed. Contact support and provide the request ID: "
+        f"{getattr(g, 'request_id', '')}",
+    )
+
+
+def register_error_handlers(app: Flask) -> None:
+    app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(ApiError, handle_api_error)
+    app.register_error_handler(DomainError, handle_domain_error)
+    app.register_error_handler(Exception, handle_unexpected)

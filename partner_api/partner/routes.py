@@ -1,0 +1,116 @@
+"""The partner API: relationships with customers, orders and their outcomes."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select
+
+from partner_api import views
+from partner_api.blueprint import ApiBlueprint
+from partner_api.auth import current_principal
+from partner_api.request_context import current_request_id, request_session
+from partner_api.schemas import (
+    DryRunQuerySchema,
+    DryRunSchema,
+    OrderCreateSchema,
+    OrderSchema,
+    RegistrationFilterSchema,
+    RegistrationSchema,
+    RelationshipSchema,
+)
+from tenants import orders, relationships
+from tenants.models import Order, Registration, Relationship
+
+blp = ApiBlueprint(
+    "partner",
+    __name__,
+    url_prefix="/v1/partner",
+    description="For resellers and OEMs: customers, orders, outcomes.",
+)
+
+
+@blp.route("/customers")
+@blp.auth("partner", "partner:read")
+@blp.response(200, RelationshipSchema(many=True))
+def list_customers():
+    """Your relationships with customer tenants."""
+    session = request_session()
+    return session.scalars(select(Relationship).order_by(Relationship.requested_at)).all()
+
+
+@blp.route("/customers/<uuid:tenant_id>/relationship-requests", methods=["POST"])
+@blp.auth("partner", "partner:write")
+@blp.response(201, RelationshipSchema)
+def request_relationship(tenant_id: uuid.UUID):
+    """Ask a customer tenant for a relationship; the customer approves or declines it."""
+    session = request_session()
+    relationship = relationships.request_relationship(
+        session, current_principal().partner_id, tenant_id, current_request_id()
+    )
+    session.commit()
+    return relationship
+
+
+@blp.route("/customers/<uuid:tenant_id>/orders", methods=["POST"])
+@blp.auth("partner", "partner:write")
+@blp.arguments(DryRunQuerySchema, location="query")
+@blp.arguments(OrderCreateSchema)
+@blp.response(202, OrderSchema)
+@blp.alt_response(200, schema=DryRunSchema, description="Dry run: each row's verdict.")
+@blp.problem(422)
+def submit_order(query: dict, body: dict, tenant_id: uuid.UUID):
+    """Submit an order of devices to register for a customer.
+
+    Needs an active relationship with the customer (else 403
+    ``relationship_required``). Answers 202 before any row is processed;
+    poll the ``Location``.
+    """
+    rows = (
+        orders.RowInput(values=device, line=index + 1)
+        for index, device in enumerate(body["devices"])
+    )
+    return views.submit(
+        tenant_id=tenant_id,
+        partner_id=current_principal().partner_id,
+        fields=body,
+        rows=rows,
+        source_format="json",
+        dry_run=query["dry_run"],
+        location_endpoint="partner.get_order",
+    )
+
+
+@blp.route("/orders")
+@blp.auth("partner", "partner:read")
+@blp.response(200, OrderSchema(many=True))
+@blp.paginate()
+def list_orders(pagination_parameters):
+    """The orders you submitted, newest first."""
+    session = request_session()
+    stmt = select(Order).order_by(Order.created_at.desc(), Order.id)
+    page = views.paginate(session, stmt, pagination_parameters)
+    return [views.order_body(session, order) for order in page]
+
+
+@blp.route("/orders/<uuid:order_id>")
+@blp.auth("partner", "partner:read")
+@blp.response(200, OrderSchema)
+def get_order(order_id: uuid.UUID):
+    """One order: status and counts by state and error code."""
+    session = request_session()
+    return views.order_body(session, orders.get_order(session, order_id))
+
+
+@blp.route("/orders/<uuid:order_id>/registrations")
+@blp.auth("partner", "partner:read")
+@blp.arguments(RegistrationFilterSchema, location="query")
+@blp.response(200, RegistrationSchema(many=True))
+@blp.paginate()
+def list_order_registrations(filters: dict, order_id: uuid.UUID, pagination_parameters):
+    """The order's rows with their outcomes, in submission order."""
+    session = request_session()
+    orders.get_order(session, order_id)
+    stmt = select(Registration).where(Registration.order_pk == order_id)
+    stmt = views.filter_registrations(stmt, filters).order_by(Registration.line_index)
+    return views.paginate(session, stmt, pagination_parameters)

@@ -1,0 +1,108 @@
+"""Per-request plumbing: the request ID, the database session, the request log.
+
+A caller-supplied ``X-Request-ID`` is kept when it is a sane token (letters,
+digits and ``-_.:``, up to 128 characters); anything else is replaced by a
+generated one. Every response carries it, and so does every log line.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+
+from flask import Flask, Response, g, request
+from sqlalchemy.orm import Session
+
+from config import logging as log_context
+from tenants import db
+from tenants.models import RequestLog
+
+log = logging.getLogger(__name__)
+
+_SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+
+# Operational endpoints are polled constantly; logging them would drown the table.
+_UNLOGGED_PREFIXES = ("/healthz", "/readyz", "/metrics", "/docs", "/openapi.json")
+
+
+def new_request_id() -> str:
+    return uuid.uuid4().hex
+
+
+def accept_request_id(supplied: str | None) -> str:
+    if supplied and _SANE_REQUEST_ID.match(supplied):
+        return supplied
+    return new_request_id()
+
+
+def current_request_id() -> str:
+    return getattr(g, "request_id", "") or ""
+
+
+def request_session() -> Session:
+    """The session of the current request, closed when the request ends."""
+    session = getattr(g, "db_session", None)
+    if session is None:
+        session = g.db_session = db.new_session()
+    return session
+
+
+def _before() -> None:
+    g.request_id = accept_request_id(request.headers.get("X-Request-ID"))
+    g.started = time.perf_counter()
+    log_context.clear()
+    log_context.bind(request_id=g.request_id)
+
+
+def _after(response: Response) -> Response:
+    response.headers["X-Request-ID"] = current_request_id()
+    # Finish the view's transaction first: on SQLite a second writer would
+    # otherwise wait for it.
+    _teardown(None)
+    if not request.path.startswith(_UNLOGGED_PREFIXES):
+        _record(response.status_code)
+    return response
+
+
+def _record(status: int) -> None:
+    principal = getattr(g, "principal", None)
+    elapsed = int((time.perf_counter() - getattr(g, "started", time.perf_counter())) * 1000)
+    try:
+        with db.transaction() as session:
+            session.add(
+                RequestLog(
+                    request_id=current_request_id(),
+                    principal_kind=principal.kind if principal else None,
+                    principal_id=principal.id if principal else None,
+                    client_id=principal.client_id if principal else None,
+                    method=request.method,
+                    path=request.full_path.rstrip("?")[:2000],
+                    status=status,
+                    duration_ms=elapsed,
+                )
+            )
+    except Exception:  # the request log must never break the response
+        log.exception("could not record the request")
+    log.info(
+        "request",
+        extra={
+            "method": request.method,
+            "path": request.path,
+            "status": status,
+            "duration_ms": elapsed,
+        },
+    )
+
+
+def _teardown(_exc: BaseException | None) -> None:
+    session = g.pop("db_session", None)
+    if session is not None:
+        session.close()
+
+
+def init_app(app: Flask) -> None:
+    app.before_request(_before)
+    app.after_request(_after)
+    app.teardown_request(_teardown)

@@ -1,0 +1,117 @@
+"""View helpers shared by the audiences: order submission, order bodies,
+pagination, registration filters."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+
+from flask import current_app, url_for
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
+
+from config.settings import Settings
+from jobs.tasks import enqueue_chunks
+from partner_api.request_context import current_request_id, request_session
+from tenants import db, orders
+from tenants.devices import effective_state_sql
+from tenants.models import Order, Registration
+
+
+def settings() -> Settings:
+    return current_app.extensions["partner_api.settings"]
+
+
+def order_body(session: Session, order: Order) -> dict:
+    body = {c: getattr(order, c) for c in (
+        "id", "request_id", "tenant_id", "partner_id", "order_id", "purchase_id", "group_tag",
+        "status", "row_count", "created_at", "started_at", "completed_at",
+    )}
+    body["counts"] = orders.order_counts(session, order.id)
+    return body
+
+
+def submit(
+    *,
+    tenant_id: uuid.UUID,
+    partner_id: uuid.UUID | None,
+    fields: dict,
+    rows: Iterable[orders.RowInput],
+    source_format: str,
+    dry_run: bool,
+    location_endpoint: str,
+):
+    """Store an order, enqueue it after COMMIT, answer 202 with a Location."""
+    config = settings()
+    submission = orders.Submission(
+        tenant_id=tenant_id,
+        partner_id=partner_id,
+        request_id=current_request_id(),
+        order_id=fields.get("order_id"),
+        purchase_id=fields.get("purchase_id"),
+        group_tag=fields.get("group_tag"),
+        source_format=source_format,
+        allowed_group_tags=config.allowed_group_tags,
+        max_rows=config.max_order_rows,
+        chunk_size=config.order_chunk_size,
+    )
+    session = request_session()
+    try:
+        result = orders.submit_order(session, submission, rows, dry_run=dry_run)
+        if dry_run:
+            session.rollback()
+            return dry_run_body(result), 200
+        order = result.order
+        chunks, request_id = result.chunks, submission.request_id
+        db.after_commit(session, lambda: enqueue_chunks(config, order.id, chunks, request_id))
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    body = order_body(session, order)
+    location = url_for(location_endpoint, order_id=order.id)
+    return body, 202, {"Location": location}
+
+
+def dry_run_body(result: orders.SubmitResult) -> dict:
+    rows = [
+        {
+            "line": v.line,
+            "source": v.source,
+            "manufacturer": v.values.get("manufacturer"),
+            "model": v.values.get("model"),
+            "serial_number": v.values.get("serial_number"),
+            "verdict": "rejected" if v.failed else "accepted",
+            "error_code": v.error_code,
+            "message": v.message,
+            "warnings": v.warnings,
+        }
+        for v in result.verdicts
+    ]
+    rejected = sum(1 for r in rows if r["verdict"] == "rejected")
+    return {
+        "dry_run": True,
+        "row_count": len(rows),
+        "accepted": len(rows) - rejected,
+        "rejected": rejected,
+        "rows": rows,
+    }
+
+
+def paginate(session: Session, stmt: Select, pagination_parameters) -> list:
+    total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+    pagination_parameters.item_count = total
+    page, size = pagination_parameters.page, pagination_parameters.page_size
+    return list(session.scalars(stmt.limit(size).offset((page - 1) * size)))
+
+
+def filter_registrations(stmt: Select, filters: dict) -> Select:
+    if "state" in filters:
+        stmt = stmt.where(effective_state_sql() == filters["state"])
+    if "error_code" in filters:
+        stmt = stmt.where(Registration.error_code == filters["error_code"])
+    if "serial_number" in filters:
+        stmt = stmt.where(Registration.serial_number == filters["serial_number"])
+    if "order" in filters:
+        stmt = stmt.where(Registration.order_pk == filters["order"])
+    return stmt

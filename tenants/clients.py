@@ -1,0 +1,77 @@
+"""API clients: creation, secret hashing, lookup. Secrets are stored only as
+slow salted hashes and shown once, at creation."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from tenants import db
+from tenants.errors import InputError, NotFound
+from tenants.models import ApiClient, Partner, Tenant
+
+PRINCIPAL_KINDS = ("partner", "tenant", "support", "supplier")
+
+
+@dataclass(frozen=True)
+class IssuedClient:
+    client_id: str
+    client_secret: str
+    principal_kind: str
+    scopes: str
+
+
+def hash_secret(secret: str) -> str:
+    return generate_password_hash(secret, method="scrypt")
+
+
+def verify_secret(client: ApiClient, secret: str) -> bool:
+    return bool(secret) and check_password_hash(client.secret_hash, secret)
+
+
+def create_client(
+    kind: str,
+    *,
+    scopes: tuple[str, ...],
+    partner_id: uuid.UUID | None = None,
+    tenant_id: uuid.UUID | None = None,
+    supplier_id: str | None = None,
+    name: str | None = None,
+) -> IssuedClient:
+    if kind not in PRINCIPAL_KINDS:
+        raise InputError(f"unknown principal kind {kind!r}", field="kind")
+    client_id = f"{kind[:2]}_{secrets.token_urlsafe(12)}"
+    secret = secrets.token_urlsafe(32)
+    with db.transaction() as session:
+        if kind == "partner" and session.get(Partner, partner_id) is None:
+            raise NotFound(f"no partner with ID {partner_id}")
+        if kind == "tenant" and session.get(Tenant, tenant_id) is None:
+            raise NotFound(f"no tenant with ID {tenant_id}")
+        if kind == "supplier" and not supplier_id:
+            raise InputError("a supplier client needs a supplier ID", field="supplier")
+        session.add(
+            ApiClient(
+                client_id=client_id,
+                secret_hash=hash_secret(secret),
+                principal_kind=kind,
+                partner_id=partner_id if kind == "partner" else None,
+                tenant_id=tenant_id if kind == "tenant" else None,
+                supplier_id=supplier_id if kind == "supplier" else None,
+                scopes=" ".join(scopes),
+                name=name,
+            )
+        )
+    return IssuedClient(client_id, secret, kind, " ".join(scopes))
+
+
+def find_active(client_id: str) -> ApiClient | None:
+    with db.transaction() as session:
+        return session.scalars(
+            select(ApiClient).where(
+                ApiClient.client_id == client_id, ApiClient.revoked_at.is_(None)
+            )
+        ).first()

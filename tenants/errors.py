@@ -1,0 +1,66 @@
+"""Domain errors: raised by tenants/, turned into problem JSON at the HTTP edge.
+
+The domain never speaks HTTP; each error carries a stable machine code and a
+message a person can act on. The edge maps the class to a status.
+"""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base of every error the domain raises on purpose."""
+
+    code = "domain_error"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code:
+            self.code = code
+
+
+class InputError(DomainError):
+    """The caller's input cannot be used as it is (maps to 422)."""
+
+    code = "invalid_input"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        file: str | None = None,
+        line: int | None = None,
+        field: str | None = None,
+    ) -> None:
+        super().__init__(message, code=code)
+        self.file = file
+        self.line = line
+        self.field = field
+
+    def location(self) -> str:
+        """'orders.csv, line 12' style prefix, empty when nothing is known."""
+        parts = []
+        if self.file:
+            parts.append(self.file)
+        if self.line is not None:
+            parts.append(f"line {self.line}")
+        return ", ".join(parts)
+
+
+class NotFound(DomainError):
+    """The object does not exist, or is not visible in the current scope (404)."""
+
+    code = "not_found"
+
+
+class Forbidden(DomainError):
+    """The principal may not do this (403)."""
+
+    code = "forbidden"
+
+
+class Conflict(DomainError):
+    """The request conflicts with the current state (409)."""
+
+    code = "conflict"

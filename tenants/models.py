@@ -1,0 +1,201 @@
+"""The data model. Every table a tenant owns mixes in ``TenantOwned``, which the
+scoping layer (tenants/scoping.py) filters on automatically."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    Uuid,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware UTC datetimes in Python on every backend.
+
+    PostgreSQL stores timestamptz; SQLite has no time zones, so values are
+    stored as naive UTC and made aware again on the way out.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime, uuid.UUID: Uuid}
+
+
+class TenantOwned:
+    """Marker: rows belong to one tenant; queries are scoped by tenant or partner."""
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id"), index=True)
+    # Set when a partner acted for the tenant; partners see only their own rows.
+    partner_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("partners.id"), index=True)
+
+
+class Partner(Base):
+    __tablename__ = "partners"
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Tenant(Base):
+    __tablename__ = "tenants"
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    name: Mapped[str] = mapped_column(String(200))
+    domain: Mapped[str | None] = mapped_column(String(253))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ApiClient(Base):
+    """An OAuth client. Belongs to exactly one principal: a partner, a tenant,
+    support, or a supplier."""
+
+    __tablename__ = "api_clients"
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    client_id: Mapped[str] = mapped_column(String(64), unique=True)
+    secret_hash: Mapped[str] = mapped_column(String(255))
+    principal_kind: Mapped[str] = mapped_column(String(16))
+    partner_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("partners.id"))
+    tenant_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("tenants.id"))
+    supplier_id: Mapped[str | None] = mapped_column(String(100))
+    scopes: Mapped[str] = mapped_column(String(500))
+    name: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None]
+
+
+class Relationship(TenantOwned, Base):
+    """A partner's right to register devices for a tenant."""
+
+    __tablename__ = "relationships"
+    __table_args__ = (UniqueConstraint("partner_id", "tenant_id"),)
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    status: Mapped[str] = mapped_column(String(16))
+    requested_at: Mapped[datetime] = mapped_column(default=utcnow)
+    decided_at: Mapped[datetime | None]
+    request_id: Mapped[str | None] = mapped_column(String(128))
+
+    partner: Mapped[Partner] = relationship(lazy="joined")
+    tenant: Mapped[Tenant] = relationship(lazy="joined")
+
+
+class Order(TenantOwned, Base):
+    __tablename__ = "orders"
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    request_id: Mapped[str] = mapped_column(String(128), index=True)
+    order_id: Mapped[str | None] = mapped_column(String(200))
+    purchase_id: Mapped[str | None] = mapped_column(String(200))
+    group_tag: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(32), default="accepted")
+    # The CSV layout rows were submitted in ("json" for JSON orders), for failures.csv.
+    source_format: Mapped[str] = mapped_column(String(32), default="json")
+    row_count: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]
+    completed_at: Mapped[datetime | None]
+
+
+class Registration(TenantOwned, Base):
+    """One submitted row and its outcome; a registered row is also the tenant's device."""
+
+    __tablename__ = "registrations"
+    __table_args__ = (
+        UniqueConstraint("order_pk", "line_index"),
+        Index("ix_registrations_tenant_state", "tenant_id", "state"),
+        Index("ix_registrations_tenant_serial", "tenant_id", "serial_number"),
+    )
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    order_pk: Mapped[uuid.UUID] = mapped_column(ForeignKey("orders.id"))
+    # Position in the order (0-based, dense): chunks are ranges of it.
+    line_index: Mapped[int] = mapped_column(Integer)
+    source: Mapped[str | None] = mapped_column(String(300))
+    line: Mapped[int] = mapped_column(Integer)
+    manufacturer: Mapped[str | None] = mapped_column(String(200))
+    model: Mapped[str | None] = mapped_column(String(200))
+    serial_number: Mapped[str | None] = mapped_column(String(200))
+    product_key_id: Mapped[str | None] = mapped_column(String(32))
+    group_tag: Mapped[str | None] = mapped_column(String(200))
+    assigned_user: Mapped[str | None] = mapped_column(String(320))
+    hardware_hash: Mapped[bytes | None] = mapped_column(LargeBinary)
+    hardware_hash_length: Mapped[int | None] = mapped_column(Integer)
+    # The submitted text, kept only when it could not be decoded (for failures.csv).
+    hardware_hash_text: Mapped[str | None] = mapped_column(Text)
+    # Normalized decoded (manufacturer, serial): the global device identity.
+    identity_key: Mapped[str | None] = mapped_column(String(420))
+    state: Mapped[str] = mapped_column(String(32), default="registration_pending")
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    message: Mapped[str | None] = mapped_column(Text)
+    registered_at: Mapped[datetime | None]
+    last_seen_at: Mapped[datetime | None]
+    last_seen_user: Mapped[str | None] = mapped_column(String(320))
+    deregistered_at: Mapped[datetime | None]
+    request_id: Mapped[str] = mapped_column(String(128))
+    updated_request_id: Mapped[str | None] = mapped_column(String(128))
+    # Support-only detail behind an unexpected_error; never serialized to partners/customers.
+    support_reference: Mapped[str | None] = mapped_column(String(64))
+    internal_error: Mapped[dict | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    order: Mapped[Order] = relationship(lazy="raise")
+
+
+class DeviceClaim(Base):
+    """Global ownership: one row per physical device that a tenant currently holds.
+
+    Deliberately not TenantOwned: its unique key must see every tenant. Only
+    tenants/ownership.py reads or writes it.
+    """
+
+    __tablename__ = "device_claims"
+    identity_key: Mapped[str] = mapped_column(String(420), primary_key=True)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id"), index=True)
+    registration_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("registrations.id"), unique=True)
+    claimed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RequestLog(Base):
+    """One row per HTTP request, for support's request-ID lookup."""
+
+    __tablename__ = "request_log"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    request_id: Mapped[str] = mapped_column(String(128), index=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    principal_kind: Mapped[str | None] = mapped_column(String(16))
+    principal_id: Mapped[str | None] = mapped_column(String(100))
+    client_id: Mapped[str | None] = mapped_column(String(64))
+    method: Mapped[str] = mapped_column(String(10))
+    path: Mapped[str] = mapped_column(String(2000))
+    status: Mapped[int] = mapped_column(Integer)
+    duration_ms: Mapped[int | None] = mapped_column(Integer)

@@ -1,0 +1,185 @@
+"""Orders: submission, reading, counts.
+
+Submission stores the order and every row durably in one transaction and
+returns the chunk ranges the caller enqueues after COMMIT. Rows that can
+never register (bad hash, duplicates, ...) are stored already failed, so the
+worker only deals with ownership.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.orm import Session
+
+from tenants import outcomes, relationships
+from tenants.device_rows import OrderDeduplicator, PreparedRow, RowContext, prepare_row
+from tenants.devices import effective_state_sql
+from tenants.errors import InputError, NotFound
+from tenants.models import Order, Registration, utcnow
+
+ACCEPTED, PROCESSING = "accepted", "processing"
+COMPLETED, COMPLETED_WITH_ERRORS, FAILED = "completed", "completed_with_errors", "failed"
+FINAL_STATUSES = (COMPLETED, COMPLETED_WITH_ERRORS, FAILED)
+
+_INSERT_BATCH = 1000
+
+
+@dataclass(frozen=True)
+class RowInput:
+    """One row as submitted: canonical field names -> values, and where it came from."""
+
+    values: dict[str, object]
+    line: int
+    source: str | None = None
+
+
+@dataclass(frozen=True)
+class Submission:
+    tenant_id: uuid.UUID
+    partner_id: uuid.UUID | None
+    request_id: str
+    order_id: str | None
+    purchase_id: str | None
+    group_tag: str | None
+    source_format: str
+    allowed_group_tags: tuple[str, ...]
+    max_rows: int
+    chunk_size: int
+
+
+@dataclass
+class SubmitResult:
+    order: Order | None
+    chunks: list[tuple[int, int]] = field(default_factory=list)
+    verdicts: list[PreparedRow] = field(default_factory=list)  # dry runs only
+
+
+def _prepared_rows(rows: Iterable[RowInput], submission: Submission) -> Iterator[PreparedRow]:
+    ctx = RowContext(
+        self_registration=submission.partner_id is None,
+        order_group_tag=submission.group_tag,
+        allowed_group_tags=submission.allowed_group_tags,
+    )
+    dedupe = OrderDeduplicator()
+    for index, row in enumerate(rows):
+        if index >= submission.max_rows:
+            raise InputError(
+                f"The order has more than {submission.max_rows} rows, the most one order may "
+                "hold. Split it into several orders.",
+                code="upload_too_large",
+                file=row.source,
+                line=row.line,
+            )
+        prepared = prepare_row(
+            row.values, line_index=index, line=row.line, source=row.source, ctx=ctx
+        )
+        yield dedupe.check(prepared)
+
+
+def submit_order(
+    session: Session, submission: Submission, rows: Iterable[RowInput], *, dry_run: bool = False
+) -> SubmitResult:
+    """Store an order and its rows (or, for a dry run, only judge them).
+
+    The caller commits; the chunks must be enqueued only after the commit.
+    """
+    if submission.partner_id is not None:
+        relationships.require_active(session, submission.partner_id, submission.tenant_id)
+    if dry_run:
+        verdicts = list(_prepared_rows(rows, submission))
+        if not verdicts:
+            raise InputError("The order has no device rows.", code="order_empty")
+        return SubmitResult(order=None, verdicts=verdicts)
+
+    order = Order(
+        tenant_id=submission.tenant_id,
+        partner_id=submission.partner_id,
+        request_id=submission.request_id,
+        order_id=submission.order_id,
+        purchase_id=submission.purchase_id,
+        group_tag=submission.group_tag,
+        source_format=submission.source_format,
+        status=ACCEPTED,
+    )
+    session.add(order)
+    session.flush()
+    common = {
+        "tenant_id": submission.tenant_id,
+        "partner_id": submission.partner_id,
+        "order_pk": order.id,
+        "request_id": submission.request_id,
+    }
+    batch: list[dict] = []
+    count = 0
+    for prepared in _prepared_rows(rows, submission):
+        batch.append({"id": uuid.uuid4(), **common, **prepared.columns()})
+        count += 1
+        if len(batch) >= _INSERT_BATCH:
+            session.execute(insert(Registration), batch)
+            batch = []
+    if batch:
+        session.execute(insert(Registration), batch)
+    if count == 0:
+        raise InputError("The order has no device rows.", code="order_empty")
+    order.row_count = count
+    size = max(1, submission.chunk_size)
+    chunks = [(start, min(start + size, count)) for start in range(0, count, size)]
+    return SubmitResult(order=order, chunks=chunks)
+
+
+def get_order(session: Session, order_pk: uuid.UUID) -> Order:
+    order = session.get(Order, order_pk)
+    if order is None:
+        raise NotFound("There is no order with this ID.")
+    return order
+
+
+def order_counts(session: Session, order_pk: uuid.UUID) -> dict[str, dict[str, int]]:
+    state = effective_state_sql()
+    rows = session.execute(
+        select(state, Registration.error_code, func.count())
+        .where(Registration.order_pk == order_pk)
+        .group_by(state, Registration.error_code)
+    ).all()
+    by_state: dict[str, int] = {}
+    by_error: dict[str, int] = {}
+    for state_value, error_code, n in rows:
+        by_state[state_value] = by_state.get(state_value, 0) + n
+        if error_code:
+            by_error[error_code] = by_error.get(error_code, 0) + n
+    return {"by_state": by_state, "by_error_code": by_error}
+
+
+def final_status(counts: dict[str, dict[str, int]]) -> str:
+    by_state, by_error = counts["by_state"], counts["by_error_code"]
+    total = sum(by_state.values())
+    registered = sum(by_state.get(s, 0) for s in (*outcomes.REGISTERED_STATES, outcomes.DEREGISTERED))
+    held = registered + sum(by_error.get(code, 0) for code in outcomes.SUCCESS_ERROR_CODES)
+    if total and held == total:
+        return COMPLETED
+    if held == 0:
+        return FAILED
+    return COMPLETED_WITH_ERRORS
+
+
+def finalize_if_done(session: Session, order_pk: uuid.UUID) -> str | None:
+    """Close the order when no row is pending; returns the final status then."""
+    order = session.get(Order, order_pk, with_for_update=session.bind.dialect.name != "sqlite")
+    if order is None or order.completed_at is not None:
+        return None
+    pending = session.scalar(
+        select(func.count())
+        .select_from(Registration)
+        .where(Registration.order_pk == order_pk, Registration.state == outcomes.PENDING)
+    )
+    if pending:
+        return None
+    order.status = final_status(order_counts(session, order_pk))
+    order.completed_at = utcnow()
+    if order.started_at is None:
+        order.started_at = order.completed_at
+    return order.status

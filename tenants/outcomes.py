@@ -1,0 +1,64 @@
+"""Registration states, error codes and the messages people read (SPEC section 5)."""
+
+from __future__ import annotations
+
+PENDING = "registration_pending"
+FAILED = "registration_failed"
+READY = "ready_for_user"
+ACTIVE = "active"
+INACTIVE = "inactive"
+DEREGISTERED = "deregistered"
+
+STATES = (PENDING, FAILED, READY, ACTIVE, INACTIVE, DEREGISTERED)
+# States in which the device belongs to the tenant (stored state is READY;
+# ACTIVE/INACTIVE are derived from check-ins at read time).
+REGISTERED_STATES = (READY, ACTIVE, INACTIVE)
+
+DEVICE_NOT_FOUND = "device_not_found"
+HARDWARE_HASH_INVALID = "hardware_hash_invalid"
+ALREADY_REGISTERED = "device_already_registered"
+CLAIMED_ELSEWHERE = "device_claimed_by_another_organization"
+DUPLICATE_IN_ORDER = "duplicate_in_order"
+RELATIONSHIP_REVOKED = "relationship_revoked"
+GROUP_TAG_INVALID = "group_tag_invalid"
+UNEXPECTED_ERROR = "unexpected_error"
+
+MESSAGES = {
+    DEVICE_NOT_FOUND: (
+        "We couldn't register this device because we could not find a match for the "
+        "provided manufacturer, model, or serial number. Confirm these values with your "
+        "device supplier."
+    ),
+    HARDWARE_HASH_INVALID: (
+        "The hardware hash provided for this device is not formatted correctly: {detail}. "
+        "Double-check the hardware hash and resubmit."
+    ),
+    ALREADY_REGISTERED: (
+        "This device is already registered to your organization. No further action required."
+    ),
+    CLAIMED_ELSEWHERE: (
+        "This device has already been claimed by another organization. "
+        "Check with your device supplier."
+    ),
+    DUPLICATE_IN_ORDER: (
+        "This device appears more than once in the order; only the first row was processed."
+    ),
+    RELATIONSHIP_REVOKED: (
+        "The customer revoked the relationship before this row was processed."
+    ),
+    GROUP_TAG_INVALID: "The group tag is not one this service accepts: {detail}.",
+    UNEXPECTED_ERROR: (
+        "Your request could not be automatically processed. Contact support and provide "
+        "the request ID: {request_id}"
+    ),
+}
+
+ERROR_CODES = tuple(MESSAGES)
+
+
+def message(code: str, **values: str) -> str:
+    return MESSAGES[code].format(**values) if values else MESSAGES[code]
+
+
+# Outcomes that count as success for an order: the tenant holds the device.
+SUCCESS_ERROR_CODES = (ALREADY_REGISTERED,)

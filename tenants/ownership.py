@@ -1,0 +1,102 @@
+"""Global device ownership, decided by the database.
+
+A device is claimed by inserting its identity into ``device_claims``, whose
+primary key is the normalized decoded (manufacturer, serial number). One
+``INSERT ... ON CONFLICT DO NOTHING RETURNING`` per chunk claims every free
+device at once; concurrent claimers of the same device serialize on the key,
+so exactly one wins. Nothing here reads-then-writes to decide ownership.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import delete, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from tenants import outcomes
+from tenants.models import DeviceClaim, utcnow
+
+_CLAIMS = DeviceClaim.__table__
+_MAX_ROUNDS = 5
+
+
+@dataclass(frozen=True)
+class ClaimRequest:
+    registration_id: uuid.UUID
+    identity_key: str
+
+
+def _insert(session: Session):
+    dialect = session.get_bind().dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(_CLAIMS)
+
+
+def claim(
+    session: Session, tenant_id: uuid.UUID, requests: Sequence[ClaimRequest]
+) -> dict[uuid.UUID, str | None]:
+    """Claim devices for a tenant. Returns registration_id -> error code
+    (None when this row now owns the device)."""
+    result: dict[uuid.UUID, str | None] = {}
+    todo = list(requests)
+    for _ in range(_MAX_ROUNDS):
+        if not todo:
+            break
+        now = utcnow()
+        stmt = (
+            _insert(session)
+            .values(
+                [
+                    {
+                        "identity_key": r.identity_key,
+                        "tenant_id": tenant_id,
+                        "registration_id": r.registration_id,
+                        "claimed_at": now,
+                    }
+                    for r in todo
+                ]
+            )
+            .on_conflict_do_nothing(index_elements=["identity_key"])
+            .returning(_CLAIMS.c.registration_id)
+        )
+        won = set(session.execute(stmt).scalars())
+        for r in todo:
+            if r.registration_id in won:
+                result[r.registration_id] = None
+        lost = [r for r in todo if r.registration_id not in won]
+        todo = []
+        if not lost:
+            break
+        owners = {
+            key: (owner_tenant, owner_registration)
+            for key, owner_tenant, owner_registration in session.execute(
+                select(_CLAIMS.c.identity_key, _CLAIMS.c.tenant_id, _CLAIMS.c.registration_id)
+                .where(_CLAIMS.c.identity_key.in_({r.identity_key for r in lost}))
+            )
+        }
+        retry = []
+        for r in lost:
+            owner = owners.get(r.identity_key)
+            if owner is None:
+                retry.append(r)  # released between our insert and read: try again
+            elif owner[1] == r.registration_id:
+                result[r.registration_id] = None
+            elif owner[0] == tenant_id:
+                result[r.registration_id] = outcomes.ALREADY_REGISTERED
+            else:
+                result[r.registration_id] = outcomes.CLAIMED_ELSEWHERE
+        todo = retry
+    if todo:  # still contended after every round: let the job retry
+        raise RuntimeError(f"device claims {todo[0].identity_key!r}... kept changing; retry")
+    return result
+
+
+def release(session: Session, registration_id: uuid.UUID) -> bool:
+    """Give up the claim a registration holds, so another tenant may register it."""
+    deleted = session.execute(
+        delete(_CLAIMS).where(_CLAIMS.c.registration_id == registration_id)
+    )
+    return bool(deleted.rowcount)
