@@ -14,16 +14,17 @@ from collections.abc import Iterator
 from contextvars import ContextVar
 from datetime import UTC, datetime
 
-_context: ContextVar[dict[str, str]] = ContextVar("log_context", default={})
+_context: ContextVar[dict[str, str] | None] = ContextVar("log_context", default=None)
 
-_STANDARD_ATTRS = set(
-    logging.LogRecord("", 0, "", 0, "", (), None).__dict__.keys()
-) | {"message", "asctime"}
+_STANDARD_ATTRS = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__.keys()) | {
+    "message",
+    "asctime",
+}
 
 
 def bind(**values: str | None) -> None:
     """Add values to the current context (a request or a job)."""
-    current = dict(_context.get())
+    current = dict(_context.get() or {})
     current.update({k: v for k, v in values.items() if v is not None})
     _context.set(current)
 
@@ -31,7 +32,7 @@ def bind(**values: str | None) -> None:
 @contextlib.contextmanager
 def bound(**values: str | None) -> Iterator[None]:
     token = _context.set(
-        {**_context.get(), **{k: v for k, v in values.items() if v is not None}}
+        {**(_context.get() or {}), **{k: v for k, v in values.items() if v is not None}}
     )
     try:
         yield
@@ -44,7 +45,7 @@ def clear() -> None:
 
 
 def context() -> dict[str, str]:
-    return dict(_context.get())
+    return dict(_context.get() or {})
 
 
 class JsonFormatter(logging.Formatter):
@@ -55,7 +56,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "event": record.getMessage(),
         }
-        entry.update(_context.get())
+        entry.update(_context.get() or {})
         for key, value in record.__dict__.items():
             if key not in _STANDARD_ATTRS and not key.startswith("_"):
                 entry[key] = value

@@ -20,7 +20,9 @@ RETRY = Retry(max=5, interval=[1, 5, 15, 60, 300])
 
 def process_chunk(order_id: str, start: int, stop: int, request_id: str | None = None) -> dict:
     job = get_current_job()
-    with log_context.bound(request_id=request_id, job_id=job.id if job else None, order_id=order_id):
+    with log_context.bound(
+        request_id=request_id, job_id=job.id if job else None, order_id=order_id
+    ):
         report = processing.process_chunk(uuid.UUID(order_id), start, stop, request_id=request_id)
     return {"processed": report.processed, "order_status": report.order_status}
 

@@ -84,10 +84,17 @@ def create_app(settings: Settings | None = None) -> Flask:
     for blueprint in (ops_blp, partner_blp, customer_blp, support_blp):
         api.register_blueprint(blueprint)
 
+    # Every error is problem JSON, including flask-smorest's default responses.
+    for name in ("DEFAULT_ERROR", "UNPROCESSABLE_ENTITY"):
+        response = api.spec.components.responses[name]
+        response["content"] = {errors.PROBLEM_CONTENT_TYPE: response["content"]["application/json"]}
+
     # X-Pagination is a JSON document, not a comma-separated "simple" header value.
     api.spec.components.headers["PAGINATION"] = {
         "description": "Pagination metadata (JSON)",
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/PaginationMetadata"}}},
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/PaginationMetadata"}}
+        },
     }
 
     # Swagger UI's assets come from a package, never from a CDN.

@@ -156,6 +156,10 @@ class AccessTokenValidator(JWTBearerTokenValidator):
         return JWTAccessTokenClaims(token.claims, token.header, options)
 
 
+def _www_authenticate(error) -> dict:
+    return {k: v for k, v in error.get_headers() if k.lower() == "www-authenticate"}
+
+
 class Protector(ResourceProtector):
     def raise_error_response(self, error) -> None:
         status = error.status_code
@@ -165,7 +169,7 @@ class Protector(ResourceProtector):
                 "insufficient_scope",
                 "Your access token lacks the scope this operation needs. "
                 "Request a token with that scope, or ask for a client that has it.",
-                headers=dict(error.get_headers()),
+                headers=_www_authenticate(error),
             )
         if error.error == "missing_authorization":
             detail = (
@@ -179,7 +183,7 @@ class Protector(ResourceProtector):
                 "Get a new one from POST /oauth/token."
             )
             code = "invalid_token"
-        raise ApiError(401, code, detail, headers=dict(error.get_headers()))
+        raise ApiError(401, code, detail, headers=_www_authenticate(error))
 
 
 authorization = AuthorizationServer()

@@ -64,8 +64,10 @@ class ApiBlueprint(flask_smorest.Blueprint):
                         "insufficient_scope",
                         f"Your access token lacks the scope '{scope}' this operation needs. "
                         "Request a token with that scope, or ask for a client that has it.",
-                        headers={"WWW-Authenticate": f'Bearer error="insufficient_scope", '
-                                 f'scope="{scope}"'},
+                        headers={
+                            "WWW-Authenticate": f'Bearer error="insufficient_scope", '
+                            f'scope="{scope}"'
+                        },
                     )
                 log_context.bind(principal=principal.label(), client_id=principal.client_id)
                 data_scope = principal.data_scope()

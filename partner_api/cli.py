@@ -53,8 +53,11 @@ def db_upgrade(as_json: bool) -> None:
     """Apply every migration (safe to run again)."""
     settings = _settings()
     _prepare_database(settings)
-    _emit(as_json, {"status": "ok", "database": _redacted(settings.database_url)},
-          f"database at {_redacted(settings.database_url)} is up to date")
+    _emit(
+        as_json,
+        {"status": "ok", "database": _redacted(settings.database_url)},
+        f"database at {_redacted(settings.database_url)} is up to date",
+    )
 
 
 def _redacted(url: str) -> str:
@@ -93,8 +96,11 @@ def tenants_create(name: str, domain: str | None, as_json: bool) -> None:
 
     _prepare_database(_settings())
     tenant = create_tenant(name, domain)
-    _emit(as_json, {"id": str(tenant.id), "name": tenant.name, "domain": tenant.domain},
-          f"tenant {tenant.id}")
+    _emit(
+        as_json,
+        {"id": str(tenant.id), "name": tenant.name, "domain": tenant.domain},
+        f"tenant {tenant.id}",
+    )
 
 
 @main.group()
@@ -107,7 +113,7 @@ def clients() -> None:
 @click.option("--tenant", "tenant_id", type=click.UUID, help="A customer tenant's client")
 @click.option("--support", is_flag=True, help="A support engineer's client")
 @click.option("--supplier", "supplier_id", help="A supplier (OEM feed) client, by supplier ID")
-@click.option("--scope", "scopes", multiple=True, help="Limit the scopes (default: all of the kind's)")
+@click.option("--scope", "scopes", multiple=True, help="Limit the scopes (default: all)")
 @click.option("--name", help="A label for the client")
 @json_option
 def clients_create(partner_id, tenant_id, support, supplier_id, scopes, name, as_json) -> None:
@@ -115,8 +121,16 @@ def clients_create(partner_id, tenant_id, support, supplier_id, scopes, name, as
     from partner_api.auth import SCOPES_BY_KIND
     from tenants.clients import create_client
 
-    chosen = [k for k, v in (("partner", partner_id), ("tenant", tenant_id),
-                             ("support", support), ("supplier", supplier_id)) if v]
+    chosen = [
+        k
+        for k, v in (
+            ("partner", partner_id),
+            ("tenant", tenant_id),
+            ("support", support),
+            ("supplier", supplier_id),
+        )
+        if v
+    ]
     if len(chosen) != 1:
         raise click.UsageError("give exactly one of --partner, --tenant, --support, --supplier")
     kind = chosen[0]
@@ -125,32 +139,48 @@ def clients_create(partner_id, tenant_id, support, supplier_id, scopes, name, as
     if unknown:
         raise click.UsageError(f"scopes {unknown} are not for a {kind}; choose from {allowed}")
     _prepare_database(_settings())
-    issued = create_client(kind, scopes=tuple(scopes) or allowed, partner_id=partner_id,
-                           tenant_id=tenant_id, supplier_id=supplier_id, name=name)
-    data = {"client_id": issued.client_id, "client_secret": issued.client_secret,
-            "principal_kind": kind, "scope": issued.scopes}
-    _emit(as_json, data, f"client_id={issued.client_id}\nclient_secret={issued.client_secret}\n"
-          "(the secret is shown only now)")
+    issued = create_client(
+        kind,
+        scopes=tuple(scopes) or allowed,
+        partner_id=partner_id,
+        tenant_id=tenant_id,
+        supplier_id=supplier_id,
+        name=name,
+    )
+    data = {
+        "client_id": issued.client_id,
+        "client_secret": issued.client_secret,
+        "principal_kind": kind,
+        "scope": issued.scopes,
+    }
+    _emit(
+        as_json,
+        data,
+        f"client_id={issued.client_id}\nclient_secret={issued.client_secret}\n"
+        "(the secret is shown only now)",
+    )
 
 
 @main.command()
+@click.option("--burst", is_flag=True, help="Exit once the queues are empty.")
 @json_option
-def worker(as_json: bool) -> None:
+def worker(burst: bool, as_json: bool) -> None:
     """Run an RQ worker (registrations and maintenance queues, with the scheduler)."""
     from jobs.worker import run
 
     settings = _settings()
     db.configure(settings.database_url)
     if as_json:
-        click.echo(json.dumps({"status": "starting", "pid": os.getpid()}))
-    run(settings)
+        click.echo(json.dumps({"status": "starting", "pid": os.getpid(), "burst": burst}))
+    run(settings, burst=burst)
 
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
-@click.option("--workers", "api_workers", default=2, show_default=True, type=int,
-              help="API processes")
+@click.option(
+    "--workers", "api_workers", default=2, show_default=True, type=int, help="API processes"
+)
 @json_option
 def serve(host: str, port: int, api_workers: int, as_json: bool) -> None:
     """Run the API (gunicorn) and one RQ worker; on the embedded default also
@@ -161,16 +191,24 @@ def serve(host: str, port: int, api_workers: int, as_json: bool) -> None:
     settings = _settings()
     _prepare_database(settings)
     started_redis = settings.uses_embedded_redis and not embedded_redis._responds(
-        embedded_redis.socket_path(settings.instance_path))
+        embedded_redis.socket_path(settings.instance_path)
+    )
     url = redis_url(settings)
     env = dict(os.environ, INSTANCE_PATH=str(settings.instance_path))
     worker_process = subprocess.Popen([sys.executable, "-m", "partner_api.cli", "worker"], env=env)
     base = f"http://{host}:{port}"
-    _emit(as_json, {"status": "serving", "url": base, "docs": f"{base}/docs",
-                    "redis": "embedded" if settings.uses_embedded_redis else "configured",
-                    "worker_pid": worker_process.pid},
-          f"partner-api listening on {base}  (docs: {base}/docs, health: {base}/healthz)\n"
-          f"worker pid {worker_process.pid}; redis {url}; press Ctrl+C to stop")
+    _emit(
+        as_json,
+        {
+            "status": "serving",
+            "url": base,
+            "docs": f"{base}/docs",
+            "redis": "embedded" if settings.uses_embedded_redis else "configured",
+            "worker_pid": worker_process.pid,
+        },
+        f"partner-api listening on {base}  (docs: {base}/docs, health: {base}/healthz)\n"
+        f"worker pid {worker_process.pid}; redis {url}; press Ctrl+C to stop",
+    )
     try:
         _run_gunicorn(host, port, api_workers)
     finally:
@@ -220,62 +258,81 @@ def demo(base_url: str, as_json: bool) -> None:
     _prepare_database(_settings())
     partner = directory.find_partner("Demo Partner") or directory.create_partner("Demo Partner")
     tenant = directory.find_tenant("Demo Customer") or directory.create_tenant(
-        "Demo Customer", "demo.example")
+        "Demo Customer", "demo.example"
+    )
     directory.activate_relationship(partner.id, tenant.id)
-    partner_client = create_client("partner", scopes=SCOPES_BY_KIND["partner"],
-                                   partner_id=partner.id, name="demo")
-    tenant_client = create_client("tenant", scopes=SCOPES_BY_KIND["tenant"],
-                                  tenant_id=tenant.id, name="demo")
+    partner_client = create_client(
+        "partner", scopes=SCOPES_BY_KIND["partner"], partner_id=partner.id, name="demo"
+    )
+    tenant_client = create_client(
+        "tenant", scopes=SCOPES_BY_KIND["tenant"], tenant_id=tenant.id, name="demo"
+    )
     support_client = create_client("support", scopes=SCOPES_BY_KIND["support"], name="demo")
     serial = f"DEMO-{uuid.uuid4().hex[:10].upper()}"
     hardware_hash = build_hardware_hash("Contoso", "Surface Laptop 7", serial)
-    order = {"order_id": "DEMO-ORDER-1", "purchase_id": "PO-1001",
-             "devices": [{"hardware_hash": hardware_hash}]}
+    order = {
+        "order_id": "DEMO-ORDER-1",
+        "purchase_id": "PO-1001",
+        "devices": [{"hardware_hash": hardware_hash}],
+    }
     data = {
         "base_url": base_url,
         "partner_id": str(partner.id),
         "tenant_id": str(tenant.id),
-        "partner_client": {"client_id": partner_client.client_id,
-                           "client_secret": partner_client.client_secret},
-        "tenant_client": {"client_id": tenant_client.client_id,
-                          "client_secret": tenant_client.client_secret},
-        "support_client": {"client_id": support_client.client_id,
-                           "client_secret": support_client.client_secret},
+        "partner_client": {
+            "client_id": partner_client.client_id,
+            "client_secret": partner_client.client_secret,
+        },
+        "tenant_client": {
+            "client_id": tenant_client.client_id,
+            "client_secret": tenant_client.client_secret,
+        },
+        "support_client": {
+            "client_id": support_client.client_id,
+            "client_secret": support_client.client_secret,
+        },
         "serial_number": serial,
         "order": order,
     }
-    token = ("curl -s -u {id}:{secret} -d grant_type=client_credentials "
-             "$BASE/oauth/token | python3 -c 'import json,sys; "
-             "print(json.load(sys.stdin)[\"access_token\"])'")
+    token = (
+        "curl -s -u {id}:{secret} -d grant_type=client_credentials "
+        "$BASE/oauth/token | python3 -c 'import json,sys; "
+        'print(json.load(sys.stdin)["access_token"])\''
+    )
     pick = "python3 -c 'import json,sys; print(json.load(sys.stdin)[\"{key}\"])'"
-    text = "\n".join([
-        "# Demo partner, customer, active relationship and clients are ready.",
-        "# Paste these into a shell while `partner-api serve` runs:",
-        f"BASE={base_url}",
-        "PARTNER_TOKEN=$(" + token.format(id=partner_client.client_id,
-                                          secret=partner_client.client_secret) + ")",
-        "CUSTOMER_TOKEN=$(" + token.format(id=tenant_client.client_id,
-                                           secret=tenant_client.client_secret) + ")",
-        "SUPPORT_TOKEN=$(" + token.format(id=support_client.client_id,
-                                          secret=support_client.client_secret) + ")",
-        "# 1. submit an order of one device (202 Accepted)",
-        "ORDER=$(curl -s -X POST -H \"Authorization: Bearer $PARTNER_TOKEN\" "
-        "-H 'Content-Type: application/json' "
-        f"-d {shlex.quote(json.dumps(order))} $BASE/v1/partner/customers/{tenant.id}/orders)",
-        "echo \"$ORDER\"; ORDER_ID=$(echo \"$ORDER\" | " + pick.format(key="id") + ")",
-        "REQUEST_ID=$(echo \"$ORDER\" | " + pick.format(key="request_id") + ")",
-        "# 2. poll the order until its status is completed",
-        "sleep 2; curl -s -H \"Authorization: Bearer $PARTNER_TOKEN\" "
-        "$BASE/v1/partner/orders/$ORDER_ID",
-        "curl -s -H \"Authorization: Bearer $PARTNER_TOKEN\" "
-        "$BASE/v1/partner/orders/$ORDER_ID/registrations",
-        "# 3. the customer sees the device, ready_for_user",
-        "curl -s -H \"Authorization: Bearer $CUSTOMER_TOKEN\" "
-        f"\"$BASE/v1/customer/devices?serial_number={serial}\"",
-        "# 4. support traces the request",
-        "curl -s -H \"Authorization: Bearer $SUPPORT_TOKEN\" "
-        "$BASE/v1/support/requests/$REQUEST_ID",
-    ])
+    text = "\n".join(
+        [
+            "# Demo partner, customer, active relationship and clients are ready.",
+            "# Paste these into a shell while `partner-api serve` runs:",
+            f"BASE={base_url}",
+            "PARTNER_TOKEN=$("
+            + token.format(id=partner_client.client_id, secret=partner_client.client_secret)
+            + ")",
+            "CUSTOMER_TOKEN=$("
+            + token.format(id=tenant_client.client_id, secret=tenant_client.client_secret)
+            + ")",
+            "SUPPORT_TOKEN=$("
+            + token.format(id=support_client.client_id, secret=support_client.client_secret)
+            + ")",
+            "# 1. submit an order of one device (202 Accepted)",
+            'ORDER=$(curl -s -X POST -H "Authorization: Bearer $PARTNER_TOKEN" '
+            "-H 'Content-Type: application/json' "
+            f"-d {shlex.quote(json.dumps(order))} $BASE/v1/partner/customers/{tenant.id}/orders)",
+            'echo "$ORDER"; ORDER_ID=$(echo "$ORDER" | ' + pick.format(key="id") + ")",
+            'REQUEST_ID=$(echo "$ORDER" | ' + pick.format(key="request_id") + ")",
+            "# 2. poll the order until its status is completed",
+            'sleep 2; curl -s -H "Authorization: Bearer $PARTNER_TOKEN" '
+            "$BASE/v1/partner/orders/$ORDER_ID",
+            'curl -s -H "Authorization: Bearer $PARTNER_TOKEN" '
+            "$BASE/v1/partner/orders/$ORDER_ID/registrations",
+            "# 3. the customer sees the device, ready_for_user",
+            'curl -s -H "Authorization: Bearer $CUSTOMER_TOKEN" '
+            f'"$BASE/v1/customer/devices?serial_number={serial}"',
+            "# 4. support traces the request",
+            'curl -s -H "Authorization: Bearer $SUPPORT_TOKEN" '
+            "$BASE/v1/support/requests/$REQUEST_ID",
+        ]
+    )
     _emit(as_json, data, text)
 
 

@@ -45,7 +45,9 @@ class ProblemSchema(ma.Schema):
     type = ma.fields.String(required=True, metadata={"description": "URI naming the problem type"})
     title = ma.fields.String(required=True)
     status = ma.fields.Integer(required=True)
-    detail = ma.fields.String(required=True, metadata={"description": "What went wrong and what to do"})
+    detail = ma.fields.String(
+        required=True, metadata={"description": "What went wrong and what to do"}
+    )
     code = ma.fields.String(required=True, metadata={"description": "Stable machine-readable code"})
     request_id = ma.fields.String(required=True)
     errors = ma.fields.Dict(
@@ -138,7 +140,9 @@ def handle_http_exception(error: HTTPException) -> Response:
     data = getattr(error, "data", None) or {}
     errors = data.get("errors") or data.get("messages")
     if status == 422 and errors:
-        return problem_response(422, "validation_failed", _describe_validation(errors), errors=errors)
+        return problem_response(
+            422, "validation_failed", _describe_validation(errors), errors=errors
+        )
     if isinstance(error, InternalServerError):
         return handle_unexpected(getattr(error, "original_exception", None) or error)
     detail = data.get("message") or error.description or ""

@@ -36,9 +36,13 @@ class OrderCreateSchema(ma.Schema):
     class Meta:
         unknown = ma.RAISE
 
-    order_id = ma.fields.String(allow_none=True, validate=_TEXT, metadata={"description": "Your order reference"})
+    order_id = ma.fields.String(
+        allow_none=True, validate=_TEXT, metadata={"description": "Your order reference"}
+    )
     purchase_id = ma.fields.String(allow_none=True, validate=_TEXT)
-    group_tag = ma.fields.String(allow_none=True, validate=_TEXT, metadata={"description": "Default group tag for every row"})
+    group_tag = ma.fields.String(
+        allow_none=True, validate=_TEXT, metadata={"description": "Default group tag for every row"}
+    )
     devices = ma.fields.List(
         ma.fields.Nested(DeviceRowSchema), required=True, validate=validate.Length(min=1)
     )
@@ -53,7 +57,9 @@ class DryRunQuerySchema(ma.Schema):
 
 class CountsSchema(ma.Schema):
     by_state = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer(), required=True)
-    by_error_code = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer(), required=True)
+    by_error_code = ma.fields.Dict(
+        keys=ma.fields.String(), values=ma.fields.Integer(), required=True
+    )
 
 
 class OrderSchema(ma.Schema):
@@ -66,7 +72,9 @@ class OrderSchema(ma.Schema):
     group_tag = ma.fields.String(allow_none=True)
     status = ma.fields.String(
         required=True,
-        metadata={"enum": ["accepted", "processing", "completed", "completed_with_errors", "failed"]},
+        metadata={
+            "enum": ["accepted", "processing", "completed", "completed_with_errors", "failed"]
+        },
     )
     row_count = ma.fields.Integer(required=True)
     counts = ma.fields.Nested(CountsSchema, required=True)
@@ -99,9 +107,13 @@ class RegistrationSchema(ma.Schema):
     """A submitted row and its outcome. Registered rows are the tenant's devices."""
 
     id = ma.fields.UUID(required=True)
-    order = ma.fields.UUID(required=True, attribute="order_pk", metadata={"description": "The order's id"})
+    order = ma.fields.UUID(
+        required=True, attribute="order_pk", metadata={"description": "The order's id"}
+    )
     line = ma.fields.Integer(required=True)
-    source = ma.fields.String(allow_none=True, metadata={"description": "Uploaded file the row came from"})
+    source = ma.fields.String(
+        allow_none=True, metadata={"description": "Uploaded file the row came from"}
+    )
     manufacturer = ma.fields.String(allow_none=True)
     model = ma.fields.String(allow_none=True)
     serial_number = ma.fields.String(allow_none=True)

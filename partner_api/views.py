@@ -23,10 +23,23 @@ def settings() -> Settings:
 
 
 def order_body(session: Session, order: Order) -> dict:
-    body = {c: getattr(order, c) for c in (
-        "id", "request_id", "tenant_id", "partner_id", "order_id", "purchase_id", "group_tag",
-        "status", "row_count", "created_at", "started_at", "completed_at",
-    )}
+    body = {
+        c: getattr(order, c)
+        for c in (
+            "id",
+            "request_id",
+            "tenant_id",
+            "partner_id",
+            "order_id",
+            "purchase_id",
+            "group_tag",
+            "status",
+            "row_count",
+            "created_at",
+            "started_at",
+            "completed_at",
+        )
+    }
     body["counts"] = orders.order_counts(session, order.id)
     return body
 

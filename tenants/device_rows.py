@@ -113,7 +113,10 @@ def prepare_row(
         values["group_tag"] = ctx.order_group_tag
     row = PreparedRow(line_index=line_index, source=source, line=line, values=values)
 
-    if is_sample_row(values["manufacturer"] or "", values["model"] or "", values["serial_number"] or ""):
+    manufacturer, model, serial = (
+        values[k] or "" for k in ("manufacturer", "model", "serial_number")
+    )
+    if is_sample_row(manufacturer, model, serial):
         return row.fail(outcomes.DEVICE_NOT_FOUND, SAMPLE_ROW_MESSAGE)
 
     tag_problem = check_group_tag(values["group_tag"], ctx.allowed_group_tags)
@@ -142,7 +145,8 @@ def prepare_row(
         if mismatch:
             return row.fail(
                 outcomes.DEVICE_NOT_FOUND,
-                f"{outcomes.message(outcomes.DEVICE_NOT_FOUND)} ({mismatch[0].upper()}{mismatch[1:]}.)",
+                f"{outcomes.message(outcomes.DEVICE_NOT_FOUND)} "
+                f"({mismatch[0].upper()}{mismatch[1:]}.)",
             )
         # The decoded values are the truth; fill what the row left out.
         values["manufacturer"] = values["manufacturer"] or decoded.manufacturer
@@ -197,7 +201,8 @@ def check_group_tag(tag: str | None, allowed: tuple[str, ...]) -> str | None:
         return None
     folded = {a.casefold(): a for a in allowed}
     if tag.casefold() in folded:
-        return f"{tag!r} differs from {folded[tag.casefold()]!r} in letter case; use {folded[tag.casefold()]!r}"
+        right = folded[tag.casefold()]
+        return f"{tag!r} differs from {right!r} in letter case; use {right!r}"
     squashed = {re.sub(r"[\s_-]", "", a.casefold()): a for a in allowed}
     key = re.sub(r"[\s_-]", "", tag.casefold())
     if key in squashed:

@@ -157,7 +157,9 @@ def order_counts(session: Session, order_pk: uuid.UUID) -> dict[str, dict[str, i
 def final_status(counts: dict[str, dict[str, int]]) -> str:
     by_state, by_error = counts["by_state"], counts["by_error_code"]
     total = sum(by_state.values())
-    registered = sum(by_state.get(s, 0) for s in (*outcomes.REGISTERED_STATES, outcomes.DEREGISTERED))
+    registered = sum(
+        by_state.get(s, 0) for s in (*outcomes.REGISTERED_STATES, outcomes.DEREGISTERED)
+    )
     held = registered + sum(by_error.get(code, 0) for code in outcomes.SUCCESS_ERROR_CODES)
     if total and held == total:
         return COMPLETED

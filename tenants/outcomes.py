@@ -43,9 +43,7 @@ MESSAGES = {
     DUPLICATE_IN_ORDER: (
         "This device appears more than once in the order; only the first row was processed."
     ),
-    RELATIONSHIP_REVOKED: (
-        "The customer revoked the relationship before this row was processed."
-    ),
+    RELATIONSHIP_REVOKED: ("The customer revoked the relationship before this row was processed."),
     GROUP_TAG_INVALID: "The group tag is not one this service accepts: {detail}.",
     UNEXPECTED_ERROR: (
         "Your request could not be automatically processed. Contact support and provide "

@@ -73,8 +73,9 @@ def claim(
         owners = {
             key: (owner_tenant, owner_registration)
             for key, owner_tenant, owner_registration in session.execute(
-                select(_CLAIMS.c.identity_key, _CLAIMS.c.tenant_id, _CLAIMS.c.registration_id)
-                .where(_CLAIMS.c.identity_key.in_({r.identity_key for r in lost}))
+                select(
+                    _CLAIMS.c.identity_key, _CLAIMS.c.tenant_id, _CLAIMS.c.registration_id
+                ).where(_CLAIMS.c.identity_key.in_({r.identity_key for r in lost}))
             )
         }
         retry = []
@@ -96,7 +97,5 @@ def claim(
 
 def release(session: Session, registration_id: uuid.UUID) -> bool:
     """Give up the claim a registration holds, so another tenant may register it."""
-    deleted = session.execute(
-        delete(_CLAIMS).where(_CLAIMS.c.registration_id == registration_id)
-    )
+    deleted = session.execute(delete(_CLAIMS).where(_CLAIMS.c.registration_id == registration_id))
     return bool(deleted.rowcount)

@@ -17,8 +17,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 
 from sqlalchemy import Table, event
-from sqlalchemy.sql import visitors
 from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
+from sqlalchemy.sql import visitors
 
 from tenants.models import Base, TenantOwned
 

@@ -28,13 +28,15 @@ class ApiClient:
         config = Config(extra_media_type_deserializers={"application/problem+json": json.loads})
         self.openapi = OpenAPI.from_dict(spec, config=config)
 
-    def request(self, method: str, path: str, *, token: str | None = None, check: bool = True,
-                **kwargs) -> requests.Response:
+    def request(
+        self, method: str, path: str, *, token: str | None = None, check: bool = True, **kwargs
+    ) -> requests.Response:
         headers = dict(kwargs.pop("headers", {}) or {})
         if token:
             headers["Authorization"] = f"Bearer {token}"
-        response = self.http.request(method, self.base_url + path, headers=headers, timeout=60,
-                                     **kwargs)
+        response = self.http.request(
+            method, self.base_url + path, headers=headers, timeout=60, **kwargs
+        )
         if check:
             self.check_against_spec(response)
         return response
@@ -74,8 +76,9 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:12].upper()}"
 
 
-def device(serial: str | None = None, manufacturer: str = "Contoso", model: str = "Laptop 7",
-           **extra) -> dict:
+def device(
+    serial: str | None = None, manufacturer: str = "Contoso", model: str = "Laptop 7", **extra
+) -> dict:
     """A JSON order row with a structurally valid, freshly captured hash."""
     serial = serial or unique("SN")
     return {"hardware_hash": build_hardware_hash(manufacturer, model, serial), **extra}
@@ -119,8 +122,9 @@ class World:
         assert response.status_code == 200, response.text
         return relationship_id
 
-    def submit(self, partner: Principal, tenant: Principal, devices: list[dict],
-               **fields) -> requests.Response:
+    def submit(
+        self, partner: Principal, tenant: Principal, devices: list[dict], **fields
+    ) -> requests.Response:
         return self.api.post(
             f"/v1/partner/customers/{tenant.id}/orders",
             token=partner.token,
@@ -128,8 +132,9 @@ class World:
         )
 
 
-def wait_for_order(api: ApiClient, token: str, location: str, run_worker,
-                   timeout: float = 60) -> dict:
+def wait_for_order(
+    api: ApiClient, token: str, location: str, run_worker, timeout: float = 60
+) -> dict:
     """Run the worker until the order is final; return the order."""
     deadline = time.monotonic() + timeout
     while True:

@@ -81,12 +81,14 @@ def test_one_device_two_partners_two_tenants_ends_with_one_owner(api, world, run
     assert order_a["counts"]["by_state"] == {"ready_for_user": 1}
     assert order_b["status"] == "failed"
     assert order_b["counts"]["by_error_code"] == {"device_claimed_by_another_organization": 1}
-    rows_b = api.get(f"/v1/partner/orders/{order_b['id']}/registrations",
-                     token=partner_b.token).json()
+    rows_b = api.get(
+        f"/v1/partner/orders/{order_b['id']}/registrations", token=partner_b.token
+    ).json()
     assert rows_b[0]["message"].startswith("This device has already been claimed by another")
     assert str(tenant_a.id) not in str(rows_b)
-    assert [d["serial_number"] for d in
-            api.get("/v1/customer/devices", token=tenant_a.token).json()] == [serial]
+    assert [
+        d["serial_number"] for d in api.get("/v1/customer/devices", token=tenant_a.token).json()
+    ] == [serial]
     assert api.get("/v1/customer/devices", token=tenant_b.token).json() == []
 
 

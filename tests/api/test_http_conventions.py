@@ -1,0 +1,145 @@
+"""Request IDs, problem JSON, and an OpenAPI document that tells the truth."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import requests
+
+from tests.helpers import assert_problem
+
+
+def test_every_response_carries_a_request_id(api, world):
+    partner = world.partner()
+    for response in (
+        api.get("/healthz"),
+        api.get("/v1/partner/orders", token=partner.token),
+        api.get("/v1/partner/orders"),
+        api.get("/openapi.json", check=False),
+    ):
+        assert re.fullmatch(r"[0-9a-f]{32}", response.headers["X-Request-ID"])
+
+
+def test_a_sane_caller_request_id_is_kept(api):
+    response = api.get("/healthz", headers={"X-Request-ID": "partner-trace:42.a_b"})
+    assert response.headers["X-Request-ID"] == "partner-trace:42.a_b"
+
+
+@pytest.mark.parametrize("supplied", ["", "has space", "x" * 200, "<script>", "é"])
+def test_an_insane_caller_request_id_is_replaced(api, supplied):
+    response = api.get("/healthz", headers={"X-Request-ID": supplied.encode("utf-8")})
+    assert response.headers["X-Request-ID"] != supplied
+    assert re.fullmatch(r"[0-9a-f]{32}", response.headers["X-Request-ID"])
+
+
+def test_unknown_path_is_problem_json(base_url):
+    response = requests.get(f"{base_url}/no/such/thing", timeout=10)
+    assert_problem(response, 404, "not_found")
+
+
+def test_wrong_method_is_problem_json(base_url):
+    response = requests.delete(f"{base_url}/healthz", timeout=10)
+    body = assert_problem(response, 405, "method_not_allowed")
+    assert "GET" in response.headers["Allow"]
+    assert body["detail"]
+
+
+def test_malformed_id_in_path_is_404(api, world):
+    partner = world.partner()
+    assert_problem(api.get("/v1/partner/orders/not-a-uuid", token=partner.token), 404, "not_found")
+
+
+def test_invalid_json_body_is_a_422_naming_the_field(api, world):
+    partner, tenant = world.partner(), world.tenant()
+    world.approved(partner, tenant)
+    response = api.post(
+        f"/v1/partner/customers/{tenant.id}/orders",
+        token=partner.token,
+        json={"devices": [{"serial_numbr": "typo"}]},
+    )
+    body = assert_problem(response, 422, "validation_failed")
+    assert "serial_numbr" in str(body["errors"])
+
+
+def test_non_json_body_is_a_clear_error(api, world):
+    partner, tenant = world.partner(), world.tenant()
+    world.approved(partner, tenant)
+    response = api.post(
+        f"/v1/partner/customers/{tenant.id}/orders",
+        token=partner.token,
+        data=b"\x00\x01 not json",
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status_code in (400, 422)
+    assert response.headers["Content-Type"].startswith("application/problem+json")
+    assert response.json()["request_id"] == response.headers["X-Request-ID"]
+
+
+def test_unexpected_exception_is_a_500_problem_without_stack_trace(settings):
+    import threading
+
+    from werkzeug.serving import make_server
+
+    from partner_api.app import create_app
+
+    app = create_app(settings)
+
+    @app.route("/__test/explode")
+    def explode():  # a route only this app instance has
+        raise RuntimeError("secret internal detail")
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        response = requests.get(f"http://127.0.0.1:{server.server_port}/__test/explode", timeout=10)
+    finally:
+        server.shutdown()
+    body = assert_problem(response, 500, "internal_error")
+    assert "secret internal detail" not in response.text
+    assert "Traceback" not in response.text
+    assert body["request_id"] in body["detail"]
+
+
+def test_health_and_readiness(api):
+    assert api.get("/healthz").json() == {"status": "ok"}
+    ready = api.get("/readyz").json()
+    assert ready == {"status": "ok", "checks": {"database": "ok", "redis": "ok"}}
+
+
+def test_docs_page_is_served_without_a_cdn(base_url):
+    page = requests.get(f"{base_url}/docs", timeout=10)
+    assert page.status_code == 200
+    assert "/docs/assets/swagger-ui-bundle.js" in page.text
+    asset = requests.get(f"{base_url}/docs/assets/swagger-ui-bundle.js", timeout=10)
+    assert asset.status_code == 200
+
+
+_UNDOCUMENTED = {"/static/<path:filename>", "/docs/assets/<path:filename>", "/docs",
+                 "/openapi.json"}
+
+
+def _openapi_path(rule: str) -> str:
+    return re.sub(r"<(?:[a-z]+:)?([a-z_]+)>", r"{\1}", rule)
+
+
+def test_openapi_documents_every_route_with_security_and_errors(app, openapi_spec):
+    paths = openapi_spec["paths"]
+    for rule in app.url_map.iter_rules():
+        if rule.rule in _UNDOCUMENTED or rule.rule.startswith("/__test"):
+            continue
+        path = _openapi_path(rule.rule)
+        assert path in paths, f"{rule.rule} is not in /openapi.json"
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            operation = paths[path][method.lower()]
+            responses = operation["responses"]
+            if path.startswith("/v1/"):
+                assert operation["security"], f"{method} {path} has no security"
+                for status in ("401", "403", "404"):
+                    assert status in responses, f"{method} {path} lacks {status}"
+                    content = responses[status]["content"]
+                    assert "application/problem+json" in content
+            if operation.get("requestBody") or "parameters" in operation:
+                pass
+    schemes = openapi_spec["components"]["securitySchemes"]
+    assert schemes["oauth2"]["flows"]["clientCredentials"]["tokenUrl"] == "/oauth/token"
