@@ -255,7 +255,8 @@ def demo(base_url: str, as_json: bool) -> None:
     from tenants.clients import create_client
     from tenants.hardware_hash import build_hardware_hash
 
-    _prepare_database(_settings())
+    settings = _settings()
+    _prepare_database(settings)
     partner = directory.find_partner("Demo Partner") or directory.create_partner("Demo Partner")
     tenant = directory.find_tenant("Demo Customer") or directory.create_tenant(
         "Demo Customer", "demo.example"
@@ -275,6 +276,10 @@ def demo(base_url: str, as_json: bool) -> None:
         "purchase_id": "PO-1001",
         "devices": [{"hardware_hash": hardware_hash}],
     }
+    # A real hash is about 4,000 characters: the body goes in a file so the
+    # commands below stay short enough to read.
+    order_file = settings.instance_path / "demo-order.json"
+    order_file.write_text(json.dumps(order))
     data = {
         "base_url": base_url,
         "partner_id": str(partner.id),
@@ -293,6 +298,7 @@ def demo(base_url: str, as_json: bool) -> None:
         },
         "serial_number": serial,
         "order": order,
+        "order_file": str(order_file),
     }
     token = (
         "curl -s -u {id}:{secret} -d grant_type=client_credentials "
@@ -317,7 +323,7 @@ def demo(base_url: str, as_json: bool) -> None:
             "# 1. submit an order of one device (202 Accepted)",
             'ORDER=$(curl -s -X POST -H "Authorization: Bearer $PARTNER_TOKEN" '
             "-H 'Content-Type: application/json' "
-            f"-d {shlex.quote(json.dumps(order))} $BASE/v1/partner/customers/{tenant.id}/orders)",
+            f"-d @{shlex.quote(str(order_file))} $BASE/v1/partner/customers/{tenant.id}/orders)",
             'echo "$ORDER"; ORDER_ID=$(echo "$ORDER" | ' + pick.format(key="id") + ")",
             'REQUEST_ID=$(echo "$ORDER" | ' + pick.format(key="request_id") + ")",
             "# 2. poll the order until its status is completed",
