@@ -79,9 +79,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     from partner_api.customer.routes import blp as customer_blp
     from partner_api.ops import blp as ops_blp
     from partner_api.partner.routes import blp as partner_blp
+    from partner_api.supplier.routes import blp as supplier_blp
     from partner_api.support.routes import blp as support_blp
 
-    for blueprint in (ops_blp, partner_blp, customer_blp, support_blp):
+    for blueprint in (ops_blp, partner_blp, customer_blp, support_blp, supplier_blp):
         api.register_blueprint(blueprint)
 
     # Every error is problem JSON, including flask-smorest's default responses.

@@ -14,10 +14,13 @@ import functools
 from collections.abc import Callable
 
 import flask_smorest
+import marshmallow as ma
+from flask import current_app
 
 from config import logging as log_context
 from partner_api.auth import authenticate
 from partner_api.errors import PROBLEM_CONTENT_TYPE, ApiError, ProblemSchema
+from partner_api.uploads import multipart_schema, parse_device_body
 from tenants.scoping import scoped
 
 ERROR_DESCRIPTIONS = {
@@ -46,6 +49,36 @@ class ApiBlueprint(flask_smorest.Blueprint):
                     content_type=PROBLEM_CONTENT_TYPE,
                 )(func)
             return func
+
+        return decorator
+
+    def device_body(self, json_schema: type[ma.Schema], form_schema: type[ma.Schema]) -> Callable:
+        """Take devices as JSON or as CSV files in a multipart form.
+
+        The parsed body (see partner_api/uploads.py) is passed to the view
+        after the arguments of decorators above this one.
+        """
+
+        def decorator(func: Callable) -> Callable:
+            @functools.wraps(func)
+            def wrapper(*args, **kwargs):
+                settings = current_app.extensions["partner_api.settings"]
+                body = parse_device_body(
+                    json_schema,
+                    form_schema,
+                    max_rows=settings.max_order_rows,
+                    max_bytes=settings.max_upload_bytes,
+                )
+                return func(*args, body, **kwargs)
+
+            request_body = {
+                "required": True,
+                "content": {
+                    "application/json": {"schema": json_schema},
+                    "multipart/form-data": {"schema": multipart_schema(form_schema)},
+                },
+            }
+            return self.problem(413, 415, 422)(self.doc(requestBody=request_body)(wrapper))
 
         return decorator
 

@@ -114,7 +114,7 @@ def problem_response(
     return response
 
 
-def _describe_validation(errors: dict) -> str:
+def describe_validation(errors: dict) -> str:
     """Turn webargs' {location: {field: [messages]}} into one readable sentence."""
     parts = []
     for location, fields in errors.items():
@@ -141,7 +141,7 @@ def handle_http_exception(error: HTTPException) -> Response:
     errors = data.get("errors") or data.get("messages")
     if status == 422 and errors:
         return problem_response(
-            422, "validation_failed", _describe_validation(errors), errors=errors
+            422, "validation_failed", describe_validation(errors), errors=errors
         )
     if isinstance(error, InternalServerError):
         return handle_unexpected(getattr(error, "original_exception", None) or error)
@@ -175,7 +175,10 @@ def handle_domain_error(error: DomainError) -> Response:
     if isinstance(error, InputError):
         key = error.location() or error.field or "body"
         errors = {key: [error.message]}
-        detail = f"{error.location()}: {error.message}" if error.location() else error.message
+        location = error.location()
+        detail = error.message
+        if location and not detail.startswith(location):
+            detail = f"{location}: {detail}"
     else:
         detail = error.message
     return problem_response(status, error.code, detail, errors=errors)

@@ -48,6 +48,52 @@ class OrderCreateSchema(ma.Schema):
     )
 
 
+class OrderFormSchema(ma.Schema):
+    """The fields that come with the CSV files of a multipart order."""
+
+    class Meta:
+        unknown = ma.RAISE
+
+    order_id = ma.fields.String(
+        allow_none=True, validate=_TEXT, metadata={"description": "Your order reference"}
+    )
+    purchase_id = ma.fields.String(allow_none=True, validate=_TEXT)
+    group_tag = ma.fields.String(
+        allow_none=True, validate=_TEXT, metadata={"description": "Default group tag for every row"}
+    )
+
+
+class CatalogCreateSchema(ma.Schema):
+    class Meta:
+        unknown = ma.RAISE
+
+    devices = ma.fields.List(
+        ma.fields.Nested(DeviceRowSchema), required=True, validate=validate.Length(min=1)
+    )
+
+
+class CatalogFormSchema(ma.Schema):
+    class Meta:
+        unknown = ma.RAISE
+
+
+class CatalogRejectionSchema(ma.Schema):
+    source = ma.fields.String(allow_none=True)
+    line = ma.fields.Integer(required=True)
+    message = ma.fields.String(required=True)
+
+
+class CatalogResultSchema(ma.Schema):
+    received = ma.fields.Integer(required=True)
+    stored = ma.fields.Integer(required=True, metadata={"description": "Records added or replaced"})
+    rejected = ma.fields.Integer(required=True)
+    rejections = ma.fields.List(
+        ma.fields.Nested(CatalogRejectionSchema),
+        required=True,
+        metadata={"description": "Rows that are not usable records (the first 1,000)"},
+    )
+
+
 class DryRunQuerySchema(ma.Schema):
     dry_run = ma.fields.Boolean(
         load_default=False,

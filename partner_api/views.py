@@ -4,18 +4,19 @@ pagination, registration filters."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
 
-from flask import current_app, url_for
+from flask import Response, current_app, jsonify, stream_with_context, url_for
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from config.settings import Settings
 from jobs.tasks import enqueue_chunks
 from partner_api.request_context import current_request_id, request_session
-from tenants import db, orders
+from partner_api.schemas import DryRunSchema
+from tenants import csv_input, db, orders
 from tenants.devices import effective_state_sql
 from tenants.models import Order, Registration
+from tenants.scoping import current_scope, scoped
 
 
 def settings() -> Settings:
@@ -48,22 +49,24 @@ def submit(
     *,
     tenant_id: uuid.UUID,
     partner_id: uuid.UUID | None,
-    fields: dict,
-    rows: Iterable[orders.RowInput],
-    source_format: str,
+    body: dict,
     dry_run: bool,
     location_endpoint: str,
 ):
-    """Store an order, enqueue it after COMMIT, answer 202 with a Location."""
+    """Store an order, enqueue it after COMMIT, answer 202 with a Location.
+
+    ``body`` is what ``ApiBlueprint.device_body`` parsed: the order's fields
+    and ``rows``, a stream of its device rows (JSON or CSV).
+    """
     config = settings()
+    rows = body["rows"]
     submission = orders.Submission(
         tenant_id=tenant_id,
         partner_id=partner_id,
         request_id=current_request_id(),
-        order_id=fields.get("order_id"),
-        purchase_id=fields.get("purchase_id"),
-        group_tag=fields.get("group_tag"),
-        source_format=source_format,
+        order_id=body.get("order_id"),
+        purchase_id=body.get("purchase_id"),
+        group_tag=body.get("group_tag"),
         allowed_group_tags=config.allowed_group_tags,
         max_rows=config.max_order_rows,
         chunk_size=config.order_chunk_size,
@@ -73,8 +76,12 @@ def submit(
         result = orders.submit_order(session, submission, rows, dry_run=dry_run)
         if dry_run:
             session.rollback()
-            return dry_run_body(result), 200
+            # Not the 202 order: bypass the route's response schema.
+            response = jsonify(DryRunSchema().dump(dry_run_body(result)))
+            response.status_code = 200
+            return response
         order = result.order
+        order.source_format = rows.source_format
         chunks, request_id = result.chunks, submission.request_id
         db.after_commit(session, lambda: enqueue_chunks(config, order.id, chunks, request_id))
         session.commit()
@@ -84,6 +91,48 @@ def submit(
     body = order_body(session, order)
     location = url_for(location_endpoint, order_id=order.id)
     return body, 202, {"Location": location}
+
+
+def failures_csv(order_pk: uuid.UUID) -> Response:
+    """The order's failed rows in the format it was submitted in, plus
+    ``Error Code`` and ``Error Message``, ready to fix and resubmit."""
+    order = orders.get_order(request_session(), order_pk)
+    fmt = _failures_format(order.source_format)
+    scope = current_scope()
+    name = f"{order.order_id or order.id}-failures.csv"
+
+    def generate():
+        # The response streams after the view returns: re-enter the caller's scope.
+        with scoped(scope), db.transaction() as session:
+            yield "\ufeff"  # a BOM, so spreadsheet programs read the file as UTF-8
+            yield from csv_input.write_rows_csv(fmt, orders.failed_rows(session, order_pk))
+
+    return Response(
+        stream_with_context(generate()),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{_safe_filename(name)}"'},
+    )
+
+
+def _failures_format(source_format: str) -> csv_input.CsvFormat:
+    """The order's CSV format; JSON and mixed orders get the partner format,
+    the one that carries every identifier."""
+    by_name = {f.name: f for f in csv_input.FORMATS}
+    return by_name.get(source_format, by_name["partner"])
+
+
+def _safe_filename(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:150]
+
+
+FAILURES_CSV_DOC = {
+    "responses": {
+        "200": {
+            "description": "The failed rows as CSV (text/csv), with Error Code and Error Message.",
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+        }
+    }
+}
 
 
 def dry_run_body(result: orders.SubmitResult) -> dict:

@@ -43,6 +43,15 @@ SAMPLE_ROW_MESSAGE = (
 
 
 @dataclass(frozen=True)
+class RowInput:
+    """One row as submitted: canonical field names -> values, and where it came from."""
+
+    values: dict[str, object]
+    line: int
+    source: str | None = None  # the uploaded file, for CSV rows
+
+
+@dataclass(frozen=True)
 class RowContext:
     """What the pipeline needs to know about the order."""
 

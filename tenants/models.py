@@ -185,6 +185,27 @@ class DeviceClaim(Base):
     claimed_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class CatalogDevice(Base):
+    """A supplier's factory record of one device, keyed by its identity.
+
+    Supplier data, not tenant data: partner rows that carry only the
+    (manufacturer, model, serial number) tuple or only a PKID are resolved
+    against it. Only tenants/catalog.py reads or writes it.
+    """
+
+    __tablename__ = "catalog_devices"
+    identity_key: Mapped[str] = mapped_column(String(420), primary_key=True)
+    supplier_id: Mapped[str] = mapped_column(String(100), index=True)
+    manufacturer: Mapped[str] = mapped_column(String(200))
+    model: Mapped[str] = mapped_column(String(200))
+    serial_number: Mapped[str] = mapped_column(String(200))
+    product_key_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    hardware_hash: Mapped[bytes | None] = mapped_column(LargeBinary)
+    hardware_hash_length: Mapped[int | None] = mapped_column(Integer)
+    request_id: Mapped[str | None] = mapped_column(String(128))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class RequestLog(Base):
     """One row per HTTP request, for support's request-ID lookup."""
 

@@ -16,9 +16,16 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from tenants import outcomes, relationships
-from tenants.device_rows import OrderDeduplicator, PreparedRow, RowContext, prepare_row
+from tenants.device_rows import (
+    OrderDeduplicator,
+    PreparedRow,
+    RowContext,
+    RowInput,
+    prepare_row,
+)
 from tenants.devices import effective_state_sql
 from tenants.errors import InputError, NotFound
+from tenants.hardware_hash import expand
 from tenants.models import Order, Registration, utcnow
 
 ACCEPTED, PROCESSING = "accepted", "processing"
@@ -29,15 +36,6 @@ _INSERT_BATCH = 1000
 
 
 @dataclass(frozen=True)
-class RowInput:
-    """One row as submitted: canonical field names -> values, and where it came from."""
-
-    values: dict[str, object]
-    line: int
-    source: str | None = None
-
-
-@dataclass(frozen=True)
 class Submission:
     tenant_id: uuid.UUID
     partner_id: uuid.UUID | None
@@ -45,7 +43,6 @@ class Submission:
     order_id: str | None
     purchase_id: str | None
     group_tag: str | None
-    source_format: str
     allowed_group_tags: tuple[str, ...]
     max_rows: int
     chunk_size: int
@@ -102,7 +99,6 @@ def submit_order(
         order_id=submission.order_id,
         purchase_id=submission.purchase_id,
         group_tag=submission.group_tag,
-        source_format=submission.source_format,
         status=ACCEPTED,
     )
     session.add(order)
@@ -136,6 +132,34 @@ def get_order(session: Session, order_pk: uuid.UUID) -> Order:
     if order is None:
         raise NotFound("There is no order with this ID.")
     return order
+
+
+def failed_rows(session: Session, order_pk: uuid.UUID) -> Iterator[tuple[dict, str, str]]:
+    """The order's failed rows as submitted, in order: (values, error code, message).
+
+    Streams: rows are fetched in batches, never all at once.
+    """
+    stmt = (
+        select(Registration)
+        .where(Registration.order_pk == order_pk, Registration.state == outcomes.FAILED)
+        .order_by(Registration.line_index)
+        .execution_options(yield_per=1000)
+    )
+    for reg in session.scalars(stmt):
+        if reg.hardware_hash is not None:
+            hardware_hash = expand(reg.hardware_hash, reg.hardware_hash_length or 0)
+        else:
+            hardware_hash = reg.hardware_hash_text
+        values = {
+            "manufacturer": reg.manufacturer,
+            "model": reg.model,
+            "serial_number": reg.serial_number,
+            "hardware_hash": hardware_hash,
+            "product_key_id": reg.product_key_id,
+            "group_tag": reg.group_tag,
+            "assigned_user": reg.assigned_user,
+        }
+        yield values, reg.error_code or "", reg.message or ""
 
 
 def order_counts(session: Session, order_pk: uuid.UUID) -> dict[str, dict[str, int]]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select, update
 
-from tenants import db, orders, outcomes, ownership, relationships
+from tenants import catalog, db, orders, outcomes, ownership, relationships
 from tenants.models import Order, Registration, utcnow
 from tenants.scoping import Scope, scoped, unscoped
 
@@ -57,7 +57,14 @@ def _process(session, order: Order, start: int, stop: int, request_id: str) -> i
         .execution_options(synchronize_session=False)
     )
     rows = session.execute(
-        select(Registration.id, Registration.identity_key, Registration.hardware_hash)
+        select(
+            Registration.id,
+            Registration.identity_key,
+            Registration.hardware_hash,
+            Registration.model,
+            Registration.serial_number,
+            Registration.product_key_id,
+        )
         .where(
             Registration.order_pk == order.id,
             Registration.line_index >= start,
@@ -72,32 +79,28 @@ def _process(session, order: Order, start: int, stop: int, request_id: str) -> i
     if not rows:
         return 0
 
-    decided: dict[uuid.UUID, str | None] = {}
+    # registration id -> (error code, message); error code None means registered.
+    decided: dict[uuid.UUID, tuple[str | None, str | None]] = {}
     if order.partner_id is not None and not relationships.is_active(
         session, order.partner_id, order.tenant_id
     ):
-        decided = {row.id: outcomes.RELATIONSHIP_REVOKED for row in rows}
+        decided = {row.id: _outcome(outcomes.RELATIONSHIP_REVOKED) for row in rows}
     else:
-        claimable = []
-        for row in rows:
-            if row.identity_key is None or row.hardware_hash is None:
-                # Rows without a hash are resolved against the supplier catalog.
-                decided[row.id] = outcomes.DEVICE_NOT_FOUND
-            else:
-                claimable.append(ownership.ClaimRequest(row.id, row.identity_key))
-        decided.update(ownership.claim(session, order.tenant_id, claimable))
+        identities = {row.id: row.identity_key for row in rows if row.hardware_hash is not None}
+        identities.update(_resolve_from_catalog(session, rows, decided, request_id, now))
+        claims = [ownership.ClaimRequest(rid, key) for rid, key in identities.items()]
+        for rid, code in ownership.claim(session, order.tenant_id, claims).items():
+            decided[rid] = _outcome(code)
 
-    by_outcome: dict[str | None, list[uuid.UUID]] = defaultdict(list)
-    for registration_id, error_code in decided.items():
-        by_outcome[error_code].append(registration_id)
-    for error_code, ids in by_outcome.items():
+    by_outcome: dict[tuple[str | None, str | None], list[uuid.UUID]] = defaultdict(list)
+    for registration_id, outcome in decided.items():
+        by_outcome[outcome].append(registration_id)
+    for (error_code, message), ids in by_outcome.items():
         values = {"updated_request_id": request_id, "updated_at": now}
         if error_code is None:
             values.update(state=outcomes.READY, registered_at=now, error_code=None, message=None)
         else:
-            values.update(
-                state=outcomes.FAILED, error_code=error_code, message=outcomes.message(error_code)
-            )
+            values.update(state=outcomes.FAILED, error_code=error_code, message=message)
         session.execute(
             update(Registration)
             .where(Registration.id.in_(ids), Registration.state == outcomes.PENDING)
@@ -105,3 +108,47 @@ def _process(session, order: Order, start: int, stop: int, request_id: str) -> i
             .execution_options(synchronize_session=False)
         )
     return len(rows)
+
+
+def _outcome(error_code: str | None) -> tuple[str | None, str | None]:
+    return error_code, outcomes.message(error_code) if error_code else None
+
+
+def _resolve_from_catalog(session, rows, decided, request_id: str, now) -> dict[uuid.UUID, str]:
+    """Resolve rows without a hash against the supplier catalog.
+
+    Matched rows take the catalog's identity and values (one executemany
+    UPDATE); unmatched rows are decided ``device_not_found``. Returns the
+    identities to claim.
+    """
+    unresolved = [
+        catalog.UnresolvedRow(
+            row.id, row.identity_key, row.model, row.serial_number, row.product_key_id
+        )
+        for row in rows
+        if row.hardware_hash is None
+    ]
+    if not unresolved:
+        return {}
+    identities: dict[uuid.UUID, str] = {}
+    filled = []
+    for rid, found in catalog.resolve(session, unresolved).items():
+        if isinstance(found, catalog.NoMatch):
+            decided[rid] = (outcomes.DEVICE_NOT_FOUND, found.message)
+            continue
+        identities[rid] = found.identity_key
+        filled.append(
+            {
+                "id": rid,
+                "identity_key": found.identity_key,
+                "manufacturer": found.manufacturer,
+                "model": found.model,
+                "serial_number": found.serial_number,
+                "product_key_id": found.product_key_id,
+                "updated_request_id": request_id,
+                "updated_at": now,
+            }
+        )
+    if filled:
+        session.execute(update(Registration), filled)
+    return identities

@@ -3,9 +3,12 @@ OpenAPI spec, and a small world of partners, tenants and clients."""
 
 from __future__ import annotations
 
+import codecs
+import io
 import json
 import time
 import uuid
+import zipfile
 from dataclasses import dataclass
 
 import requests
@@ -25,7 +28,12 @@ class ApiClient:
         self.base_url = base_url
         self.http = requests.Session()
         spec = dict(spec, servers=[{"url": base_url}])
-        config = Config(extra_media_type_deserializers={"application/problem+json": json.loads})
+        config = Config(
+            extra_media_type_deserializers={
+                "application/problem+json": json.loads,
+                "text/csv": lambda data, **_: data.decode("utf-8"),
+            }
+        )
         self.openapi = OpenAPI.from_dict(spec, config=config)
 
     def request(
@@ -105,6 +113,11 @@ class World:
         client_id, secret = self._client("tenant", scopes, tenant_id=tenant.id)
         return Principal(tenant.id, client_id, secret, self.api.token(client_id, secret))
 
+    def supplier(self) -> Principal:
+        supplier_id = unique("OEM")
+        client_id, secret = self._client("supplier", supplier_id=supplier_id)
+        return Principal(None, client_id, secret, self.api.token(client_id, secret))
+
     def support(self) -> Principal:
         client_id, secret = self._client("support")
         return Principal(None, client_id, secret, self.api.token(client_id, secret))
@@ -156,3 +169,93 @@ def assert_problem(response: requests.Response, status: int, code: str) -> dict:
     assert body["request_id"] == response.headers["X-Request-ID"]
     assert body["title"] and body["detail"] and body["type"]
     return body
+
+
+# CSV files as the collection tools and portals write them (SPEC section 3).
+CSV_HEADERS = {
+    "self_registration": ("Manufacturer", "Model", "Serial Number", "Hardware Hash"),
+    "collection_script": (
+        "Device Serial Number",
+        "Windows Product ID",
+        "Hardware Hash",
+        "Group Tag",
+        "Assigned User",
+    ),
+    "partner": (
+        "Device Serial Number",
+        "Windows Product ID",
+        "Hardware Hash",
+        "Manufacturer name",
+        "Device model",
+    ),
+}
+
+
+def csv_row(
+    fmt: str,
+    *,
+    serial: str,
+    manufacturer: str = "Contoso",
+    model: str = "Laptop 7",
+    hardware_hash: str = "",
+    product_id: str = "",
+    group_tag: str = "",
+    user: str = "",
+) -> list[str]:
+    if fmt == "self_registration":
+        return [manufacturer, model, serial, hardware_hash]
+    if fmt == "collection_script":
+        return [serial, product_id, hardware_hash, group_tag, user]
+    return [serial, product_id, hardware_hash, manufacturer, model]
+
+
+def encode_csv(
+    lines: list[list[str] | tuple[str, ...] | str],
+    *,
+    encoding: str = "utf-8",
+    newline: str = "\r\n",
+    quoted: bool = False,
+) -> bytes:
+    """Lines (lists of cells, or raw text) as the bytes of a CSV file.
+
+    ``encoding`` is ``utf-8``, ``utf-8-sig`` or ``utf-16-le-bom`` (what
+    Windows PowerShell 5.1's Out-File writes).
+    """
+    rendered = []
+    for line in lines:
+        if isinstance(line, str):
+            rendered.append(line)
+        elif quoted:
+            rendered.append(",".join('"' + cell.replace('"', '""') + '"' for cell in line))
+        else:
+            rendered.append(",".join(line))
+    text = newline.join(rendered) + newline
+    if encoding == "utf-16-le-bom":
+        return codecs.BOM_UTF16_LE + text.encode("utf-16-le")
+    return text.encode(encoding)
+
+
+def zip_bytes(members: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def upload(
+    api: ApiClient,
+    path: str,
+    token: str,
+    files: list[tuple[str, bytes]],
+    params: dict | None = None,
+    **fields,
+) -> requests.Response:
+    """POST files in the multipart field ``file`` (repeated), plus form fields."""
+    return api.post(
+        path,
+        token=token,
+        files=[("file", (name, data, "text/csv")) for name, data in files],
+        data={k: v for k, v in fields.items() if v is not None},
+        params=params,
+    )

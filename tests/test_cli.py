@@ -49,9 +49,20 @@ def test_operator_creates_partner_tenant_and_clients_that_work(api, settings):
 
 def test_clients_create_needs_exactly_one_principal(settings):
     result = subprocess.run(
-        [sys.executable, "-m", "partner_api.cli", "clients", "create", "--support", "--json",
-         "--tenant", "00000000-0000-0000-0000-000000000000"],
-        capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "partner_api.cli",
+            "clients",
+            "create",
+            "--support",
+            "--json",
+            "--tenant",
+            "00000000-0000-0000-0000-000000000000",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode != 0
     assert "exactly one" in result.stderr
@@ -68,7 +79,9 @@ def test_demo_order_is_registered_by_a_worker_process(api, settings, redis_conne
     def worker_process() -> None:
         subprocess.run(
             [sys.executable, "-m", "partner_api.cli", "worker", "--burst"],
-            check=True, timeout=120, capture_output=True,
+            check=True,
+            timeout=120,
+            capture_output=True,
         )
 
     order = wait_for_order(api, token, response.headers["Location"], worker_process)

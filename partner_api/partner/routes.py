@@ -14,6 +14,7 @@ from partner_api.schemas import (
     DryRunQuerySchema,
     DryRunSchema,
     OrderCreateSchema,
+    OrderFormSchema,
     OrderSchema,
     RegistrationFilterSchema,
     RegistrationSchema,
@@ -55,10 +56,9 @@ def request_relationship(tenant_id: uuid.UUID):
 @blp.route("/customers/<uuid:tenant_id>/orders", methods=["POST"])
 @blp.auth("partner", "partner:write")
 @blp.arguments(DryRunQuerySchema, location="query")
-@blp.arguments(OrderCreateSchema)
+@blp.device_body(OrderCreateSchema, OrderFormSchema)
 @blp.response(202, OrderSchema)
 @blp.alt_response(200, schema=DryRunSchema, description="Dry run: each row's verdict.")
-@blp.problem(422)
 def submit_order(query: dict, body: dict, tenant_id: uuid.UUID):
     """Submit an order of devices to register for a customer.
 
@@ -66,16 +66,10 @@ def submit_order(query: dict, body: dict, tenant_id: uuid.UUID):
     ``relationship_required``). Answers 202 before any row is processed;
     poll the ``Location``.
     """
-    rows = (
-        orders.RowInput(values=device, line=index + 1)
-        for index, device in enumerate(body["devices"])
-    )
     return views.submit(
         tenant_id=tenant_id,
         partner_id=current_principal().partner_id,
-        fields=body,
-        rows=rows,
-        source_format="json",
+        body=body,
         dry_run=query["dry_run"],
         location_endpoint="partner.get_order",
     )
@@ -100,6 +94,15 @@ def get_order(order_id: uuid.UUID):
     """One order: status and counts by state and error code."""
     session = request_session()
     return views.order_body(session, orders.get_order(session, order_id))
+
+
+@blp.route("/orders/<uuid:order_id>/failures.csv")
+@blp.auth("partner", "partner:read")
+@blp.doc(**views.FAILURES_CSV_DOC)
+def download_failures(order_id: uuid.UUID):
+    """The order's failed rows as CSV, in the format submitted, plus ``Error Code``
+    and ``Error Message`` columns: fix them and submit the file again."""
+    return views.failures_csv(order_id)
 
 
 @blp.route("/orders/<uuid:order_id>/registrations")

@@ -91,9 +91,7 @@ def test_unknown_grant_type_is_refused(api, world):
 def _signed(settings, claims: dict, *, key=None, header: dict | None = None) -> str:
     signing = load_signing_key(settings.jwt_private_key_file)
     key = key or signing.key
-    return jwt.encode(
-        header or {"alg": "RS256", "typ": "at+jwt", "kid": signing.kid}, claims, key
-    )
+    return jwt.encode(header or {"alg": "RS256", "typ": "at+jwt", "kid": signing.kid}, claims, key)
 
 
 def _good_claims(settings, world_partner, **overrides) -> dict:
@@ -201,9 +199,7 @@ def test_a_principal_of_another_kind_sees_nothing(api, world):
     assert_problem(api.get("/v1/partner/orders", token=tenant.token), 404, "not_found")
     partner = world.partner()
     assert_problem(api.get("/v1/customer/devices", token=partner.token), 404, "not_found")
-    assert_problem(
-        api.get("/v1/support/requests/abc", token=partner.token), 404, "not_found"
-    )
+    assert_problem(api.get("/v1/support/requests/abc", token=partner.token), 404, "not_found")
 
 
 def test_jwks_publishes_public_keys_only(api):

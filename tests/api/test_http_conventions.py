@@ -115,8 +115,12 @@ def test_docs_page_is_served_without_a_cdn(base_url):
     assert asset.status_code == 200
 
 
-_UNDOCUMENTED = {"/static/<path:filename>", "/docs/assets/<path:filename>", "/docs",
-                 "/openapi.json"}
+_UNDOCUMENTED = {
+    "/static/<path:filename>",
+    "/docs/assets/<path:filename>",
+    "/docs",
+    "/openapi.json",
+}
 
 
 def _openapi_path(rule: str) -> str:

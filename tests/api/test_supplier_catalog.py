@@ -1,0 +1,186 @@
+"""The supplier catalog: suppliers upload factory records; partner rows with
+only the (manufacturer, model, serial number) tuple or only a PKID resolve
+against it, through HTTP and a real worker."""
+
+from __future__ import annotations
+
+from tenants.hardware_hash import build_hardware_hash
+from tests.helpers import (
+    CSV_HEADERS,
+    assert_problem,
+    csv_row,
+    encode_csv,
+    unique,
+    upload,
+    wait_for_order,
+)
+
+
+def pkid() -> str:
+    return str(int(unique("x").split("-")[1], 16))[:13].rjust(13, "7")
+
+
+def test_tuple_and_pkid_rows_resolve_against_the_catalog(api, world, run_worker):
+    supplier, partner, tenant = world.supplier(), world.partner(), world.tenant()
+    world.approved(partner, tenant)
+    by_tuple, by_pkid, by_pkid_and_serial, unknown = (unique("SN") for _ in range(4))
+    keys = {serial: pkid() for serial in (by_tuple, by_pkid, by_pkid_and_serial)}
+    records = [
+        {
+            "manufacturer": "Fabrikam",
+            "model": "Tower 9",
+            "serial_number": serial,
+            "product_key_id": key,
+        }
+        for serial, key in keys.items()
+    ]
+    stored = api.post("/v1/supplier/catalog", token=supplier.token, json={"devices": records})
+    assert stored.status_code == 200, stored.text
+    assert stored.json() == {"received": 3, "stored": 3, "rejected": 0, "rejections": []}
+
+    response = world.submit(
+        partner,
+        tenant,
+        [
+            {"manufacturer": "FABRIKAM ", "model": "tower 9", "serial_number": by_tuple},
+            {"product_key_id": keys[by_pkid]},
+            {"product_key_id": keys[by_pkid_and_serial], "serial_number": by_pkid_and_serial},
+            {"manufacturer": "Fabrikam", "model": "Tower 9", "serial_number": unknown},
+            {"manufacturer": "Fabrikam", "model": "Tower 1", "serial_number": by_tuple},
+            {"product_key_id": "1111111111111"},
+        ],
+    )
+    assert response.status_code == 202, response.text
+    order = wait_for_order(api, partner.token, response.headers["Location"], run_worker)
+
+    rows = api.get(f"/v1/partner/orders/{order['id']}/registrations", token=partner.token).json()
+    assert [(r["serial_number"], r["state"], r["error_code"]) for r in rows] == [
+        (by_tuple, "ready_for_user", None),
+        (by_pkid, "ready_for_user", None),
+        (by_pkid_and_serial, "ready_for_user", None),
+        (unknown, "registration_failed", "device_not_found"),
+        (by_tuple, "registration_failed", "duplicate_in_order"),
+        (None, "registration_failed", "device_not_found"),
+    ]
+    assert rows[1]["manufacturer"] == "Fabrikam" and rows[1]["model"] == "Tower 9"
+    assert "No supplier has a record" in rows[3]["message"]
+    assert "1111111111111" in rows[5]["message"]
+
+
+def test_tuple_with_the_wrong_model_is_not_found(api, world, run_worker):
+    supplier, partner, tenant = world.supplier(), world.partner(), world.tenant()
+    world.approved(partner, tenant)
+    serial = unique("SN")
+    api.post(
+        "/v1/supplier/catalog",
+        token=supplier.token,
+        json={
+            "devices": [{"manufacturer": "Fabrikam", "model": "Tower 9", "serial_number": serial}]
+        },
+    )
+
+    response = world.submit(
+        partner, tenant, [{"manufacturer": "Fabrikam", "model": "Tower 1", "serial_number": serial}]
+    )
+    order = wait_for_order(api, partner.token, response.headers["Location"], run_worker)
+
+    [row] = api.get(f"/v1/partner/orders/{order['id']}/registrations", token=partner.token).json()
+    assert row["error_code"] == "device_not_found"
+    assert "'Tower 1' does not match" in row["message"]
+
+
+def test_catalog_from_csv_files_and_its_rejections(api, world, run_worker):
+    supplier, partner, tenant = world.supplier(), world.partner(), world.tenant()
+    world.approved(partner, tenant)
+    with_hash, plain = unique("SN"), unique("SN")
+    factory = encode_csv(
+        [
+            CSV_HEADERS["partner"],
+            csv_row(
+                "partner",
+                serial=with_hash,
+                manufacturer="Fabrikam",
+                model="Tower 9",
+                hardware_hash=build_hardware_hash("Fabrikam", "Tower 9", with_hash),
+            ),
+            csv_row("partner", serial=plain, manufacturer="Fabrikam", model="Tower 9"),
+            csv_row("partner", serial="", manufacturer="Fabrikam", model="Tower 9"),
+            csv_row("partner", serial="S9", hardware_hash="%%%"),
+        ],
+        encoding="utf-16-le-bom",
+    )
+
+    stored = upload(api, "/v1/supplier/catalog", supplier.token, [("factory.csv", factory)])
+
+    assert stored.status_code == 200, stored.text
+    body = stored.json()
+    assert (body["received"], body["stored"], body["rejected"]) == (4, 2, 2)
+    assert [(r["source"], r["line"]) for r in body["rejections"]] == [
+        ("factory.csv", 4),
+        ("factory.csv", 5),
+    ]
+    assert "serial number" in body["rejections"][0]["message"]
+    assert "hardware hash" in body["rejections"][1]["message"]
+
+    response = world.submit(
+        partner,
+        tenant,
+        [
+            {"manufacturer": "Fabrikam", "model": "Tower 9", "serial_number": with_hash},
+            {"manufacturer": "Fabrikam", "model": "Tower 9", "serial_number": plain},
+        ],
+    )
+    order = wait_for_order(api, partner.token, response.headers["Location"], run_worker)
+    assert order["counts"]["by_state"] == {"ready_for_user": 2}
+
+
+def test_catalog_resolved_device_is_one_device_with_its_hash_registration(api, world, run_worker):
+    """A device registered by hash elsewhere cannot be claimed again by tuple."""
+    supplier = world.supplier()
+    partner_a, partner_b = world.partner(), world.partner()
+    tenant_a, tenant_b = world.tenant(), world.tenant()
+    world.approved(partner_a, tenant_a)
+    world.approved(partner_b, tenant_b)
+    serial = unique("SN")
+    api.post(
+        "/v1/supplier/catalog",
+        token=supplier.token,
+        json={
+            "devices": [{"manufacturer": "Fabrikam", "model": "Tower 9", "serial_number": serial}]
+        },
+    )
+    first = world.submit(
+        partner_a,
+        tenant_a,
+        [{"hardware_hash": build_hardware_hash("Fabrikam", "Tower 9", serial)}],
+    )
+    wait_for_order(api, partner_a.token, first.headers["Location"], run_worker)
+
+    second = world.submit(
+        partner_b,
+        tenant_b,
+        [{"manufacturer": "fabrikam", "model": "Tower 9", "serial_number": serial}],
+    )
+    order = wait_for_order(api, partner_b.token, second.headers["Location"], run_worker)
+
+    assert order["counts"]["by_error_code"] == {"device_claimed_by_another_organization": 1}
+
+
+def test_only_suppliers_reach_the_catalog(api, world):
+    partner = world.partner()
+
+    response = api.post(
+        "/v1/supplier/catalog",
+        token=partner.token,
+        json={"devices": [{"manufacturer": "A", "model": "B", "serial_number": "C"}]},
+    )
+
+    assert_problem(response, 404, "not_found")
+
+
+def test_empty_catalog_upload_is_422(api, world):
+    supplier = world.supplier()
+
+    response = api.post("/v1/supplier/catalog", token=supplier.token, json={"devices": []})
+
+    assert_problem(response, 422, "validation_failed")
