@@ -23,8 +23,30 @@ def process_chunk(order_id: str, start: int, stop: int, request_id: str | None =
     with log_context.bound(
         request_id=request_id, job_id=job.id if job else None, order_id=order_id
     ):
-        report = processing.process_chunk(uuid.UUID(order_id), start, stop, request_id=request_id)
+        try:
+            report = processing.process_chunk(
+                uuid.UUID(order_id), start, stop, request_id=request_id
+            )
+        except Exception:
+            if job is not None and job.retries_left:
+                raise  # RQ retries the chunk with backoff
+            # Every attempt failed: settle the rows one by one instead.
+            report = processing.process_rows_one_by_one(
+                uuid.UUID(order_id),
+                start,
+                stop,
+                request_id=request_id,
+                job_id=job.id if job else None,
+                attempt=_attempt(job),
+            )
     return {"processed": report.processed, "order_status": report.order_status}
+
+
+def _attempt(job) -> int:
+    """1 for the first run of a job, counting retries."""
+    if job is None or job.retries_left is None:
+        return 1
+    return RETRY.max - job.retries_left + 1
 
 
 def enqueue_chunks(

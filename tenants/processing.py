@@ -48,6 +48,82 @@ def process_chunk(
     return ChunkReport(order_pk, processed, status)
 
 
+def process_rows_one_by_one(
+    order_pk: uuid.UUID,
+    start: int,
+    stop: int,
+    *,
+    request_id: str | None,
+    job_id: str | None,
+    attempt: int,
+) -> ChunkReport:
+    """The last resort after a chunk failed every attempt: process each pending
+    row alone, so one bad row cannot hold back the others. A row that still
+    fails ends ``unexpected_error``, with a support reference and the
+    internal detail that only support sees."""
+    order = _load_order(order_pk)
+    if order is None:
+        return ChunkReport(order_pk, 0, None)
+    request_id = request_id or order.request_id
+    processed = 0
+    with scoped(Scope.tenant(order.tenant_id)):
+        with db.transaction() as session:
+            pending = session.scalars(
+                select(Registration.line_index).where(
+                    Registration.order_pk == order.id,
+                    Registration.line_index >= start,
+                    Registration.line_index < stop,
+                    Registration.state == outcomes.PENDING,
+                )
+            ).all()
+        for line_index in sorted(pending):
+            try:
+                with db.transaction() as session:
+                    processed += _process(session, order, line_index, line_index + 1, request_id)
+            except Exception as exc:  # noqa: BLE001 -- recorded for support, never lost
+                log.exception(
+                    "row failed on its own", extra={"order_id": str(order.id), "row": line_index}
+                )
+                with db.transaction() as session:
+                    processed += _fail_unexpectedly(
+                        session, order, line_index, exc, request_id, job_id, attempt
+                    )
+        with db.transaction() as session:
+            status = orders.finalize_if_done(session, order_pk)
+    return ChunkReport(order_pk, processed, status)
+
+
+def _fail_unexpectedly(
+    session, order: Order, line_index: int, exc: Exception, request_id, job_id, attempt
+) -> int:
+    reference = f"ref-{uuid.uuid4().hex[:12]}"
+    result = session.execute(
+        update(Registration)
+        .where(
+            Registration.order_pk == order.id,
+            Registration.line_index == line_index,
+            Registration.state == outcomes.PENDING,
+        )
+        .values(
+            state=outcomes.FAILED,
+            error_code=outcomes.UNEXPECTED_ERROR,
+            message=outcomes.message(outcomes.UNEXPECTED_ERROR, request_id=request_id),
+            support_reference=reference,
+            internal_error={
+                "type": f"{type(exc).__module__}.{type(exc).__qualname__}",
+                "message": str(exc)[:2000],
+                "job_id": job_id,
+                "attempt": attempt,
+                "support_reference": reference,
+            },
+            updated_request_id=request_id,
+            updated_at=utcnow(),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount or 0
+
+
 def _process(session, order: Order, start: int, stop: int, request_id: str) -> int:
     now = utcnow()
     session.execute(
