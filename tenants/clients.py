@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from tenants import db
+from tenants import audit, db
 from tenants.errors import InputError, NotFound
 from tenants.models import ApiClient, Partner, Tenant
 
@@ -64,6 +64,14 @@ def create_client(
                 scopes=" ".join(scopes),
                 name=name,
             )
+        )
+        audit.record(
+            session,
+            "client.created",
+            object_type="client",
+            object_id=client_id,
+            tenant_id=tenant_id if kind == "tenant" else None,
+            detail={"kind": kind, "scopes": list(scopes), "name": name},
         )
     return IssuedClient(client_id, secret, kind, " ".join(scopes))
 

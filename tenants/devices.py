@@ -6,15 +6,21 @@ the last check-in, so they are always exact.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import case, literal
+from sqlalchemy import Select, case, literal, or_, select
+from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from tenants import outcomes
-from tenants.models import Registration, utcnow
+from tenants import audit, outcomes, ownership
+from tenants.errors import Conflict, InputError, NotFound
+from tenants.models import Order, Partner, Registration, utcnow
 
 ACTIVE_WINDOW = timedelta(days=7)
+# How far ahead of our clock a reported check-in time may be.
+CLOCK_SKEW = timedelta(minutes=5)
 
 
 def effective_state(state: str, last_seen_at: datetime | None, now: datetime | None = None) -> str:
@@ -37,3 +43,173 @@ def effective_state_sql(now: datetime | None = None) -> ColumnElement[str]:
         ),
         else_=Registration.state,
     )
+
+
+def get_device(session: Session, device_id: uuid.UUID) -> Registration:
+    """One registration of the tenant in scope (another tenant's is not found)."""
+    device = session.get(Registration, device_id)
+    if device is None:
+        raise NotFound("There is no device with this ID.")
+    return device
+
+
+def _require_registered(device: Registration, doing: str) -> None:
+    if device.registered_at is None:
+        raise Conflict(
+            f"This row was never registered ({device.state}), so it cannot be {doing}.",
+            code="device_not_registered",
+        )
+
+
+def deregister(session: Session, device_id: uuid.UUID, request_id: str) -> Registration:
+    """Release the device: its claim goes, so another tenant may register it
+    later (resale, repair); the row stays, ``deregistered``, as history."""
+    device = get_device(session, device_id)
+    _require_registered(device, "deregistered")
+    if device.state == outcomes.DEREGISTERED:
+        return device
+    ownership.release(session, device.id)
+    device.state = outcomes.DEREGISTERED
+    device.deregistered_at = utcnow()
+    device.updated_request_id = request_id
+    audit.record(
+        session,
+        "device.deregistered",
+        object_type="device",
+        object_id=device.id,
+        tenant_id=device.tenant_id,
+        detail={"serial_number": device.serial_number, "manufacturer": device.manufacturer},
+    )
+    return device
+
+
+def check_in(
+    session: Session,
+    device_id: uuid.UUID,
+    *,
+    seen_at: datetime | None,
+    user: str | None,
+    request_id: str,
+) -> Registration:
+    """The device reported in from the tenant's device management."""
+    device = get_device(session, device_id)
+    _require_registered(device, "checked in")
+    if device.state != outcomes.READY:
+        raise Conflict(
+            "This device is deregistered; a check-in needs a registered device. Register it "
+            "again first.",
+            code="device_deregistered",
+        )
+    now = utcnow()
+    seen_at = seen_at or now
+    if seen_at.tzinfo is None:
+        seen_at = seen_at.replace(tzinfo=UTC)
+    if seen_at > now + CLOCK_SKEW:
+        raise InputError(
+            "seen_at is in the future; send the time the device reported in (UTC).",
+            field="seen_at",
+        )
+    # Check-ins may arrive out of order: keep the latest.
+    if device.last_seen_at is None or seen_at > device.last_seen_at:
+        device.last_seen_at = seen_at
+        device.last_seen_user = user or device.last_seen_user
+    device.updated_request_id = request_id
+    audit.record(
+        session,
+        "device.checked_in",
+        object_type="device",
+        object_id=device.id,
+        tenant_id=device.tenant_id,
+        detail={"seen_at": seen_at.isoformat(), "user": user},
+    )
+    return device
+
+
+STATE_MEANINGS = {
+    outcomes.PENDING: "Accepted; registration has not been processed yet.",
+    outcomes.FAILED: "Could not be registered; the message says why and what to do.",
+    outcomes.READY: "Registered to your organisation and waiting for its user.",
+    outcomes.ACTIVE: "Delivered and in use: it checked in within the last 7 days.",
+    outcomes.INACTIVE: "Delivered, but it has not checked in for more than 7 days.",
+    outcomes.DEREGISTERED: "Released by your organisation; kept here as history.",
+}
+
+# sort key -> column; "-" in front of a key sorts descending.
+SORT_COLUMNS = {
+    "created_at": Registration.created_at,
+    "registered_at": Registration.registered_at,
+    "last_seen_at": Registration.last_seen_at,
+    "serial_number": Registration.serial_number,
+    "manufacturer": Registration.manufacturer,
+    "model": Registration.model,
+    "state": Registration.state,
+    "order_id": Order.order_id,
+}
+
+
+@dataclass(frozen=True)
+class DeviceQuery:
+    state: str | None = None
+    error_code: str | None = None
+    serial_number: str | None = None
+    order_id: str | None = None
+    partner_id: uuid.UUID | None = None
+    text: str | None = None
+    sort: str = "-created_at"
+
+
+def device_rows(query: DeviceQuery, now: datetime | None = None) -> Select:
+    """The tenant's registrations with what the device list shows beside each:
+    the order's references and the name of the partner that registered it.
+    Runs in the tenant's scope, which filters Registration and Order."""
+    stmt = (
+        select(
+            Registration,
+            Order.order_id.label("order_reference"),
+            Order.purchase_id,
+            Partner.name.label("partner_name"),
+        )
+        .join(Order, Order.id == Registration.order_pk)
+        .outerjoin(Partner, Partner.id == Registration.partner_id)
+    )
+    if query.state:
+        stmt = stmt.where(effective_state_sql(now) == query.state)
+    if query.error_code:
+        stmt = stmt.where(Registration.error_code == query.error_code)
+    if query.serial_number:
+        stmt = stmt.where(Registration.serial_number == query.serial_number)
+    if query.order_id:
+        stmt = stmt.where(Order.order_id == query.order_id)
+    if query.partner_id:
+        stmt = stmt.where(Registration.partner_id == query.partner_id)
+    if query.text:
+        pattern = (
+            "%" + query.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        )
+        stmt = stmt.where(
+            or_(
+                *(
+                    column.ilike(pattern, escape="\\")
+                    for column in (
+                        Registration.serial_number,
+                        Registration.manufacturer,
+                        Registration.model,
+                        Registration.group_tag,
+                        Registration.assigned_user,
+                        Order.order_id,
+                        Order.purchase_id,
+                    )
+                )
+            )
+        )
+    descending = query.sort.startswith("-")
+    column = SORT_COLUMNS[query.sort.lstrip("-")]
+    ordered = column.desc() if descending else column.asc()
+    # NULLs last either way, and the id makes the order total, so pages are stable.
+    return stmt.order_by(column.is_(None), ordered, Registration.id)
+
+
+def age_in_days(registered_at: datetime | None, now: datetime | None = None) -> int | None:
+    if registered_at is None:
+        return None
+    return ((now or utcnow()) - registered_at).days

@@ -134,6 +134,9 @@ class Registration(TenantOwned, Base):
         UniqueConstraint("order_pk", "line_index"),
         Index("ix_registrations_tenant_state", "tenant_id", "state"),
         Index("ix_registrations_tenant_serial", "tenant_id", "serial_number"),
+        Index("ix_registrations_tenant_registered", "tenant_id", "registered_at"),
+        Index("ix_registrations_identity", "identity_key"),
+        Index("ix_registrations_request", "request_id"),
     )
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     order_pk: Mapped[uuid.UUID] = mapped_column(ForeignKey("orders.id"))
@@ -204,6 +207,25 @@ class CatalogDevice(Base):
     hardware_hash_length: Mapped[int | None] = mapped_column(Integer)
     request_id: Mapped[str | None] = mapped_column(String(128))
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AuditEvent(Base):
+    """Who changed what: relationships, orders, deregistrations, check-ins, clients.
+
+    Append-only. Not TenantOwned: support reads it across tenants; tenant_id
+    says whose data the change touched.
+    """
+
+    __tablename__ = "audit_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    request_id: Mapped[str | None] = mapped_column(String(128), index=True)
+    actor: Mapped[str] = mapped_column(String(200))  # "partner:<id>", "tenant:<id>", "cli", ...
+    action: Mapped[str] = mapped_column(String(64))  # e.g. "device.deregistered"
+    object_type: Mapped[str] = mapped_column(String(32))
+    object_id: Mapped[str] = mapped_column(String(64), index=True)
+    tenant_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
+    detail: Mapped[dict | None] = mapped_column(JSON)
 
 
 class RequestLog(Base):

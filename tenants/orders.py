@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
-from tenants import outcomes, relationships
+from tenants import audit, outcomes, relationships
 from tenants.device_rows import (
     OrderDeduplicator,
     PreparedRow,
@@ -122,6 +122,14 @@ def submit_order(
     if count == 0:
         raise InputError("The order has no device rows.", code="order_empty")
     order.row_count = count
+    audit.record(
+        session,
+        "order.submitted",
+        object_type="order",
+        object_id=order.id,
+        tenant_id=order.tenant_id,
+        detail={"order_id": order.order_id, "rows": count},
+    )
     size = max(1, submission.chunk_size)
     chunks = [(start, min(start + size, count)) for start in range(0, count, size)]
     return SubmitResult(order=order, chunks=chunks)

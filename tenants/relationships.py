@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from tenants import audit, outcomes
 from tenants.errors import Conflict, Forbidden, NotFound
-from tenants.models import Relationship, Tenant, utcnow
+from tenants.models import Order, Registration, Relationship, Tenant, utcnow
 from tenants.scoping import unscoped
 
 PENDING, ACTIVE, DECLINED, REVOKED = "pending", "active", "declined", "revoked"
@@ -54,11 +55,14 @@ def request_relationship(
         existing.requested_at = utcnow()
         existing.decided_at = None
         existing.request_id = request_id
+        _audit(session, existing, "relationship.requested")
         return existing
     relationship = Relationship(
         partner_id=partner_id, tenant_id=tenant_id, status=PENDING, request_id=request_id
     )
     session.add(relationship)
+    session.flush()
+    _audit(session, relationship, "relationship.requested")
     return relationship
 
 
@@ -93,10 +97,62 @@ def change(
             f"This relationship is {relationship.status}; it cannot be {target} from there.",
             code="relationship_state_conflict",
         )
+    previous = relationship.status
     relationship.status = target
     relationship.decided_at = utcnow()
     relationship.request_id = request_id
+    detail = {"from": previous, "to": target}
+    if target == REVOKED:
+        detail["rows_failed"] = _fail_queued_rows(session, relationship, request_id)
+    _audit(session, relationship, f"relationship.{target}", detail)
     return relationship
+
+
+def _fail_queued_rows(session: Session, relationship: Relationship, request_id: str) -> int:
+    """Revocation takes effect at once: the partner's rows still queued for
+    this tenant fail ``relationship_revoked`` (rows being processed right now
+    finish first; the worker checks the relationship again as it starts)."""
+    from tenants import orders  # orders needs this module for require_active
+
+    failed = session.execute(
+        update(Registration)
+        .where(
+            Registration.tenant_id == relationship.tenant_id,
+            Registration.partner_id == relationship.partner_id,
+            Registration.state == outcomes.PENDING,
+        )
+        .values(
+            state=outcomes.FAILED,
+            error_code=outcomes.RELATIONSHIP_REVOKED,
+            message=outcomes.message(outcomes.RELATIONSHIP_REVOKED),
+            updated_request_id=request_id,
+            updated_at=utcnow(),
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    open_orders = session.scalars(
+        select(Order.id).where(
+            Order.tenant_id == relationship.tenant_id,
+            Order.partner_id == relationship.partner_id,
+            Order.completed_at.is_(None),
+        )
+    ).all()
+    for order_pk in open_orders:
+        orders.finalize_if_done(session, order_pk)
+    return failed or 0
+
+
+def _audit(
+    session: Session, relationship: Relationship, action: str, detail: dict | None = None
+) -> None:
+    audit.record(
+        session,
+        action,
+        object_type="relationship",
+        object_id=relationship.id,
+        tenant_id=relationship.tenant_id,
+        detail={"partner_id": str(relationship.partner_id), **(detail or {})},
+    )
 
 
 def is_active(session: Session, partner_id: uuid.UUID, tenant_id: uuid.UUID) -> bool:

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from partner_api import views
 from partner_api.auth import current_principal
 from partner_api.blueprint import ApiBlueprint
 from partner_api.request_context import current_request_id, request_session
 from partner_api.schemas import (
+    CheckInSchema,
+    DeviceFilterSchema,
+    DeviceSchema,
     DryRunQuerySchema,
     DryRunSchema,
     OrderCreateSchema,
@@ -20,7 +23,8 @@ from partner_api.schemas import (
     RegistrationSchema,
     RelationshipSchema,
 )
-from tenants import orders, outcomes, relationships
+from tenants import devices, orders, relationships
+from tenants.devices import effective_state
 from tenants.errors import NotFound
 from tenants.models import Order, Registration, Relationship
 
@@ -138,28 +142,113 @@ def list_order_registrations(filters: dict, order_id: uuid.UUID, pagination_para
 
 @blp.route("/devices")
 @blp.auth("tenant", "customer:read")
-@blp.arguments(RegistrationFilterSchema, location="query")
-@blp.response(200, RegistrationSchema(many=True))
+@blp.arguments(DeviceFilterSchema, location="query")
+@blp.response(200, DeviceSchema(many=True))
 @blp.paginate()
 def list_devices(filters: dict, pagination_parameters):
-    """Your registered devices (and those you deregistered), newest first."""
+    """Your devices: every row registered, being registered, failed or
+    deregistered for your organisation, whoever submitted it.
+
+    Filter by state, error code, serial number, order reference, partner or
+    free text (``q``); sort by ``sort`` (a leading ``-`` sorts descending).
+    """
     session = request_session()
-    stmt = select(Registration).where(
-        Registration.state.in_((outcomes.READY, outcomes.DEREGISTERED))
+    query = devices.DeviceQuery(
+        state=filters.get("state"),
+        error_code=filters.get("error_code"),
+        serial_number=filters.get("serial_number"),
+        order_id=filters.get("order_id"),
+        partner_id=filters.get("partner_id"),
+        text=filters.get("q"),
+        sort=filters["sort"],
     )
-    stmt = views.filter_registrations(stmt, filters).order_by(
-        Registration.registered_at.desc(), Registration.id
-    )
-    return views.paginate(session, stmt, pagination_parameters)
+    stmt = devices.device_rows(query)
+    total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+    pagination_parameters.item_count = total
+    page, size = pagination_parameters.page, pagination_parameters.page_size
+    return [
+        _device_body(row) for row in session.execute(stmt.limit(size).offset((page - 1) * size))
+    ]
+
+
+def _device_body(row) -> dict:
+    registration, order_reference, purchase_id, partner_name = row
+    state = effective_state(registration.state, registration.last_seen_at)
+    return {
+        **{field: getattr(registration, field) for field in _DEVICE_COLUMNS},
+        "order": registration.order_pk,
+        "state": state,
+        "state_meaning": devices.STATE_MEANINGS[state],
+        "registered_by": partner_name or "Your organisation",
+        "order_id": order_reference,
+        "purchase_id": purchase_id,
+        "age_days": devices.age_in_days(registration.registered_at),
+    }
+
+
+_DEVICE_COLUMNS = (
+    "id",
+    "serial_number",
+    "manufacturer",
+    "model",
+    "product_key_id",
+    "error_code",
+    "message",
+    "partner_id",
+    "group_tag",
+    "assigned_user",
+    "registered_at",
+    "deregistered_at",
+    "last_seen_at",
+    "last_seen_user",
+)
+
+
+def _one_device(device_id: uuid.UUID) -> dict:
+    session = request_session()
+    stmt = devices.device_rows(devices.DeviceQuery()).where(Registration.id == device_id)
+    row = session.execute(stmt).first()
+    if row is None:
+        raise NotFound("There is no device with this ID.")
+    return _device_body(row)
 
 
 @blp.route("/devices/<uuid:device_id>")
 @blp.auth("tenant", "customer:read")
-@blp.response(200, RegistrationSchema)
+@blp.response(200, DeviceSchema)
 def get_device(device_id: uuid.UUID):
-    """One device with its state."""
+    """One device with its state and what it means."""
+    return _one_device(device_id)
+
+
+@blp.route("/devices/<uuid:device_id>", methods=["DELETE"])
+@blp.auth("tenant", "customer:write")
+@blp.response(200, DeviceSchema)
+@blp.problem(409)
+def deregister_device(device_id: uuid.UUID):
+    """Deregister a device: its claim is released, so another organisation can
+    register it later (resale, repair). The row stays, ``deregistered``, as history."""
     session = request_session()
-    device = session.get(Registration, device_id)
-    if device is None or device.registered_at is None:
-        raise NotFound("There is no device with this ID.")
-    return device
+    devices.deregister(session, device_id, current_request_id())
+    session.commit()
+    return _one_device(device_id)
+
+
+@blp.route("/devices/<uuid:device_id>/check-ins", methods=["POST"])
+@blp.auth("tenant", "customer:write")
+@blp.arguments(CheckInSchema)
+@blp.response(200, DeviceSchema)
+@blp.problem(409, 422)
+def check_in_device(body: dict, device_id: uuid.UUID):
+    """The device reported in from your device management: it is ``active``
+    until 7 days pass without a check-in, then ``inactive``."""
+    session = request_session()
+    devices.check_in(
+        session,
+        device_id,
+        seen_at=body.get("seen_at"),
+        user=body.get("user"),
+        request_id=current_request_id(),
+    )
+    session.commit()
+    return _one_device(device_id)
