@@ -6,7 +6,17 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from tenants import orders
-from tenants.models import Order, Registration, Relationship, RequestLog
+from tenants.hardware_hash import identity_key, normalize_identity_part
+from tenants.models import (
+    AuditEvent,
+    DeviceClaim,
+    Order,
+    Partner,
+    Registration,
+    Relationship,
+    RequestLog,
+    Tenant,
+)
 from tenants.scoping import unscoped
 
 _ROW_LIMIT = 200
@@ -35,6 +45,12 @@ def trace_request(session: Session, request_id: str) -> dict | None:
         changed_relationships = session.scalars(
             select(Relationship).where(Relationship.request_id == request_id)
         ).all()
+        events = session.scalars(
+            select(AuditEvent)
+            .where(AuditEvent.request_id == request_id)
+            .order_by(AuditEvent.at, AuditEvent.id)
+            .limit(_ROW_LIMIT)
+        ).all()
         order_bodies = [
             {
                 "id": order.id,
@@ -49,7 +65,7 @@ def trace_request(session: Session, request_id: str) -> dict | None:
             }
             for order in created_orders
         ]
-    if not (requests or created_orders or row_total or changed_relationships):
+    if not (requests or created_orders or row_total or changed_relationships or events):
         return None
     return {
         "request_id": request_id,
@@ -58,4 +74,66 @@ def trace_request(session: Session, request_id: str) -> dict | None:
         "registrations_touched": row_total,
         "failed_registrations": failed_rows,
         "relationships": changed_relationships,
+        "audit_events": events,
     }
+
+
+def device_history(session: Session, serial_number: str, manufacturer: str | None = None) -> dict:
+    """Who owns a device now, and every registration of it across tenants,
+    oldest first. Matches the serial number case- and space-insensitively."""
+    wanted = normalize_identity_part(serial_number)
+    with unscoped("support: a device's owners across tenants"):
+        stmt = (
+            select(Registration, Tenant.name, Partner.name, Order.order_id)
+            .join(Order, Order.id == Registration.order_pk)
+            .join(Tenant, Tenant.id == Registration.tenant_id)
+            .outerjoin(Partner, Partner.id == Registration.partner_id)
+            .where(Registration.identity_key.like(f"%\x1f{_escape_like(wanted)}", escape="\\"))
+            .order_by(Registration.created_at, Registration.id)
+            .limit(_ROW_LIMIT)
+        )
+        if manufacturer:
+            stmt = stmt.where(
+                Registration.identity_key == identity_key(manufacturer, serial_number)
+            )
+        rows = session.execute(stmt).all()
+        keys = {reg.identity_key for reg, *_ in rows}
+        claims = session.execute(
+            select(
+                DeviceClaim.identity_key,
+                DeviceClaim.tenant_id,
+                DeviceClaim.registration_id,
+                Tenant.name,
+            )
+            .join(Tenant, Tenant.id == DeviceClaim.tenant_id)
+            .where(DeviceClaim.identity_key.in_(keys))
+        ).all()
+        events = session.scalars(
+            select(AuditEvent)
+            .where(
+                AuditEvent.object_type == "device",
+                AuditEvent.object_id.in_([str(reg.id) for reg, *_ in rows]),
+            )
+            .order_by(AuditEvent.at, AuditEvent.id)
+        ).all()
+    return {
+        "serial_number": serial_number,
+        "owners": [
+            {"tenant_id": tenant_id, "tenant_name": name, "registration_id": registration_id}
+            for _key, tenant_id, registration_id, name in claims
+        ],
+        "registrations": [
+            {
+                "registration": reg,
+                "tenant_name": tenant_name,
+                "partner_name": partner_name,
+                "order_reference": order_reference,
+            }
+            for reg, tenant_name, partner_name, order_reference in rows
+        ],
+        "events": events,
+    }
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -92,9 +92,9 @@ def openapi_spec(base_url: str) -> dict:
 def run_worker(redis_connection: Redis, settings: Settings):
     """Drain the queues with a real RQ worker (in this process, burst mode)."""
 
-    def run() -> None:
+    def run(max_jobs: int | None = None) -> None:
         worker = SimpleWorker(list(QUEUE_NAMES), connection=redis_connection)
-        worker.work(burst=True, logging_level="WARNING")
+        worker.work(burst=True, logging_level="WARNING", max_jobs=max_jobs)
 
     return run
 

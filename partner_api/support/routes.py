@@ -57,6 +57,17 @@ class TracedRelationshipSchema(ma.Schema):
     decided_at = ma.fields.DateTime(allow_none=True)
 
 
+class AuditEventSchema(ma.Schema):
+    at = ma.fields.DateTime(required=True)
+    request_id = ma.fields.String(allow_none=True)
+    actor = ma.fields.String(required=True)
+    action = ma.fields.String(required=True)
+    object_type = ma.fields.String(required=True)
+    object_id = ma.fields.String(required=True)
+    tenant_id = ma.fields.UUID(allow_none=True)
+    detail = ma.fields.Dict(allow_none=True)
+
+
 class RequestTraceSchema(ma.Schema):
     request_id = ma.fields.String(required=True)
     requests = ma.fields.List(ma.fields.Nested(LoggedRequestSchema), required=True)
@@ -66,6 +77,44 @@ class RequestTraceSchema(ma.Schema):
         ma.fields.Nested(SupportRegistrationSchema), required=True
     )
     relationships = ma.fields.List(ma.fields.Nested(TracedRelationshipSchema), required=True)
+    audit_events = ma.fields.List(ma.fields.Nested(AuditEventSchema), required=True)
+
+
+class DeviceOwnerSchema(ma.Schema):
+    tenant_id = ma.fields.UUID(required=True)
+    tenant_name = ma.fields.String(required=True)
+    registration_id = ma.fields.UUID(required=True)
+
+
+class HistoryEntrySchema(ma.Schema):
+    registration = ma.fields.Nested(SupportRegistrationSchema, required=True)
+    tenant_name = ma.fields.String(required=True)
+    partner_name = ma.fields.String(allow_none=True)
+    order_reference = ma.fields.String(allow_none=True)
+
+
+class DeviceHistorySchema(ma.Schema):
+    serial_number = ma.fields.String(required=True)
+    owners = ma.fields.List(ma.fields.Nested(DeviceOwnerSchema), required=True)
+    registrations = ma.fields.List(ma.fields.Nested(HistoryEntrySchema), required=True)
+    events = ma.fields.List(ma.fields.Nested(AuditEventSchema), required=True)
+
+
+class DeviceLookupSchema(ma.Schema):
+    serial_number = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=200))
+    manufacturer = ma.fields.String(validate=ma.validate.Length(min=1, max=200))
+
+
+@blp.route("/devices")
+@blp.auth("support", "support:read")
+@blp.arguments(DeviceLookupSchema, location="query")
+@blp.response(200, DeviceHistorySchema)
+def device_history(query: dict):
+    """Who owns a device now, every registration of it across organisations
+    (oldest first), and the changes made to it."""
+    return support.device_history(
+        request_session(), query["serial_number"], query.get("manufacturer")
+    )
 
 
 @blp.route("/requests/<string:request_id>")
