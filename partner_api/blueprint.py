@@ -107,6 +107,8 @@ class ApiBlueprint(flask_smorest.Blueprint):
                 with scoped(data_scope) if data_scope else contextlib.nullcontext():
                     return func(*args, **kwargs)
 
+            # Read by the isolation test: every /v1 view must declare this.
+            wrapper.principal_requirement = (kind, scope)
             wrapper = self.doc(security=[{"oauth2": [scope]}])(wrapper)
             return self.problem(401, 403, 404)(wrapper)
 

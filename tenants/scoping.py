@@ -100,7 +100,7 @@ def _touches_tenant_owned(state: ORMExecuteState) -> bool:
 
 @event.listens_for(Session, "do_orm_execute")
 def _add_scope_criteria(state: ORMExecuteState) -> None:
-    if not (state.is_select or state.is_update or state.is_delete):
+    if not (state.is_select or state.is_update or state.is_delete or state.is_insert):
         return
     if not _touches_tenant_owned(state):
         return
@@ -112,6 +112,9 @@ def _add_scope_criteria(state: ORMExecuteState) -> None:
             "query on a tenant-owned table with no tenant scope; "
             "set one with scoped(...) or state why with unscoped(...)"
         )
+    if state.is_insert:
+        _check_inserted_rows(state, value)
+        return
     if value.tenant_id is not None:
         tenant_id = value.tenant_id
         criteria = with_loader_criteria(
@@ -123,6 +126,17 @@ def _add_scope_criteria(state: ORMExecuteState) -> None:
             TenantOwned, lambda cls: cls.partner_id == partner_id, include_aliases=True
         )
     state.statement = state.statement.options(criteria)
+
+
+def _check_inserted_rows(state: ORMExecuteState, scope: Scope) -> None:
+    """Bulk INSERTs bypass the flush check below: check their rows here."""
+    params = state.parameters
+    rows = params if isinstance(params, list) else [params or {}]
+    for row in rows:
+        if scope.tenant_id is not None and row.get("tenant_id") != scope.tenant_id:
+            raise ScopeMissing("inserting a row for another tenant than the scope")
+        if scope.partner_id is not None and row.get("partner_id") != scope.partner_id:
+            raise ScopeMissing("inserting a row for another partner than the scope")
 
 
 @event.listens_for(Session, "before_flush")
