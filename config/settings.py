@@ -57,6 +57,9 @@ class Settings:
     max_upload_bytes: int
     allowed_group_tags: tuple[str, ...] = field(default=DEFAULT_GROUP_TAGS)
     log_level: str = "INFO"
+    idempotency_ttl_seconds: int = 24 * 3600
+    sweep_interval_seconds: int = 60
+    pending_deadline_seconds: int = 300
 
     @property
     def uses_embedded_redis(self) -> bool:
@@ -85,4 +88,8 @@ class Settings:
             max_upload_bytes=_int("MAX_UPLOAD_BYTES", 512 * 1024 * 1024),
             allowed_group_tags=_list("ALLOWED_GROUP_TAGS", DEFAULT_GROUP_TAGS),
             log_level=os.environ.get("LOG_LEVEL", "INFO").strip().upper() or "INFO",
+            # Never under the 24 hours clients are promised.
+            idempotency_ttl_seconds=max(24 * 3600, _int("IDEMPOTENCY_TTL_SECONDS", 24 * 3600)),
+            sweep_interval_seconds=_int("SWEEP_INTERVAL_SECONDS", 60),
+            pending_deadline_seconds=_int("PENDING_DEADLINE_SECONDS", 300),
         )

@@ -9,6 +9,8 @@ fields. Either way the view gets one dict: the form/JSON fields, and
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterable, Iterator
 
 import marshmallow as ma
@@ -81,6 +83,28 @@ def multipart_schema(form_schema: type[ma.Schema]) -> dict:
     for name, field in form_schema().fields.items():
         properties[name] = {"type": "string", **field.metadata}
     return {"type": "object", "required": [FILE_FIELD], "properties": properties}
+
+
+def request_fingerprint() -> str:
+    """A digest of what the request asks for, the same however it is encoded:
+    path and query, then the canonical JSON, or the form fields and each
+    file's name and bytes (multipart boundaries differ between retries)."""
+    digest = hashlib.sha256()
+    digest.update(
+        f"{request.method} {request.path}?{sorted(request.args.items(multi=True))}".encode()
+    )
+    if request.mimetype == "multipart/form-data":
+        digest.update(json.dumps(sorted(request.form.items(multi=True))).encode())
+        for storage in request.files.getlist(FILE_FIELD):
+            digest.update(f"\0{storage.filename}\0".encode())
+            stream = storage.stream
+            while block := stream.read(1 << 20):
+                digest.update(block)
+            stream.seek(0)  # the rows are read from the start afterwards
+    else:
+        payload = request.get_json(silent=True)
+        digest.update(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode())
+    return digest.hexdigest()
 
 
 def parse_device_body(

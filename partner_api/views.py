@@ -3,17 +3,22 @@ pagination, registration filters."""
 
 from __future__ import annotations
 
+import json
 import uuid
+from datetime import timedelta
 
-from flask import Response, current_app, jsonify, stream_with_context, url_for
+from flask import Response, current_app, jsonify, request, stream_with_context, url_for
 from sqlalchemy import Select, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from config.settings import Settings
 from jobs.tasks import enqueue_chunks
+from partner_api.auth import current_principal
 from partner_api.request_context import current_request_id, request_session
-from partner_api.schemas import DryRunSchema
-from tenants import csv_input, db, orders
+from partner_api.schemas import DryRunSchema, OrderSchema
+from partner_api.uploads import request_fingerprint
+from tenants import csv_input, db, idempotency, orders
 from tenants.devices import effective_state_sql
 from tenants.models import Order, Registration
 from tenants.scoping import current_scope, scoped
@@ -52,14 +57,15 @@ def submit(
     body: dict,
     dry_run: bool,
     location_endpoint: str,
-):
+) -> Response:
     """Store an order, enqueue it after COMMIT, answer 202 with a Location.
 
     ``body`` is what ``ApiBlueprint.device_body`` parsed: the order's fields
-    and ``rows``, a stream of its device rows (JSON or CSV).
+    and ``rows``, a stream of its device rows (JSON or CSV). With an
+    ``Idempotency-Key`` header, a retry of the same request replays the first
+    answer instead of storing a second order.
     """
     config = settings()
-    rows = body["rows"]
     submission = orders.Submission(
         tenant_id=tenant_id,
         partner_id=partner_id,
@@ -72,25 +78,106 @@ def submit(
         chunk_size=config.order_chunk_size,
     )
     session = request_session()
+    key = request.headers.get("Idempotency-Key")
+    if dry_run:
+        return _dry_run(session, submission, body["rows"])
+    if key is None:
+        return _store(session, submission, body["rows"], location_endpoint, remember=None)
+
+    key = idempotency.check_key(key.strip())
+    principal = current_principal().label()
+    fingerprint = request_fingerprint()
+    replay = idempotency.find(session, principal, key, fingerprint)
+    if replay is not None:
+        session.rollback()
+        return _replayed(replay)
+
+    def remember(stored: idempotency.StoredResponse) -> None:
+        idempotency.remember(
+            session,
+            principal,
+            key,
+            fingerprint,
+            stored,
+            request_id=submission.request_id,
+            ttl=timedelta(seconds=config.idempotency_ttl_seconds),
+        )
+
     try:
-        result = orders.submit_order(session, submission, rows, dry_run=dry_run)
-        if dry_run:
-            session.rollback()
-            # Not the 202 order: bypass the route's response schema.
-            response = jsonify(DryRunSchema().dump(dry_run_body(result)))
-            response.status_code = 200
-            return response
+        return _store(session, submission, body["rows"], location_endpoint, remember=remember)
+    except IntegrityError:
+        # The same key was stored by a concurrent request that committed first.
+        session.rollback()
+        replay = idempotency.find(session, principal, key, fingerprint)
+        if replay is None:
+            raise
+        session.rollback()
+        return _replayed(replay)
+
+
+def _store(session, submission, rows, location_endpoint: str, *, remember) -> Response:
+    config = settings()
+    try:
+        result = orders.submit_order(session, submission, rows)
         order = result.order
         order.source_format = rows.source_format
+        stored = idempotency.StoredResponse(
+            status=202,
+            body=json.dumps(OrderSchema().dump(order_body(session, order))),
+            location=url_for(location_endpoint, order_id=order.id),
+        )
+        if remember is not None:
+            remember(stored)
         chunks, request_id = result.chunks, submission.request_id
         db.after_commit(session, lambda: enqueue_chunks(config, order.id, chunks, request_id))
         session.commit()
     except BaseException:
         session.rollback()
         raise
-    body = order_body(session, order)
-    location = url_for(location_endpoint, order_id=order.id)
-    return body, 202, {"Location": location}
+    return _accepted(stored)
+
+
+def _accepted(stored: idempotency.StoredResponse) -> Response:
+    response = Response(stored.body, status=stored.status, mimetype="application/json")
+    if stored.location:
+        response.headers["Location"] = stored.location
+    return response
+
+
+def _replayed(stored: idempotency.StoredResponse) -> Response:
+    response = _accepted(stored)
+    response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
+def _dry_run(session, submission, rows) -> Response:
+    try:
+        result = orders.submit_order(session, submission, rows, dry_run=True)
+    finally:
+        session.rollback()
+    # Not the 202 order: bypass the route's response schema.
+    response = jsonify(DryRunSchema().dump(dry_run_body(result)))
+    response.status_code = 200
+    return response
+
+
+IDEMPOTENCY_DOC = {
+    "parameters": [
+        {
+            "in": "header",
+            "name": "Idempotency-Key",
+            "required": False,
+            "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+            "description": (
+                "A key you generate once per order (a UUID, say) and send again with every "
+                "retry: the same key and body replay the first answer (with "
+                "`Idempotent-Replayed: true`) instead of storing a second order; the same key "
+                "with another body is refused (422 `idempotency_key_reused`). Keys are kept "
+                "24 hours."
+            ),
+        }
+    ]
+}
 
 
 def failures_csv(order_pk: uuid.UUID) -> Response:

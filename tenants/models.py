@@ -124,6 +124,9 @@ class Order(TenantOwned, Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]
     completed_at: Mapped[datetime | None]
+    # When its chunks were last handed to the queue; the sweeper hands them
+    # again when rows are still pending long after this.
+    enqueued_at: Mapped[datetime | None]
 
 
 class Registration(TenantOwned, Base):
@@ -226,6 +229,22 @@ class AuditEvent(Base):
     object_id: Mapped[str] = mapped_column(String(64), index=True)
     tenant_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
     detail: Mapped[dict | None] = mapped_column(JSON)
+
+
+class IdempotencyKey(Base):
+    """The first response to a request sent with an ``Idempotency-Key``,
+    replayed when the same principal sends the same key and body again."""
+
+    __tablename__ = "idempotency_keys"
+    principal: Mapped[str] = mapped_column(String(200), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    status: Mapped[int] = mapped_column(Integer)
+    body: Mapped[str] = mapped_column(Text)
+    location: Mapped[str | None] = mapped_column(String(500))
+    request_id: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
 
 
 class RequestLog(Base):

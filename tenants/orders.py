@@ -122,6 +122,7 @@ def submit_order(
     if count == 0:
         raise InputError("The order has no device rows.", code="order_empty")
     order.row_count = count
+    order.enqueued_at = utcnow()  # the caller enqueues right after COMMIT
     audit.record(
         session,
         "order.submitted",

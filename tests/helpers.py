@@ -249,6 +249,7 @@ def upload(
     token: str,
     files: list[tuple[str, bytes]],
     params: dict | None = None,
+    headers: dict | None = None,
     **fields,
 ) -> requests.Response:
     """POST files in the multipart field ``file`` (repeated), plus form fields."""
@@ -258,4 +259,5 @@ def upload(
         files=[("file", (name, data, "text/csv")) for name, data in files],
         data={k: v for k, v in fields.items() if v is not None},
         params=params,
+        headers=headers,
     )

@@ -83,6 +83,7 @@ def revoke_relationship(relationship_id: uuid.UUID):
 @blp.auth("tenant", "customer:write")
 @blp.arguments(DryRunQuerySchema, location="query")
 @blp.device_body(OrderCreateSchema, OrderFormSchema)
+@blp.doc(**views.IDEMPOTENCY_DOC)
 @blp.response(202, OrderSchema)
 @blp.alt_response(200, schema=DryRunSchema, description="Dry run: each row's verdict.")
 def submit_order(query: dict, body: dict):

@@ -57,6 +57,7 @@ def request_relationship(tenant_id: uuid.UUID):
 @blp.auth("partner", "partner:write")
 @blp.arguments(DryRunQuerySchema, location="query")
 @blp.device_body(OrderCreateSchema, OrderFormSchema)
+@blp.doc(**views.IDEMPOTENCY_DOC)
 @blp.response(202, OrderSchema)
 @blp.alt_response(200, schema=DryRunSchema, description="Dry run: each row's verdict.")
 def submit_order(query: dict, body: dict, tenant_id: uuid.UUID):
