@@ -3,14 +3,20 @@ RQ's retry works. The database, not the job result, is what users read."""
 
 from __future__ import annotations
 
+import logging
+import time
 import uuid
+from datetime import UTC, datetime, timedelta
 
 from rq import Retry, get_current_job
+from rq.job import Job
 
 from config import logging as log_context
 from config.settings import Settings
-from jobs.connection import REGISTRATIONS_QUEUE, queue
-from tenants import processing
+from jobs.connection import MAINTENANCE_QUEUE, REGISTRATIONS_QUEUE, queue
+from tenants import db, maintenance, processing
+
+log = logging.getLogger(__name__)
 
 CHUNK_TIMEOUT = 600  # seconds a chunk may run before RQ kills it
 RESULT_TTL = 3600
@@ -47,6 +53,50 @@ def _attempt(job) -> int:
     if job is None or job.retries_left is None:
         return 1
     return RETRY.max - job.retries_left + 1
+
+
+def sweep() -> dict:
+    """The periodic sweep (see tenants/maintenance.py), then the next one scheduled."""
+    settings = Settings.from_env()
+    session_result = None
+    with db.transaction() as session:
+        session_result = maintenance.sweep(
+            session,
+            deadline=timedelta(seconds=settings.pending_deadline_seconds),
+            chunk_size=settings.order_chunk_size,
+        )
+    for stale in session_result.stale:
+        log.warning(
+            "re-enqueueing pending work past its deadline",
+            extra={"order_id": str(stale.order_pk), "chunks": len(stale.chunks)},
+        )
+        enqueue_chunks(settings, stale.order_pk, stale.chunks, stale.request_id)
+    schedule_sweep(settings)
+    return {
+        "orders_requeued": len(session_result.stale),
+        "chunks_requeued": sum(len(s.chunks) for s in session_result.stale),
+        "orders_finalized": session_result.finalized,
+        "idempotency_keys_purged": session_result.keys_purged,
+    }
+
+
+def schedule_sweep(settings: Settings) -> None:
+    """Schedule the next sweep. Every worker calls this; the job ID names the
+    time slot, so however many workers ask, one sweep runs per interval."""
+    interval = max(1, settings.sweep_interval_seconds)
+    slot = int(time.time() // interval) + 1
+    job_id = f"sweep-{slot}"
+    q = queue(settings, MAINTENANCE_QUEUE)
+    if Job.exists(job_id, connection=q.connection):
+        return
+    q.enqueue_at(
+        datetime.fromtimestamp(slot * interval, UTC),
+        sweep,
+        job_id=job_id,
+        job_timeout=CHUNK_TIMEOUT,
+        result_ttl=RESULT_TTL,
+        failure_ttl=FAILURE_TTL,
+    )
 
 
 def enqueue_chunks(
