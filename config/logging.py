@@ -48,6 +48,19 @@ def context() -> dict[str, str]:
     return dict(_context.get() or {})
 
 
+_base_record_factory = logging.getLogRecordFactory()
+
+
+def _record_with_context(*args, **kwargs) -> logging.LogRecord:
+    # Stamped when the event happens, not when a handler formats it later.
+    record = _base_record_factory(*args, **kwargs)
+    record.context = dict(_context.get() or {})
+    return record
+
+
+logging.setLogRecordFactory(_record_with_context)
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = {
@@ -56,9 +69,9 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "event": record.getMessage(),
         }
-        entry.update(_context.get() or {})
+        entry.update(getattr(record, "context", None) or {})
         for key, value in record.__dict__.items():
-            if key not in _STANDARD_ATTRS and not key.startswith("_"):
+            if key not in _STANDARD_ATTRS and key != "context" and not key.startswith("_"):
                 entry[key] = value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select, update
 
+from config import logging as log_context
 from tenants import catalog, db, orders, outcomes, ownership, relationships
 from tenants.models import Order, Registration, utcnow
 from tenants.scoping import Scope, scoped, unscoped
@@ -40,12 +41,19 @@ def process_chunk(
     if order is None:
         log.warning("order vanished before processing", extra={"order_id": str(order_pk)})
         return ChunkReport(order_pk, 0, None)
-    with scoped(Scope.tenant(order.tenant_id)):
+    with scoped(Scope.tenant(order.tenant_id)), log_context.bound(principal=_principal(order)):
         with db.transaction() as session:
             processed = _process(session, order, start, stop, request_id or order.request_id)
         with db.transaction() as session:
             status = orders.finalize_if_done(session, order_pk)
     return ChunkReport(order_pk, processed, status)
+
+
+def _principal(order: Order) -> str:
+    """Whom the work is done for, as the request that submitted it was logged."""
+    if order.partner_id is not None:
+        return f"partner:{order.partner_id}"
+    return f"tenant:{order.tenant_id}"
 
 
 def process_rows_one_by_one(
@@ -66,7 +74,7 @@ def process_rows_one_by_one(
         return ChunkReport(order_pk, 0, None)
     request_id = request_id or order.request_id
     processed = 0
-    with scoped(Scope.tenant(order.tenant_id)):
+    with scoped(Scope.tenant(order.tenant_id)), log_context.bound(principal=_principal(order)):
         with db.transaction() as session:
             pending = session.scalars(
                 select(Registration.line_index).where(

@@ -4,16 +4,19 @@ support sees the exception, the partner and the customer do not."""
 
 from __future__ import annotations
 
+import json
+
 from rq import Retry
 
 import jobs.tasks
+from config.logging import JsonFormatter
 from tenants import ownership
 from tenants.hardware_hash import identity_key
 from tests.helpers import device, unique, wait_for_order
 
 
 def test_one_failing_row_is_unexpected_error_and_the_rest_register(
-    api, world, run_worker, monkeypatch
+    api, world, run_worker, monkeypatch, caplog
 ):
     partner, tenant, support = world.partner(), world.tenant(), world.support()
     world.approved(partner, tenant)
@@ -61,3 +64,11 @@ def test_one_failing_row_is_unexpected_error_and_the_rest_register(
     assert failed["internal_error"]["attempt"] == 3
     assert failed["internal_error"]["job_id"].startswith(f"chunk-{order['id']}-")
     assert failed["support_reference"].startswith("ref-")
+
+    # The worker's log line about it carries the request, the principal and the job.
+    [logged] = [r for r in caplog.records if r.getMessage() == "row failed on its own"]
+    line = json.loads(JsonFormatter().format(logged))
+    assert line["request_id"] == request_id
+    assert line["principal"] == f"partner:{partner.id}"
+    assert line["job_id"] == failed["internal_error"]["job_id"]
+    assert "storage fault" in line["exception"]
