@@ -9,7 +9,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from rq import Retry, get_current_job
-from rq.job import Job
+from rq.job import Job, JobStatus
 
 from config import logging as log_context
 from config.settings import Settings
@@ -65,19 +65,49 @@ def sweep() -> dict:
             deadline=timedelta(seconds=settings.pending_deadline_seconds),
             chunk_size=settings.order_chunk_size,
         )
+    requeued = 0
     for stale in session_result.stale:
+        chunks = _not_waiting(settings, stale.order_pk, stale.chunks)
+        if not chunks:
+            continue
         log.warning(
             "re-enqueueing pending work past its deadline",
-            extra={"order_id": str(stale.order_pk), "chunks": len(stale.chunks)},
+            extra={"order_id": str(stale.order_pk), "chunks": len(chunks)},
         )
-        enqueue_chunks(settings, stale.order_pk, stale.chunks, stale.request_id)
+        enqueue_chunks(settings, stale.order_pk, chunks, stale.request_id)
+        requeued += len(chunks)
     schedule_sweep(settings)
     return {
         "orders_requeued": len(session_result.stale),
-        "chunks_requeued": sum(len(s.chunks) for s in session_result.stale),
+        "chunks_requeued": requeued,
         "orders_finalized": session_result.finalized,
         "idempotency_keys_purged": session_result.keys_purged,
     }
+
+
+def _not_waiting(
+    settings: Settings, order_id: uuid.UUID, chunks: list[tuple[int, int]]
+) -> list[tuple[int, int]]:
+    """The chunks whose job is not really waiting in Redis: lost, failed,
+    finished, held by a worker that died, or marked queued but taken off the
+    queue by a worker that died before starting it."""
+    q = queue(settings)
+    ids = [_chunk_job_id(order_id, start) for start, _ in chunks]
+    jobs = Job.fetch_many(ids, connection=q.connection)
+    return [chunk for chunk, job in zip(chunks, jobs, strict=True) if not _waiting(q, job)]
+
+
+def _waiting(q, job: Job | None) -> bool:
+    if job is None:
+        return False
+    status = job.get_status(refresh=False)
+    if status in (JobStatus.SCHEDULED, JobStatus.DEFERRED):
+        return True
+    return status == JobStatus.QUEUED and q.get_job_position(job.id) is not None
+
+
+def _chunk_job_id(order_id: uuid.UUID, start: int) -> str:
+    return f"chunk-{order_id}-{start}"
 
 
 def schedule_sweep(settings: Settings) -> None:
@@ -108,7 +138,7 @@ def enqueue_chunks(
             q.prepare_data(
                 process_chunk,
                 args=(str(order_id), start, stop, request_id),
-                job_id=f"chunk-{order_id}-{start}",
+                job_id=_chunk_job_id(order_id, start),
                 timeout=CHUNK_TIMEOUT,
                 result_ttl=RESULT_TTL,
                 failure_ttl=FAILURE_TTL,

@@ -18,7 +18,16 @@ log = logging.getLogger(__name__)
 class RegistrationWorker(Worker):
     """An RQ worker that also keeps the periodic sweep scheduled."""
 
-    settings: Settings
+    def __init__(self, *args, settings: Settings, **kwargs) -> None:
+        self.settings = settings
+        super().__init__(*args, **kwargs)
+
+    @property
+    def dequeue_timeout(self) -> int:
+        # Wake up at least once per sweep interval even when the queues are
+        # empty (or were lost with a Redis restart), so maintenance -- and the
+        # sweep that recovers lost work -- keeps running.
+        return max(1, min(self.worker_ttl - 15, self.settings.sweep_interval_seconds))
 
     def run_maintenance_tasks(self) -> None:
         super().run_maintenance_tasks()
@@ -38,8 +47,8 @@ def run(settings: Settings, *, burst: bool = False) -> None:
         # Registries are cleaned (abandoned jobs found) and the sweep is
         # rescheduled this often.
         maintenance_interval=max(1, settings.sweep_interval_seconds),
+        settings=settings,
     )
-    worker.settings = settings
     schedule_sweep(settings)
     log.info("worker starting", extra={"queues": list(QUEUE_NAMES), "burst": burst})
     worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level)

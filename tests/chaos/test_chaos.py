@@ -1,0 +1,152 @@
+"""Chaos with real processes, PostgreSQL and Redis: workers killed with
+SIGKILL at random moments, Redis flushed, the database stopped, all during a
+20,000-row order. Every row must end final, no device claimed twice, the
+counts exact.
+
+Runs only against PostgreSQL and a Redis server (TEST_DATABASE_URL and
+TEST_REDIS_URL), as CI does.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import subprocess
+import time
+import uuid
+
+import pytest
+from sqlalchemy import func, select
+
+from tenants import db
+from tenants.hardware_hash import build_hardware_hash
+from tenants.models import DeviceClaim, Registration
+from tenants.scoping import unscoped
+from tests.helpers import unique
+from tests.processes import kill, start_worker, stop_all
+
+ROWS = 20_000
+# Short deadlines so the sweeper recovers lost work within the test.
+CHAOS_ENV = {"SWEEP_INTERVAL_SECONDS": "1", "PENDING_DEADLINE_SECONDS": "4"}
+
+pytestmark = pytest.mark.skipif(
+    not (
+        os.environ.get("TEST_DATABASE_URL", "").startswith("postgresql")
+        and os.environ.get("TEST_REDIS_URL")
+    ),
+    reason="chaos tests need PostgreSQL and a Redis server (TEST_DATABASE_URL, TEST_REDIS_URL)",
+)
+
+
+@pytest.fixture
+def workers(settings):
+    started: list[subprocess.Popen] = []
+
+    def start(count: int = 1) -> list[subprocess.Popen]:
+        new = [start_worker(settings, **CHAOS_ENV) for _ in range(count)]
+        started.extend(new)
+        return new
+
+    yield start, started
+    stop_all(started)
+
+
+def submit_big_order(world) -> tuple[object, str]:
+    partner, tenant = world.partner(), world.tenant()
+    world.approved(partner, tenant)
+    prefix = unique("CHAOS")
+    devices = [
+        {"hardware_hash": build_hardware_hash("Contoso", "Laptop 7", f"{prefix}-{n}", size=512)}
+        for n in range(ROWS)
+    ]
+    response = world.submit(partner, tenant, devices)
+    assert response.status_code == 202, response.text
+    return partner, response.json()["id"]
+
+
+def wait_until_final(api, partner, order_id: str, timeout: float = 240) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            order = api.get(f"/v1/partner/orders/{order_id}", token=partner.token).json()
+        except Exception:  # the database may be down for a moment
+            time.sleep(0.5)
+            continue
+        if order.get("completed_at"):
+            return order
+        time.sleep(0.5)
+    raise AssertionError(f"order {order_id} not final after {timeout}s: {order}")
+
+
+def assert_exact(order: dict) -> None:
+    assert order["status"] == "completed", order
+    assert order["counts"] == {"by_state": {"ready_for_user": ROWS}, "by_error_code": {}}
+    order_pk = uuid.UUID(order["id"])
+    with unscoped("test: check claims across tenants"), db.transaction() as session:
+        pending = session.scalar(
+            select(func.count())
+            .select_from(Registration)
+            .where(Registration.order_pk == order_pk, Registration.state != "ready_for_user")
+        )
+        claims = session.scalar(
+            select(func.count())
+            .select_from(DeviceClaim)
+            .join(Registration, Registration.id == DeviceClaim.registration_id)
+            .where(Registration.order_pk == order_pk)
+        )
+        distinct_devices = session.scalar(
+            select(func.count(func.distinct(Registration.identity_key))).where(
+                Registration.order_pk == order_pk
+            )
+        )
+    assert pending == 0
+    assert claims == distinct_devices == ROWS  # one claim per device, none twice
+
+
+def test_workers_killed_at_random_moments(api, world, workers):
+    start, running = workers
+    partner, order_id = submit_big_order(world)
+    start(2)
+    rng = random.Random(20261123)
+    for _ in range(5):
+        time.sleep(rng.uniform(0.3, 1.5))
+        alive = [p for p in running if p.poll() is None]
+        victim = rng.choice(alive)
+        kill(victim)  # SIGKILL: the worker and the job it was running
+        start(1)
+
+    assert_exact(wait_until_final(api, partner, order_id))
+
+
+def test_redis_flushed_mid_order(api, world, workers, redis_connection):
+    start, _ = workers
+    partner, order_id = submit_big_order(world)
+    start(2)
+    time.sleep(1.5)
+
+    redis_connection.flushdb()  # queued jobs, registries and the sweep schedule: gone
+
+    assert_exact(wait_until_final(api, partner, order_id))
+
+
+@pytest.mark.skipif(not shutil.which("pg_ctlcluster"), reason="needs pg_ctlcluster")
+def test_database_unreachable_for_a_few_seconds(api, world, workers):
+    start, _ = workers
+    partner, order_id = submit_big_order(world)
+    start(2)
+    time.sleep(1.5)
+
+    version = sorted(os.listdir("/etc/postgresql"))[-1]
+    subprocess.run(
+        ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "stop", "-m", "fast"],
+        check=True,
+    )
+    try:
+        time.sleep(4)
+    finally:
+        subprocess.run(
+            ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "start"], check=True
+        )
+
+    assert_exact(wait_until_final(api, partner, order_id))
