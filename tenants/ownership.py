@@ -41,7 +41,9 @@ def claim(
     """Claim devices for a tenant. Returns registration_id -> error code
     (None when this row now owns the device)."""
     result: dict[uuid.UUID, str | None] = {}
-    todo = list(requests)
+    # One lock order for every claimer: two chunks contending for the same
+    # devices then wait on each other instead of deadlocking.
+    todo = sorted(requests, key=lambda r: r.identity_key)
     for _ in range(_MAX_ROUNDS):
         if not todo:
             break
