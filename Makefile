@@ -22,6 +22,10 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/pytest
 
+# Figures at scale on this machine: see bench/run.py and the README's Performance section.
+bench: $(STAMP)
+	$(BIN)/python -m bench.run
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 

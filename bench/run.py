@@ -1,0 +1,553 @@
+"""``make bench``: the service at scale on this machine, each figure beside its target.
+
+Starts a production-shaped stack -- gunicorn (config/gunicorn.py), two
+``partner-api worker`` processes, the local PostgreSQL (database ``bench``,
+recreated) and Redis (database 13, flushed) -- runs the scenarios, prints one
+table, and stops everything it started.
+
+    1. a 100,000-row CSV order with hardware hashes (2% of the devices owned by
+       another customer, 1% repeated inside the file)
+    2. the floor: PostgreSQL COPY of the same rows into a bare table
+    3. the customer's device list vs /healthz, at a fixed request rate
+    4. a 1,000-row order
+    5. a 100,000-row tuple-only order resolved against the supplier catalog
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "bench" / "out"
+PG_ADMIN = os.environ.get("BENCH_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
+PG_BENCH = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/bench")
+REDIS = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
+PORT = int(os.environ.get("BENCH_PORT", "8765"))
+BASE = f"http://127.0.0.1:{PORT}"
+ROWS = int(os.environ.get("BENCH_ROWS", "100000"))
+HEADER = [
+    "Device Serial Number",
+    "Windows Product ID",
+    "Hardware Hash",
+    "Manufacturer name",
+    "Device model",
+]
+
+
+@dataclass
+class Figure:
+    name: str
+    value: float | None
+    unit: str
+    target: str = ""
+    ok: bool | None = None
+
+
+@dataclass
+class Report:
+    figures: list[Figure] = field(default_factory=list)
+
+    def add(self, name, value, unit, target="", ok=None) -> None:
+        self.figures.append(Figure(name, value, unit, target, ok))
+        print(f"  {name}: {_fmt(value)} {unit}", flush=True)
+
+    def print(self) -> None:
+        width = max(len(f.name) for f in self.figures)
+        print("\n" + "=" * (width + 48))
+        print(f"{'figure'.ljust(width)}  {'measured':>14}  {'target':<18} ok")
+        print("-" * (width + 48))
+        for f in self.figures:
+            verdict = "" if f.ok is None else ("yes" if f.ok else "NO")
+            measured = f"{_fmt(f.value)} {f.unit}"
+            print(f"{f.name.ljust(width)}  {measured:>14}  {f.target:<18} {verdict}")
+        print("=" * (width + 48))
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.2f}" if value < 100 else f"{value:,.0f}"
+    return f"{value:,}"
+
+
+# --- the stack -----------------------------------------------------------------------------
+
+
+def _env() -> dict[str, str]:
+    return dict(
+        os.environ,
+        DATABASE_URL=PG_BENCH,
+        REDIS_URL=REDIS,
+        INSTANCE_PATH=str(OUT / "instance"),
+        LOG_LEVEL="WARNING",
+        GUNICORN_BIND=f"127.0.0.1:{PORT}",
+        MAX_ORDER_ROWS=str(max(ROWS, 100_000)),
+    )
+
+
+def reset_services() -> None:
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute("DROP DATABASE IF EXISTS bench WITH (FORCE)")
+        conn.execute("CREATE DATABASE bench")
+    import redis
+
+    redis.Redis.from_url(REDIS).flushdb()
+
+
+class Stack:
+    def __init__(self) -> None:
+        self.processes: list[subprocess.Popen] = []
+
+    def start(self) -> None:
+        env = _env()
+        subprocess.run(
+            [sys.executable, "-m", "partner_api.cli", "db", "upgrade"],
+            env=env,
+            check=True,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+        )
+        log = open(OUT / "stack.log", "ab")  # noqa: SIM115
+        self.api = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.py", "wsgi:app"],
+            env=env,
+            cwd=ROOT,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )
+        self.workers = [
+            subprocess.Popen(
+                [sys.executable, "-m", "partner_api.cli", "worker"],
+                env=env,
+                cwd=ROOT,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+            )
+            for _ in range(2)
+        ]
+        self.processes = [self.api, *self.workers]
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(f"{BASE}/healthz", timeout=2).ok:
+                    return
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.2)
+        raise SystemExit("the API did not come up; see bench/out/stack.log")
+
+    def stop(self) -> None:
+        for process in self.processes:
+            try:
+                os.killpg(process.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        for process in self.processes:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+
+
+def _tree(pid: int) -> list[int]:
+    """pid and its descendants (gunicorn's workers, RQ's work horses)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    parent = int(stat.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(parent, []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo.extend(children.get(current, []))
+    return found
+
+
+def _rss_mib(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+class RssSampler:
+    """Peak RSS of the biggest process in each watched tree, sampled every 50 ms."""
+
+    def __init__(self, roots: dict[str, int]) -> None:
+        self.roots = roots
+        self.peak = dict.fromkeys(roots, 0.0)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def current(self) -> dict[str, float]:
+        return {name: max(_rss_mib(p) for p in _tree(pid)) for name, pid in self.roots.items()}
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for name, value in self.current().items():
+                self.peak[name] = max(self.peak[name], value)
+            time.sleep(0.05)
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+# --- data --------------------------------------------------------------------------------
+
+
+def prepare_directory() -> dict:
+    """Partners, customers, relationships and clients, through the domain (as the CLI does)."""
+    os.environ.update(_env())
+    from partner_api.auth import SCOPES_BY_KIND
+    from tenants import db, directory
+    from tenants.clients import create_client
+
+    db.configure(PG_BENCH.replace("postgresql://", "postgresql+psycopg://"))
+    ids = {}
+    for side in ("main", "other"):
+        partner = directory.create_partner(f"Bench partner {side}")
+        tenant = directory.create_tenant(f"Bench customer {side}")
+        directory.activate_relationship(partner.id, tenant.id)
+        partner_client = create_client(
+            "partner", scopes=SCOPES_BY_KIND["partner"], partner_id=partner.id
+        )
+        tenant_client = create_client(
+            "tenant", scopes=SCOPES_BY_KIND["tenant"], tenant_id=tenant.id
+        )
+        ids[side] = {
+            "tenant_id": str(tenant.id),
+            "partner": token(partner_client.client_id, partner_client.client_secret),
+            "tenant": token(tenant_client.client_id, tenant_client.client_secret),
+        }
+    supplier = create_client("supplier", scopes=SCOPES_BY_KIND["supplier"], supplier_id="OEM-1")
+    ids["supplier"] = token(supplier.client_id, supplier.client_secret)
+    return ids
+
+
+def token(client_id: str, secret: str) -> str:
+    response = requests.post(
+        f"{BASE}/oauth/token",
+        data={"grant_type": "client_credentials"},
+        auth=(client_id, secret),
+        timeout=30,
+    )
+    response.raise_for_status()
+    return response.json()["access_token"]
+
+
+def hash_rows_file(path: Path, serials: list[str]) -> int:
+    """The 100,000-row partner-format CSV with a 4,000-character hash per row."""
+    from tenants.hardware_hash import build_hardware_hash
+
+    with path.open("w", newline="") as out:
+        writer = csv.writer(out, lineterminator="\r\n")
+        writer.writerow(HEADER)
+        for serial in serials:
+            writer.writerow(
+                [
+                    serial,
+                    "",
+                    build_hardware_hash("Contoso", "Laptop 7", serial),
+                    "Contoso",
+                    "Laptop 7",
+                ]
+            )
+    return path.stat().st_size
+
+
+def tuple_rows_file(path: Path, serials: list[str]) -> int:
+    with path.open("w", newline="") as out:
+        writer = csv.writer(out, lineterminator="\r\n")
+        writer.writerow(HEADER)
+        for serial in serials:
+            writer.writerow([serial, "", "", "Fabrikam", "Tower 9"])
+    return path.stat().st_size
+
+
+def submit_file(tenant_id: str, partner_token: str, path: Path) -> tuple[dict, float]:
+    with path.open("rb") as handle:
+        started = time.monotonic()
+        response = requests.post(
+            f"{BASE}/v1/partner/customers/{tenant_id}/orders",
+            headers={"Authorization": f"Bearer {partner_token}"},
+            files={"file": (path.name, handle, "text/csv")},
+            data={"order_id": path.stem},
+            timeout=600,
+        )
+    elapsed = time.monotonic() - started
+    if response.status_code != 202:
+        raise SystemExit(f"order refused: {response.status_code} {response.text[:500]}")
+    return response.json(), elapsed
+
+
+def wait_final(
+    order: dict, partner_token: str, started: float, timeout: float = 900
+) -> tuple[dict, float]:
+    while True:
+        body = requests.get(
+            f"{BASE}/v1/partner/orders/{order['id']}",
+            headers={"Authorization": f"Bearer {partner_token}"},
+            timeout=30,
+        ).json()
+        if body.get("completed_at"):
+            return body, time.monotonic() - started
+        if time.monotonic() - started > timeout:
+            raise SystemExit(f"order not final after {timeout}s: {body}")
+        time.sleep(0.05)
+
+
+def submit_json(tenant_id: str, partner_token: str, devices: list[dict]) -> dict:
+    response = requests.post(
+        f"{BASE}/v1/partner/customers/{tenant_id}/orders",
+        headers={"Authorization": f"Bearer {partner_token}"},
+        json={"devices": devices},
+        timeout=600,
+    )
+    response.raise_for_status()
+    return response.json()
+
+
+# --- scenarios ------------------------------------------------------------------------------
+
+
+def copy_floor(path: Path) -> float:
+    """Seconds for PostgreSQL COPY of the file's four columns into a bare table."""
+    with psycopg.connect(PG_BENCH, autocommit=True) as conn:
+        conn.execute("DROP TABLE IF EXISTS copy_floor")
+        conn.execute(
+            "CREATE TABLE copy_floor (serial_number text, manufacturer text, model text, "
+            "hardware_hash text, UNIQUE (manufacturer, serial_number))"
+        )
+        started = time.monotonic()
+        with (
+            conn.cursor() as cursor,
+            cursor.copy(
+                "COPY copy_floor (serial_number, hardware_hash, manufacturer, model) FROM STDIN"
+            ) as copy,
+        ):
+            with path.open(newline="") as source:
+                reader = csv.reader(source)
+                next(reader)
+                seen = set()
+                for serial, _pkid, hardware_hash, manufacturer, model in reader:
+                    if serial in seen:
+                        continue  # the unique key would refuse the file's repeats
+                    seen.add(serial)
+                    copy.write_row((serial, hardware_hash, manufacturer, model))
+        elapsed = time.monotonic() - started
+        conn.execute("DROP TABLE copy_floor")
+    return elapsed
+
+
+def latency(url: str, token: str | None, rate: float, seconds: float) -> list[float]:
+    """Latencies (ms) of GETs sent at a fixed rate from a pool of threads."""
+    session_local = threading.local()
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    results: list[float] = []
+    lock = threading.Lock()
+
+    def one() -> None:
+        session = getattr(session_local, "s", None) or requests.Session()
+        session_local.s = session
+        started = time.perf_counter()
+        response = session.get(url, headers=headers, timeout=30)
+        elapsed = (time.perf_counter() - started) * 1000
+        response.raise_for_status()
+        with lock:
+            results.append(elapsed)
+
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        start = time.perf_counter()
+        n = int(rate * seconds)
+        futures = []
+        for i in range(n):
+            delay = start + i / rate - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            futures.append(pool.submit(one))
+        for future in futures:
+            future.result()
+    return results
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def storage_per_hash() -> tuple[float, float]:
+    with psycopg.connect(PG_BENCH) as conn:
+        (avg_hash,) = conn.execute(
+            "SELECT avg(pg_column_size(hardware_hash)) FROM registrations "
+            "WHERE hardware_hash IS NOT NULL AND state <> 'registration_failed'"
+        ).fetchone()
+        (avg_row,) = conn.execute(
+            "SELECT avg(pg_column_size(r.*)) FROM registrations r WHERE hardware_hash IS NOT NULL"
+        ).fetchone()
+    return float(avg_hash or 0), float(avg_row or 0)
+
+
+def main() -> None:
+    OUT.mkdir(parents=True, exist_ok=True)
+    report = Report()
+    print(f"bench: {ROWS:,} rows; stack on {BASE}, PostgreSQL database 'bench', Redis {REDIS}")
+    reset_services()
+    stack = Stack()
+    stack.start()
+    try:
+        run(stack, report)
+    finally:
+        stack.stop()
+    report.print()
+
+
+def run(stack: Stack, report: Report) -> None:
+    ids = prepare_directory()
+    main_side, other = ids["main"], ids["other"]
+    tag = uuid.uuid4().hex[:6].upper()
+    unique_count = ROWS - ROWS // 100
+    serials = [f"BENCH-{tag}-{n:07d}" for n in range(unique_count)]
+    # 1% of the rows repeat an earlier row of the file.
+    rows = serials + serials[: ROWS - unique_count]
+    owned_elsewhere = serials[: ROWS // 50]  # 2% are another customer's already
+
+    print("generating files ...", flush=True)
+    hash_file = OUT / "order-100k-hashes.csv"
+    size = hash_rows_file(hash_file, rows)
+    tuple_serials = [f"TUPLE-{tag}-{n:07d}" for n in range(ROWS)]
+    tuple_file = OUT / "order-100k-tuples.csv"
+    tuple_rows_file(tuple_file, tuple_serials)
+
+    print("another customer registers 2% of the devices first ...", flush=True)
+    from tenants.hardware_hash import build_hardware_hash
+
+    first = submit_json(
+        other["tenant_id"],
+        other["partner"],
+        [{"hardware_hash": build_hardware_hash("Contoso", "Laptop 7", s)} for s in owned_elsewhere],
+    )
+    wait_final(first, other["partner"], time.monotonic())
+
+    print(f"1. {ROWS:,}-row hash order ({size / 2**20:,.0f} MiB) ...", flush=True)
+    api_pid = stack.api.pid
+    roots = {"api": api_pid, **{f"worker {i + 1}": w.pid for i, w in enumerate(stack.workers)}}
+    with RssSampler(roots) as sampler:
+        baseline = sampler.current()["api"]
+        started = time.monotonic()
+        order, accepted = submit_file(main_side["tenant_id"], main_side["partner"], hash_file)
+        final, total = wait_final(order, main_side["partner"], started)
+    counts = final["counts"]
+    print(f"   {counts}")
+    rate = ROWS / total
+    report.add("hash order: upload until 202", accepted, "s", "<= 5 s", accepted <= 5)
+    report.add("hash order: until every row final", total, "s", "<= 30 s", total <= 30)
+    report.add("hash order: rows/s end to end", rate, "rows/s", ">= 3,300", rate >= 3300)
+    growth = sampler.peak["api"] - baseline
+    report.add("API process peak RSS", sampler.peak["api"], "MiB")
+    report.add("API process RSS growth", growth, "MiB", "< 100 MiB", growth < 100)
+    for i in range(len(stack.workers)):
+        report.add(f"worker {i + 1} peak RSS", sampler.peak[f"worker {i + 1}"], "MiB")
+    expected_claimed = len(owned_elsewhere)
+    exact = (
+        counts["by_error_code"].get("device_claimed_by_another_organization") == expected_claimed
+        and counts["by_error_code"].get("duplicate_in_order") == ROWS - unique_count
+    )
+    report.add("hash order: outcomes exact", 1.0 if exact else 0.0, "", "1 (yes)", exact)
+
+    print("2. COPY floor ...", flush=True)
+    floor = copy_floor(hash_file)
+    floor_rate = ROWS / floor
+    report.add("COPY floor", floor, "s")
+    report.add("COPY floor rows/s", floor_rate, "rows/s")
+    fraction = rate / floor_rate
+    report.add("our rows/s / COPY rows/s", fraction * 100, "%", ">= 10 %", fraction >= 0.10)
+
+    avg_hash, avg_row = storage_per_hash()
+    report.add("stored hash, average", avg_hash, "bytes", "<= ~1,536", avg_hash <= 1536)
+    report.add("registration row, average", avg_row, "bytes")
+
+    print("3. device list vs /healthz ...", flush=True)
+    list_url = f"{BASE}/v1/customer/devices?page_size=100"
+    latency(list_url, main_side["tenant"], 10, 2)  # warm up
+    list_ms = latency(list_url, main_side["tenant"], 20, 10)
+    health_ms = latency(f"{BASE}/healthz", None, 20, 10)
+    list_p99, health_p99 = percentile(list_ms, 99), percentile(health_ms, 99)
+    report.add("device list p50 (20 req/s)", statistics.median(list_ms), "ms")
+    report.add("device list p99 (20 req/s)", list_p99, "ms")
+    report.add("/healthz p50 (20 req/s)", statistics.median(health_ms), "ms")
+    report.add("/healthz p99 (20 req/s)", health_p99, "ms")
+    ratio = list_p99 / health_p99
+    report.add("device list p99 / healthz p99", ratio, "x", "<= 5 x", ratio <= 5)
+
+    print("4. 1,000-row order ...", flush=True)
+    small = [
+        {"hardware_hash": build_hardware_hash("Contoso", "Laptop 7", f"SMALL-{tag}-{n}")}
+        for n in range(1000)
+    ]
+    started = time.monotonic()
+    order = submit_json(main_side["tenant_id"], main_side["partner"], small)
+    _, small_total = wait_final(order, main_side["partner"], started)
+    report.add("1,000-row order until final", small_total, "s", "< 2 s", small_total < 2)
+
+    print(f"5. {ROWS:,}-row tuple-only order against the catalog ...", flush=True)
+    catalog = io.StringIO()
+    writer = csv.writer(catalog, lineterminator="\r\n")
+    writer.writerow(HEADER)
+    for serial in tuple_serials:
+        writer.writerow([serial, "", "", "Fabrikam", "Tower 9"])
+    started = time.monotonic()
+    response = requests.post(
+        f"{BASE}/v1/supplier/catalog",
+        headers={"Authorization": f"Bearer {ids['supplier']}"},
+        files={"file": ("factory.csv", catalog.getvalue().encode(), "text/csv")},
+        timeout=600,
+    )
+    response.raise_for_status()
+    report.add("catalog upload (100k records)", time.monotonic() - started, "s")
+    started = time.monotonic()
+    order, accepted = submit_file(main_side["tenant_id"], main_side["partner"], tuple_file)
+    final, total = wait_final(order, main_side["partner"], started)
+    print(f"   {final['counts']}")
+    report.add("tuple order: upload until 202", accepted, "s", "<= 1 s", accepted <= 1)
+    report.add("tuple order: until every row final", total, "s", "<= 15 s", total <= 15)
+    (OUT / "latest.json").write_text(
+        json.dumps([f.__dict__ for f in report.figures], indent=2, default=str)
+    )
+
+
+if __name__ == "__main__":
+    main()
