@@ -534,12 +534,18 @@ def _header_name(cell: str) -> str:
 
 
 def _match_header(cells: list[str]) -> _Layout | None:
+    # Every row passes through here: rule most of them out on the first cell.
+    if _header_name(cells[0]) not in _FIRST_HEADER_NAMES:
+        return None
     names = [_header_name(cell) for cell in cells]
     for fmt in FORMATS:
         columns = _match_columns(fmt, names)
         if columns is not None:
             return _Layout(fmt, columns, names[-1] == _header_name(ERROR_HEADER[-1]))
     return None
+
+
+_FIRST_HEADER_NAMES = frozenset(_header_name(fmt.header[0]) for fmt in FORMATS)
 
 
 def _match_columns(fmt: CsvFormat, names: list[str]) -> tuple[str | None, ...] | None:

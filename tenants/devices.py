@@ -10,7 +10,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Select, case, literal, or_, select
+from sqlalchemy import Select, case, func, literal, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -202,11 +202,87 @@ def device_rows(query: DeviceQuery, now: datetime | None = None) -> Select:
                 )
             )
         )
-    descending = query.sort.startswith("-")
-    column = SORT_COLUMNS[query.sort.lstrip("-")]
+    return _sorted(stmt, query.sort)
+
+
+def _sorted(stmt: Select, sort: str) -> Select:
+    descending = sort.startswith("-")
+    column = SORT_COLUMNS[sort.lstrip("-")]
     ordered = column.desc() if descending else column.asc()
-    # NULLs last either way, and the id makes the order total, so pages are stable.
-    return stmt.order_by(column.is_(None), ordered, Registration.id)
+    tiebreak = Registration.id.desc() if descending else Registration.id.asc()
+    # The id makes the order total, so pages are stable; NULLs go last.
+    if column.nullable:
+        return stmt.order_by(column.is_(None), ordered, tiebreak)
+    return stmt.order_by(ordered, tiebreak)
+
+
+def device_page(
+    session: Session, query: DeviceQuery, *, limit: int, offset: int, now: datetime | None = None
+) -> list[tuple[Registration, str | None, str | None, str | None]]:
+    """One page of the device list: (registration, order reference, purchase
+    reference, partner name) per row.
+
+    Without filters on the order, the page is read from registrations alone
+    (an index walk whatever the table statistics say), and the orders and
+    partners of those rows are looked up after, in one query each.
+    """
+    if query.order_id or query.text or query.sort.lstrip("-") == "order_id":
+        return [
+            tuple(row)
+            for row in session.execute(device_rows(query, now).limit(limit).offset(offset))
+        ]
+    stmt = select(Registration)
+    if query.state:
+        stmt = stmt.where(effective_state_sql(now) == query.state)
+    if query.error_code:
+        stmt = stmt.where(Registration.error_code == query.error_code)
+    if query.serial_number:
+        stmt = stmt.where(Registration.serial_number == query.serial_number)
+    if query.partner_id:
+        stmt = stmt.where(Registration.partner_id == query.partner_id)
+    page = session.scalars(_sorted(stmt, query.sort).limit(limit).offset(offset)).all()
+    order_refs = {
+        row.id: (row.order_id, row.purchase_id)
+        for row in session.execute(
+            select(Order.id, Order.order_id, Order.purchase_id).where(
+                Order.id.in_({r.order_pk for r in page})
+            )
+        )
+    }
+    partner_names = dict(
+        session.execute(
+            select(Partner.id, Partner.name).where(
+                Partner.id.in_({r.partner_id for r in page if r.partner_id})
+            )
+        ).all()
+    )
+    return [
+        (reg, *order_refs.get(reg.order_pk, (None, None)), partner_names.get(reg.partner_id))
+        for reg in page
+    ]
+
+
+def device_count(query: DeviceQuery, now: datetime | None = None) -> Select:
+    """The number of rows ``device_rows`` lists, without its joins when no
+    filter needs them (the count is over every page, so it must be cheap)."""
+    if not (query.state or query.error_code or query.serial_number or query.partner_id) and not (
+        query.order_id or query.text
+    ):
+        # Every row of every order: the orders know how many rows they hold,
+        # which is cheap to add up however many devices there are.
+        return select(func.coalesce(func.sum(Order.row_count), 0))
+    if query.order_id or query.text:
+        return select(func.count()).select_from(device_rows(query, now).order_by(None).subquery())
+    stmt = select(func.count()).select_from(Registration)
+    if query.state:
+        stmt = stmt.where(effective_state_sql(now) == query.state)
+    if query.error_code:
+        stmt = stmt.where(Registration.error_code == query.error_code)
+    if query.serial_number:
+        stmt = stmt.where(Registration.serial_number == query.serial_number)
+    if query.partner_id:
+        stmt = stmt.where(Registration.partner_id == query.partner_id)
+    return stmt
 
 
 def age_in_days(registered_at: datetime | None, now: datetime | None = None) -> int | None:

@@ -496,9 +496,9 @@ def is_sample_row(manufacturer: str | None, model: str | None, serial: str | Non
         manufacturer is not None
         and model is not None
         and serial is not None
+        and normalize_identity_part(serial) == _SAMPLE_SERIAL_KEY  # the cheap test first
         and normalize_identity_part(manufacturer) == _SAMPLE_MANUFACTURER_KEY
         and normalize_identity_part(model) == _SAMPLE_MODEL_KEY
-        and normalize_identity_part(serial) == _SAMPLE_SERIAL_KEY
     )
 
 

@@ -138,6 +138,9 @@ class Registration(TenantOwned, Base):
         Index("ix_registrations_tenant_state", "tenant_id", "state"),
         Index("ix_registrations_tenant_serial", "tenant_id", "serial_number"),
         Index("ix_registrations_tenant_registered", "tenant_id", "registered_at"),
+        # The device list's default order, and the sweeper's pending count.
+        Index("ix_registrations_tenant_created", "tenant_id", "created_at", "id"),
+        Index("ix_registrations_order_state", "order_pk", "state"),
         Index("ix_registrations_identity", "identity_key"),
         Index("ix_registrations_request", "request_id"),
     )

@@ -216,11 +216,15 @@ def _resolve_from_catalog(session, rows, decided, request_id: str, now) -> dict[
         return {}
     identities: dict[uuid.UUID, str] = {}
     filled = []
+    by_pkid = {row.registration_id for row in unresolved if row.identity_key is None}
     for rid, found in catalog.resolve(session, unresolved).items():
         if isinstance(found, catalog.NoMatch):
             decided[rid] = (outcomes.DEVICE_NOT_FOUND, found.message)
             continue
         identities[rid] = found.identity_key
+        if rid not in by_pkid:
+            continue  # a tuple row already carries its identity and values
+        # A PKID row learns which device it is from the catalog.
         filled.append(
             {
                 "id": rid,

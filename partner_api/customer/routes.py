@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from partner_api import views
 from partner_api.auth import current_principal
@@ -163,13 +163,10 @@ def list_devices(filters: dict, pagination_parameters):
         text=filters.get("q"),
         sort=filters["sort"],
     )
-    stmt = devices.device_rows(query)
-    total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
-    pagination_parameters.item_count = total
+    pagination_parameters.item_count = session.scalar(devices.device_count(query))
     page, size = pagination_parameters.page, pagination_parameters.page_size
-    return [
-        _device_body(row) for row in session.execute(stmt.limit(size).offset((page - 1) * size))
-    ]
+    rows = devices.device_page(session, query, limit=size, offset=(page - 1) * size)
+    return [_device_body(row) for row in rows]
 
 
 def _device_body(row) -> dict:
