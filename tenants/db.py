@@ -7,8 +7,9 @@ import logging
 import os
 from collections.abc import Callable, Iterator
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import ARRAY, Engine, any_, cast, create_engine, event, literal
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql.elements import ColumnElement
 
 import tenants.scoping  # noqa: F401  (registers the scoping events on Session)
 
@@ -115,3 +116,16 @@ def _dispose_in_child() -> None:
 
 
 os.register_at_fork(after_in_child=_dispose_in_child)
+
+
+def one_of(session: Session, column, values) -> ColumnElement[bool]:
+    """``column IN values`` for a chunk's worth of values.
+
+    On PostgreSQL the values travel as one array parameter (``= ANY(...)``),
+    so the statement text stays the same whatever their number -- no
+    thousand placeholders to render and parse for every chunk.
+    """
+    values = list(values)
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(cast(literal(values, ARRAY(column.type)), ARRAY(column.type)))
+    return column.in_(values)

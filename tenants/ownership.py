@@ -13,11 +13,11 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Uuid, delete, select, text
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
-from tenants import outcomes
+from tenants import db, outcomes
 from tenants.models import DeviceClaim, utcnow
 
 _CLAIMS = DeviceClaim.__table__
@@ -28,11 +28,6 @@ _MAX_ROUNDS = 5
 class ClaimRequest:
     registration_id: uuid.UUID
     identity_key: str
-
-
-def _insert(session: Session):
-    dialect = session.get_bind().dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(_CLAIMS)
 
 
 def claim(
@@ -47,24 +42,7 @@ def claim(
     for _ in range(_MAX_ROUNDS):
         if not todo:
             break
-        now = utcnow()
-        stmt = (
-            _insert(session)
-            .values(
-                [
-                    {
-                        "identity_key": r.identity_key,
-                        "tenant_id": tenant_id,
-                        "registration_id": r.registration_id,
-                        "claimed_at": now,
-                    }
-                    for r in todo
-                ]
-            )
-            .on_conflict_do_nothing(index_elements=["identity_key"])
-            .returning(_CLAIMS.c.registration_id)
-        )
-        won = set(session.execute(stmt).scalars())
+        won = set(_insert_claims(session, tenant_id, todo))
         for r in todo:
             if r.registration_id in won:
                 result[r.registration_id] = None
@@ -77,7 +55,7 @@ def claim(
             for key, owner_tenant, owner_registration in session.execute(
                 select(
                     _CLAIMS.c.identity_key, _CLAIMS.c.tenant_id, _CLAIMS.c.registration_id
-                ).where(_CLAIMS.c.identity_key.in_({r.identity_key for r in lost}))
+                ).where(db.one_of(session, _CLAIMS.c.identity_key, {r.identity_key for r in lost}))
             )
         }
         retry = []
@@ -95,6 +73,51 @@ def claim(
     if todo:  # still contended after every round: let the job retry
         raise RuntimeError(f"device claims {todo[0].identity_key!r}... kept changing; retry")
     return result
+
+
+def _insert_claims(
+    session: Session, tenant_id: uuid.UUID, requests: Sequence[ClaimRequest]
+) -> list[uuid.UUID]:
+    """Insert the claims that are free; returns the registrations that won."""
+    now = utcnow()
+    if session.get_bind().dialect.name == "postgresql":
+        # One statement text for every chunk: the rows travel as arrays.
+        return list(
+            session.execute(
+                _UNNEST_INSERT,
+                {
+                    "keys": [r.identity_key for r in requests],
+                    "registrations": [r.registration_id for r in requests],
+                    "tenant_id": tenant_id,
+                    "claimed_at": now,
+                },
+            ).scalars()
+        )
+    stmt = (
+        sqlite.insert(_CLAIMS)
+        .values(
+            [
+                {
+                    "identity_key": r.identity_key,
+                    "tenant_id": tenant_id,
+                    "registration_id": r.registration_id,
+                    "claimed_at": now,
+                }
+                for r in requests
+            ]
+        )
+        .on_conflict_do_nothing(index_elements=["identity_key"])
+        .returning(_CLAIMS.c.registration_id)
+    )
+    return list(session.execute(stmt).scalars())
+
+
+_UNNEST_INSERT = text(
+    "INSERT INTO device_claims (identity_key, tenant_id, registration_id, claimed_at) "
+    "SELECT key, :tenant_id, registration, :claimed_at "
+    "FROM unnest(CAST(:keys AS varchar[]), CAST(:registrations AS uuid[])) AS t(key, registration) "
+    "ON CONFLICT (identity_key) DO NOTHING RETURNING registration_id"
+).columns(registration_id=Uuid)
 
 
 def release(session: Session, registration_id: uuid.UUID) -> bool:

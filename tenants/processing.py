@@ -187,7 +187,7 @@ def _process(session, order: Order, start: int, stop: int, request_id: str) -> i
             values.update(state=outcomes.FAILED, error_code=error_code, message=message)
         session.execute(
             update(Registration)
-            .where(Registration.id.in_(ids), Registration.state == outcomes.PENDING)
+            .where(db.one_of(session, Registration.id, ids), Registration.state == outcomes.PENDING)
             .values(**values)
             .execution_options(synchronize_session=False)
         )
