@@ -158,13 +158,34 @@ class DeviceQuery:
     sort: str = "-created_at"
 
 
+# What the device list shows of a registration (never its hash or internal detail).
+LIST_COLUMNS = (
+    Registration.id,
+    Registration.order_pk,
+    Registration.serial_number,
+    Registration.manufacturer,
+    Registration.model,
+    Registration.product_key_id,
+    Registration.state,
+    Registration.error_code,
+    Registration.message,
+    Registration.partner_id,
+    Registration.group_tag,
+    Registration.assigned_user,
+    Registration.registered_at,
+    Registration.deregistered_at,
+    Registration.last_seen_at,
+    Registration.last_seen_user,
+)
+
+
 def device_rows(query: DeviceQuery, now: datetime | None = None) -> Select:
     """The tenant's registrations with what the device list shows beside each:
     the order's references and the name of the partner that registered it.
     Runs in the tenant's scope, which filters Registration and Order."""
     stmt = (
         select(
-            Registration,
+            *LIST_COLUMNS,
             Order.order_id.label("order_reference"),
             Order.purchase_id,
             Partner.name.label("partner_name"),
@@ -218,20 +239,18 @@ def _sorted(stmt: Select, sort: str) -> Select:
 
 def device_page(
     session: Session, query: DeviceQuery, *, limit: int, offset: int, now: datetime | None = None
-) -> list[tuple[Registration, str | None, str | None, str | None]]:
-    """One page of the device list: (registration, order reference, purchase
-    reference, partner name) per row.
+) -> list[dict]:
+    """One page of the device list: the ``LIST_COLUMNS`` of each row, plus
+    ``order_reference``, ``purchase_id`` and ``partner_name``.
 
     Without filters on the order, the page is read from registrations alone
     (an index walk whatever the table statistics say), and the orders and
     partners of those rows are looked up after, in one query each.
     """
     if query.order_id or query.text or query.sort.lstrip("-") == "order_id":
-        return [
-            tuple(row)
-            for row in session.execute(device_rows(query, now).limit(limit).offset(offset))
-        ]
-    stmt = select(Registration)
+        rows = session.execute(device_rows(query, now).limit(limit).offset(offset))
+        return [dict(row._mapping) for row in rows]
+    stmt = select(*LIST_COLUMNS)
     if query.state:
         stmt = stmt.where(effective_state_sql(now) == query.state)
     if query.error_code:
@@ -240,26 +259,29 @@ def device_page(
         stmt = stmt.where(Registration.serial_number == query.serial_number)
     if query.partner_id:
         stmt = stmt.where(Registration.partner_id == query.partner_id)
-    page = session.scalars(_sorted(stmt, query.sort).limit(limit).offset(offset)).all()
+    page = [
+        dict(row._mapping)
+        for row in session.execute(_sorted(stmt, query.sort).limit(limit).offset(offset))
+    ]
     order_refs = {
         row.id: (row.order_id, row.purchase_id)
         for row in session.execute(
             select(Order.id, Order.order_id, Order.purchase_id).where(
-                Order.id.in_({r.order_pk for r in page})
+                Order.id.in_({r["order_pk"] for r in page})
             )
         )
     }
     partner_names = dict(
         session.execute(
             select(Partner.id, Partner.name).where(
-                Partner.id.in_({r.partner_id for r in page if r.partner_id})
+                Partner.id.in_({r["partner_id"] for r in page if r["partner_id"]})
             )
         ).all()
     )
-    return [
-        (reg, *order_refs.get(reg.order_pk, (None, None)), partner_names.get(reg.partner_id))
-        for reg in page
-    ]
+    for row in page:
+        row["order_reference"], row["purchase_id"] = order_refs.get(row["order_pk"], (None, None))
+        row["partner_name"] = partner_names.get(row["partner_id"])
+    return page
 
 
 def device_count(query: DeviceQuery, now: datetime | None = None) -> Select:

@@ -169,37 +169,17 @@ def list_devices(filters: dict, pagination_parameters):
     return [_device_body(row) for row in rows]
 
 
-def _device_body(row) -> dict:
-    registration, order_reference, purchase_id, partner_name = row
-    state = effective_state(registration.state, registration.last_seen_at)
+def _device_body(row: dict) -> dict:
+    state = effective_state(row["state"], row["last_seen_at"])
     return {
-        **{field: getattr(registration, field) for field in _DEVICE_COLUMNS},
-        "order": registration.order_pk,
+        **row,
+        "order": row["order_pk"],
         "state": state,
         "state_meaning": devices.STATE_MEANINGS[state],
-        "registered_by": partner_name or "Your organisation",
-        "order_id": order_reference,
-        "purchase_id": purchase_id,
-        "age_days": devices.age_in_days(registration.registered_at),
+        "registered_by": row["partner_name"] or "Your organisation",
+        "order_id": row["order_reference"],
+        "age_days": devices.age_in_days(row["registered_at"]),
     }
-
-
-_DEVICE_COLUMNS = (
-    "id",
-    "serial_number",
-    "manufacturer",
-    "model",
-    "product_key_id",
-    "error_code",
-    "message",
-    "partner_id",
-    "group_tag",
-    "assigned_user",
-    "registered_at",
-    "deregistered_at",
-    "last_seen_at",
-    "last_seen_user",
-)
 
 
 def _one_device(device_id: uuid.UUID) -> dict:
@@ -208,7 +188,7 @@ def _one_device(device_id: uuid.UUID) -> dict:
     row = session.execute(stmt).first()
     if row is None:
         raise NotFound("There is no device with this ID.")
-    return _device_body(row)
+    return _device_body(dict(row._mapping))
 
 
 @blp.route("/devices/<uuid:device_id>")
