@@ -101,6 +101,51 @@ def _env() -> dict[str, str]:
     )
 
 
+def ensure_services() -> None:
+    """Start the local PostgreSQL and Redis if they are down (as .ci/run does)."""
+    import redis
+
+    try:
+        psycopg.connect(PG_ADMIN, connect_timeout=3).close()
+    except psycopg.OperationalError:
+        version = sorted(os.listdir("/etc/postgresql"))[-1]
+        subprocess.run(
+            ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "start"], check=True
+        )
+    try:
+        redis.Redis.from_url(REDIS, socket_connect_timeout=3).ping()
+    except redis.ConnectionError:
+        subprocess.run(
+            [
+                "redis-server",
+                "--daemonize",
+                "yes",
+                "--bind",
+                "127.0.0.1",
+                "-::1",
+                "--port",
+                "6379",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                "/var/lib/redis",
+                "--logfile",
+                "/var/log/redis/ci.log",
+            ],
+            check=True,
+        )
+    for _ in range(30):
+        try:
+            psycopg.connect(PG_ADMIN, connect_timeout=3).close()
+            redis.Redis.from_url(REDIS, socket_connect_timeout=3).ping()
+            return
+        except (psycopg.OperationalError, redis.ConnectionError):
+            time.sleep(1)
+    raise SystemExit("PostgreSQL or Redis did not come up")
+
+
 def reset_services() -> None:
     with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
         conn.execute("DROP DATABASE IF EXISTS bench WITH (FORCE)")
@@ -425,6 +470,7 @@ def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     report = Report()
     print(f"bench: {ROWS:,} rows; stack on {BASE}, PostgreSQL database 'bench', Redis {REDIS}")
+    ensure_services()
     reset_services()
     stack = Stack()
     stack.start()

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from tenants import outcomes
+from tenants import db, outcomes
 from tenants.device_rows import RowInput
 from tenants.errors import InputError
 from tenants.hardware_hash import (
@@ -209,7 +209,9 @@ def resolve(session: Session, rows: Sequence[UnresolvedRow]) -> dict[uuid.UUID, 
             rec.identity_key: rec
             for rec in session.execute(
                 select(_CATALOG).where(
-                    _CATALOG.c.identity_key.in_({r.identity_key for r in by_identity})
+                    db.one_of(
+                        session, _CATALOG.c.identity_key, {r.identity_key for r in by_identity}
+                    )
                 )
             )
         }
@@ -231,7 +233,7 @@ def resolve(session: Session, rows: Sequence[UnresolvedRow]) -> dict[uuid.UUID, 
     if by_pkid:
         for rec in session.execute(
             select(_CATALOG).where(
-                _CATALOG.c.product_key_id.in_({r.product_key_id for r in by_pkid})
+                db.one_of(session, _CATALOG.c.product_key_id, {r.product_key_id for r in by_pkid})
             )
         ):
             by_key[rec.product_key_id].append(rec)

@@ -12,7 +12,7 @@ import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 
 from config import logging as log_context
 from tenants import catalog, db, orders, outcomes, ownership, relationships
@@ -46,7 +46,20 @@ def process_chunk(
             processed = _process(session, order, start, stop, request_id or order.request_id)
         with db.transaction() as session:
             status = orders.finalize_if_done(session, order_pk)
+    if status is not None and order.row_count >= ANALYZE_AFTER_ROWS:
+        _refresh_statistics()
     return ChunkReport(order_pk, processed, status)
+
+
+# After an order this large the planner's row estimates are off until
+# autovacuum catches up (up to a minute later); list queries must not wait.
+ANALYZE_AFTER_ROWS = 10_000
+
+
+def _refresh_statistics() -> None:
+    with db.transaction() as session:
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(text("ANALYZE registrations, device_claims"))
 
 
 def _principal(order: Order) -> str:
