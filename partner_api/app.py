@@ -11,7 +11,7 @@ from flask import Flask
 from config.logging import configure_logging
 from config.settings import Settings
 from partner_api import auth, errors, request_context
-from partner_api.keys import load_signing_key
+from partner_api.keys import KeyRing
 from tenants import db
 
 API_TITLE = "Partner device registration"
@@ -52,9 +52,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     db.configure(settings.database_url)
 
     request_context.init_app(app)
-    signing_key = load_signing_key(settings.jwt_private_key_file)
-    app.extensions["partner_api.signing_key"] = signing_key
-    auth.init_app(app, signing_key, settings)
+    keys = KeyRing(settings.jwt_private_key_file)
+    app.extensions["partner_api.keys"] = keys
+    auth.init_app(app, keys, settings)
 
     api = Api(app)
     api.spec.components.security_scheme(

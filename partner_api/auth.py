@@ -22,7 +22,8 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 
 from partner_api.errors import ApiError, problem_response
-from partner_api.keys import SIGNING_ALG, SigningKey
+from partner_api.keys import SIGNING_ALG, KeyRing
+from partner_api.request_context import request_session
 from tenants import clients as client_store
 from tenants.models import ApiClient
 from tenants.scoping import Scope
@@ -104,15 +105,15 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):
 
 
 class AccessTokenGenerator(JWTBearerTokenGenerator):
-    def __init__(self, signing_key: SigningKey, issuer: str, audience: str, lifetime: int):
+    def __init__(self, keys: KeyRing, issuer: str, audience: str, lifetime: int):
         super().__init__(
             issuer=issuer, alg=SIGNING_ALG, expires_generator=lambda client, grant: lifetime
         )
-        self.signing_key = signing_key
+        self.keys = keys
         self.audience = audience
 
     def get_jwks(self) -> dict:
-        return self.signing_key.private_jwks()
+        return self.keys.current.private_jwks()
 
     def get_audiences(self, client, user, scope) -> str:
         return self.audience
@@ -130,14 +131,14 @@ class AccessTokenValidator(JWTBearerTokenValidator):
     """Pins the algorithm and requires the RFC 9068 ``typ`` before the claims
     checks (iss, aud, exp, nbf, iat, jti) the base class runs."""
 
-    def __init__(self, signing_key: SigningKey, issuer: str, audience: str):
+    def __init__(self, keys: KeyRing, issuer: str, audience: str):
         super().__init__(issuer=issuer, resource_server=audience)
-        self.signing_key = signing_key
+        self.keys = keys
 
     def authenticate_token(self, token_string: str) -> JWTAccessTokenClaims:
         try:
             token = jwt.decode(
-                token_string, self.signing_key.verification_keys(), algorithms=[SIGNING_ALG]
+                token_string, self.keys.verification_keys(), algorithms=[SIGNING_ALG]
             )
         except (JoseError, ValueError, TypeError) as exc:
             raise InvalidTokenError(realm=self.realm) from exc
@@ -195,19 +196,19 @@ def _query_client(client_id: str) -> OAuthClient | None:
     return OAuthClient(row) if row else None
 
 
-def init_app(app: Flask, signing_key: SigningKey, settings) -> None:
+def init_app(app: Flask, keys: KeyRing, settings) -> None:
     app.config.setdefault("OAUTH2_TOKEN_EXPIRES_IN", {})
     authorization.init_app(app, query_client=_query_client, save_token=lambda token, req: None)
     authorization.register_grant(ClientCredentialsGrant)
     authorization.register_token_generator(
         "default",
         AccessTokenGenerator(
-            signing_key, settings.jwt_issuer, settings.jwt_audience, settings.token_lifetime_seconds
+            keys, settings.jwt_issuer, settings.jwt_audience, settings.token_lifetime_seconds
         ),
     )
     protector._token_validators.clear()
     protector.register_token_validator(
-        AccessTokenValidator(signing_key, settings.jwt_issuer, settings.jwt_audience)
+        AccessTokenValidator(keys, settings.jwt_issuer, settings.jwt_audience)
     )
 
 
@@ -240,6 +241,9 @@ def authenticate() -> Principal:
         claims = protector.acquire_token()
     except OAuth2Error as error:
         protector.raise_error_response(error)
+    # A revoked client's tokens stop working at once, not when they expire.
+    if not client_store.is_active(request_session(), claims["client_id"]):
+        protector.raise_error_response(InvalidTokenError())
     principal = Principal(
         kind=claims["principal_kind"],
         id=claims.get("principal_id"),

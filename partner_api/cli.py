@@ -161,6 +161,61 @@ def clients_create(partner_id, tenant_id, support, supplier_id, scopes, name, as
     )
 
 
+@clients.command("rotate-secret")
+@click.argument("client_id")
+@json_option
+def clients_rotate_secret(client_id: str, as_json: bool) -> None:
+    """Give a client a new secret; the old one stops working at once."""
+    from tenants.clients import rotate_secret
+
+    _prepare_database(_settings())
+    secret = rotate_secret(client_id)
+    _emit(
+        as_json,
+        {"client_id": client_id, "client_secret": secret},
+        f"client_id={client_id}\nclient_secret={secret}\n(the secret is shown only now)",
+    )
+
+
+@clients.command("revoke")
+@click.argument("client_id")
+@json_option
+def clients_revoke(client_id: str, as_json: bool) -> None:
+    """Revoke a client: no new tokens, and its tokens stop working at once."""
+    from tenants.clients import revoke
+
+    _prepare_database(_settings())
+    revoke(client_id)
+    _emit(as_json, {"client_id": client_id, "status": "revoked"}, f"{client_id} revoked")
+
+
+@main.group()
+def keys() -> None:
+    """JWT signing keys."""
+
+
+@keys.command("rotate")
+@click.option(
+    "--grace",
+    type=int,
+    default=None,
+    help="Seconds the old key still verifies (default: the token lifetime).",
+)
+@json_option
+def keys_rotate(grace: int | None, as_json: bool) -> None:
+    """Sign new tokens with a new key; the old key verifies until its tokens expire."""
+    from partner_api.keys import rotate
+
+    settings = _settings()
+    grace = settings.token_lifetime_seconds + 60 if grace is None else grace
+    retired, current = rotate(settings.jwt_private_key_file, grace_seconds=grace)
+    _emit(
+        as_json,
+        {"retired_kid": retired, "kid": current, "retired_verifies_for_seconds": grace},
+        f"new signing key {current}; {retired} still verifies for {grace} s",
+    )
+
+
 @main.command()
 @click.option("--burst", is_flag=True, help="Exit once the queues are empty.")
 @json_option

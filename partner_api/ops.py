@@ -69,8 +69,7 @@ def readyz():
 @blp.response(200, JwksSchema)
 def jwks():
     """The public keys that verify access tokens, each with its ``kid``."""
-    key = current_app.extensions["partner_api.signing_key"]
-    return {"keys": [key.public_jwk()]}
+    return current_app.extensions["partner_api.keys"].public_jwks()
 
 
 @blp.route("/oauth/token", methods=["POST"])

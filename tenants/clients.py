@@ -12,7 +12,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from tenants import audit, db
 from tenants.errors import InputError, NotFound
-from tenants.models import ApiClient, Partner, Tenant
+from tenants.models import ApiClient, Partner, Tenant, utcnow
 
 PRINCIPAL_KINDS = ("partner", "tenant", "support", "supplier")
 
@@ -83,3 +83,55 @@ def find_active(client_id: str) -> ApiClient | None:
                 ApiClient.client_id == client_id, ApiClient.revoked_at.is_(None)
             )
         ).first()
+
+
+def _client(session, client_id: str) -> ApiClient:
+    row = session.scalars(select(ApiClient).where(ApiClient.client_id == client_id)).first()
+    if row is None:
+        raise NotFound(f"no client with ID {client_id}")
+    return row
+
+
+def rotate_secret(client_id: str) -> str:
+    """A new secret for the client; the old one stops working at once.
+    Tokens issued before stay valid until they expire (revoke to stop them)."""
+    secret = secrets.token_urlsafe(32)
+    with db.transaction() as session:
+        row = _client(session, client_id)
+        if row.revoked_at is not None:
+            raise InputError(f"client {client_id} is revoked; create a new client instead")
+        row.secret_hash = hash_secret(secret)
+        audit.record(
+            session,
+            "client.secret_rotated",
+            object_type="client",
+            object_id=client_id,
+            tenant_id=row.tenant_id,
+        )
+    return secret
+
+
+def revoke(client_id: str) -> None:
+    """The client can get no new token, and its tokens stop working at once."""
+    with db.transaction() as session:
+        row = _client(session, client_id)
+        if row.revoked_at is None:
+            row.revoked_at = utcnow()
+            audit.record(
+                session,
+                "client.revoked",
+                object_type="client",
+                object_id=client_id,
+                tenant_id=row.tenant_id,
+            )
+
+
+def is_active(session, client_id: str) -> bool:
+    return (
+        session.scalar(
+            select(ApiClient.id).where(
+                ApiClient.client_id == client_id, ApiClient.revoked_at.is_(None)
+            )
+        )
+        is not None
+    )
