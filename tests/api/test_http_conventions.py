@@ -147,3 +147,36 @@ def test_openapi_documents_every_route_with_security_and_errors(app, openapi_spe
                 pass
     schemes = openapi_spec["components"]["securitySchemes"]
     assert schemes["oauth2"]["flows"]["clientCredentials"]["tokenUrl"] == "/oauth/token"
+
+
+def test_security_headers_on_api_errors_and_docs(api, world):
+    partner = world.partner()
+    for response in (
+        api.get("/v1/partner/customers", token=partner.token),
+        api.get("/v1/partner/orders/not-a-uuid", token=partner.token),
+        api.get("/healthz"),
+    ):
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert response.headers["X-Frame-Options"] == "DENY"
+        assert response.headers["Cache-Control"] == "no-store"
+        assert response.headers["Content-Security-Policy"].startswith("default-src 'none'")
+    docs = api.get("/docs", check=False)
+    assert docs.status_code == 200
+    assert "script-src 'self'" in docs.headers["Content-Security-Policy"]
+
+
+def test_body_larger_than_the_limit_is_413(api, app, world):
+    partner, tenant = world.partner(), world.tenant()
+    world.approved(partner, tenant)
+    limit = app.config["MAX_CONTENT_LENGTH"]
+    app.config["MAX_CONTENT_LENGTH"] = 1000
+    try:
+        response = api.post(
+            f"/v1/partner/customers/{tenant.id}/orders",
+            token=partner.token,
+            files=[("file", ("big.csv", b"x" * 5000, "text/csv"))],
+        )
+    finally:
+        app.config["MAX_CONTENT_LENGTH"] = limit
+    body = response.json()
+    assert response.status_code == 413 and body["code"] == "payload_too_large"
