@@ -21,6 +21,15 @@ DEFAULT_GROUP_TAGS = (
 )
 
 
+DEFAULT_RATE_LIMITS = {
+    "partner": "600 per minute",
+    "tenant": "600 per minute",
+    "support": "600 per minute",
+    "supplier": "120 per minute",
+    "anonymous": "120 per minute",
+}
+
+
 def _int(name: str, default: int) -> int:
     raw = os.environ.get(name, "").strip()
     if not raw:
@@ -60,6 +69,8 @@ class Settings:
     idempotency_ttl_seconds: int = 24 * 3600
     sweep_interval_seconds: int = 60
     pending_deadline_seconds: int = 300
+    # principal kind (or "anonymous") -> limit, e.g. "600 per minute"
+    rate_limits: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_RATE_LIMITS))
 
     @property
     def uses_embedded_redis(self) -> bool:
@@ -92,4 +103,8 @@ class Settings:
             idempotency_ttl_seconds=max(24 * 3600, _int("IDEMPOTENCY_TTL_SECONDS", 24 * 3600)),
             sweep_interval_seconds=_int("SWEEP_INTERVAL_SECONDS", 60),
             pending_deadline_seconds=_int("PENDING_DEADLINE_SECONDS", 300),
+            rate_limits={
+                kind: os.environ.get(f"RATE_LIMIT_{kind.upper()}", "").strip() or default
+                for kind, default in DEFAULT_RATE_LIMITS.items()
+            },
         )

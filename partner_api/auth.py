@@ -236,7 +236,10 @@ def token_response() -> Response:
 
 
 def authenticate() -> Principal:
-    """Validate the bearer token of the current request (401 when it is not)."""
+    """Validate the bearer token of the current request (401 when it is not).
+    Done once per request: the rate limiter may have done it already."""
+    if "principal" in g:
+        return g.principal
     try:
         claims = protector.acquire_token()
     except OAuth2Error as error:

@@ -110,6 +110,6 @@ class ApiBlueprint(flask_smorest.Blueprint):
             # Read by the isolation test: every /v1 view must declare this.
             wrapper.principal_requirement = (kind, scope)
             wrapper = self.doc(security=[{"oauth2": [scope]}])(wrapper)
-            return self.problem(401, 403, 404)(wrapper)
+            return self.problem(401, 403, 404, 429)(wrapper)
 
         return decorator

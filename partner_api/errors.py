@@ -148,6 +148,11 @@ def handle_http_exception(error: HTTPException) -> Response:
     detail = data.get("message") or error.description or ""
     if status == 404:
         detail = "There is nothing at this address, or you may not see it."
+    elif status == 429:
+        detail = (
+            f"Too many requests from this client (limit: {error.description}). Wait the "
+            "number of seconds in Retry-After, then retry."
+        )
     elif status == 405:
         detail = f"This address does not accept that method. {error.description or ''}".strip()
     headers = dict(data.get("headers") or {})

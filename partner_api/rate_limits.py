@@ -1,0 +1,78 @@
+"""Rate limits per API client (Flask-Limiter, counters in Redis so every API
+process shares them).
+
+A request with a bearer token counts against its client, at the limit of its
+principal kind (``RATE_LIMIT_PARTNER`` and friends); a request without one
+counts against its address (``RATE_LIMIT_ANONYMOUS``). Health checks are
+never limited. Over the limit: 429 problem JSON with ``Retry-After``.
+"""
+
+from __future__ import annotations
+
+from flask import Flask, current_app, g, request
+from flask_limiter import Limiter
+
+from jobs.connection import redis_url
+from partner_api.auth import authenticate
+from partner_api.errors import ApiError
+
+_UNLIMITED_PATHS = ("/healthz", "/readyz")
+
+
+def _principal():
+    """The caller, when the request carries a valid token (else None: an
+    invalid token is refused by the route itself)."""
+    if "principal" in g:
+        return g.principal
+    if not request.headers.get("Authorization", "").lower().startswith("bearer "):
+        return None
+    try:
+        return authenticate()
+    except ApiError:
+        return None
+
+
+def _key() -> str:
+    principal = _principal()
+    if principal is not None:
+        return f"client:{principal.client_id}"
+    client_id = (request.authorization.username if request.authorization else None) or (
+        request.form.get("client_id") if request.path == "/oauth/token" else None
+    )
+    if client_id:
+        # Token requests count per client and address: a stranger who knows
+        # a client ID cannot use up that client's budget from elsewhere.
+        return f"token:{client_id}:{request.remote_addr}"
+    return f"address:{request.remote_addr}"
+
+
+def _limit() -> str:
+    limits = current_app.extensions["partner_api.settings"].rate_limits
+    principal = _principal()
+    return limits.get(principal.kind if principal else "anonymous", limits["anonymous"])
+
+
+def _exempt() -> bool:
+    return request.path in _UNLIMITED_PATHS
+
+
+def _storage_uri(app: Flask) -> str:
+    url = redis_url(app.extensions["partner_api.settings"])
+    # The embedded Redis listens on a unix socket.
+    return "redis+unix://" + url.removeprefix("unix://") if url.startswith("unix://") else url
+
+
+def init_app(app: Flask) -> Limiter:
+    limiter = Limiter(
+        key_func=_key,
+        app=app,
+        default_limits=[_limit],
+        default_limits_exempt_when=_exempt,
+        headers_enabled=True,
+        strategy="fixed-window",
+        storage_uri=_storage_uri(app),
+        # Redis unreachable: let requests through rather than fail them all.
+        swallow_errors=True,
+    )
+    app.extensions["partner_api.limiter"] = limiter
+    return limiter
