@@ -15,3 +15,16 @@ timeout = int(os.environ.get("GUNICORN_TIMEOUT", "300"))
 graceful_timeout = 30
 keepalive = 5
 accesslog = None  # the app logs every request as JSON
+
+# Every worker process counts its own HTTP metrics in files here; /metrics
+# sums them. A fresh folder per start, so counts of dead processes vanish.
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    import tempfile
+
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="partner-api-metrics-")
+
+
+def child_exit(server, worker):
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

@@ -13,6 +13,7 @@ from rq.job import Job, JobStatus
 
 from config import logging as log_context
 from config.settings import Settings
+from jobs import job_metrics
 from jobs.connection import MAINTENANCE_QUEUE, REGISTRATIONS_QUEUE, queue
 from tenants import db, maintenance, processing
 
@@ -26,6 +27,21 @@ RETRY = Retry(max=5, interval=[1, 5, 15, 60, 300])
 
 def process_chunk(order_id: str, start: int, stop: int, request_id: str | None = None) -> dict:
     job = get_current_job()
+    started = time.perf_counter()
+    outcome = "failed"
+    try:
+        result = _process_chunk(job, order_id, start, stop, request_id)
+        outcome = "succeeded"
+        return result
+    finally:
+        if job is not None:
+            try:
+                job_metrics.observe_job(job.connection, time.perf_counter() - started, outcome)
+            except Exception:  # metrics must never fail the work
+                log.warning("could not record the job duration", exc_info=True)
+
+
+def _process_chunk(job, order_id: str, start: int, stop: int, request_id: str | None) -> dict:
     with log_context.bound(
         request_id=request_id, job_id=job.id if job else None, order_id=order_id
     ):
@@ -76,6 +92,7 @@ def sweep() -> dict:
         )
         enqueue_chunks(settings, stale.order_pk, chunks, stale.request_id)
         requeued += len(chunks)
+    job_metrics.count_recovered(queue(settings).connection, requeued)
     schedule_sweep(settings)
     return {
         "orders_requeued": len(session_result.stale),

@@ -10,7 +10,7 @@ from flask import Flask
 
 from config.logging import configure_logging
 from config.settings import Settings
-from partner_api import auth, errors, rate_limits, request_context, security
+from partner_api import auth, errors, metrics, rate_limits, request_context, security
 from partner_api.keys import KeyRing
 from tenants import db
 
@@ -57,6 +57,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["partner_api.keys"] = keys
     auth.init_app(app, keys, settings)
     rate_limits.init_app(app)
+    metrics.init_app(app)
 
     api = Api(app)
     api.spec.components.security_scheme(

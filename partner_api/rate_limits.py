@@ -16,7 +16,7 @@ from jobs.connection import redis_url
 from partner_api.auth import authenticate
 from partner_api.errors import ApiError
 
-_UNLIMITED_PATHS = ("/healthz", "/readyz")
+_UNLIMITED_PATHS = ("/healthz", "/readyz", "/metrics")
 
 
 def _principal():

@@ -17,6 +17,7 @@ from tests.helpers import device, unique, wait_for_order
 PUBLIC = {
     "/healthz",
     "/readyz",
+    "/metrics",
     "/openapi.json",
     "/docs",
     "/docs/assets/<path:filename>",

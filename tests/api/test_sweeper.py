@@ -13,6 +13,7 @@ from jobs.connection import MAINTENANCE_QUEUE
 from tenants import db
 from tenants.models import Order
 from tenants.scoping import unscoped
+from tests.api.test_metrics import scrape, value
 from tests.helpers import device
 
 
@@ -42,6 +43,8 @@ def test_orders_lost_from_redis_are_requeued_and_finish(
     # ... after it, the pending chunks are handed out again and processed.
     monkeypatch.setenv("PENDING_DEADLINE_SECONDS", "0")
     run_sweep(redis_connection, run_worker)
+    recovered = value(scrape(api), "partner_api_sweeper_recovered_chunks_total")
+    assert recovered >= 3  # its three chunks, counted for /metrics
 
     order = api.get(location, token=partner.token).json()
     assert order["status"] == "completed"
