@@ -117,20 +117,19 @@ def _observe(response: Response) -> Response:
     return response
 
 
+def scrape(app: Flask) -> Response:
+    registry = CollectorRegistry()
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        multiprocess.MultiProcessCollector(registry)
+    else:
+        registry.register(HTTP_REQUESTS)
+        registry.register(HTTP_LATENCY)
+    registry.register(app.extensions["partner_api.metrics"])
+    return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
+
+
 def init_app(app: Flask) -> None:
-    settings = app.extensions["partner_api.settings"]
-    domain = DomainCollector(settings)
-
-    def scrape() -> Response:
-        registry = CollectorRegistry()
-        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-            multiprocess.MultiProcessCollector(registry)
-        else:
-            registry.register(HTTP_REQUESTS)
-            registry.register(HTTP_LATENCY)
-        registry.register(domain)
-        return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
-
+    """Count every request; the ``/metrics`` route itself is in partner_api/ops.py."""
+    app.extensions["partner_api.metrics"] = DomainCollector(app.extensions["partner_api.settings"])
     app.before_request(_start)
     app.after_request(_observe)
-    app.add_url_rule("/metrics", "metrics", scrape)

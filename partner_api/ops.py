@@ -65,6 +65,22 @@ def readyz():
     return {"status": "ok" if ok else "unavailable", "checks": checks}, 200 if ok else 503
 
 
+@blp.route("/metrics")
+@blp.doc(
+    responses={
+        "200": {
+            "description": "Prometheus metrics (text exposition format)",
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+        }
+    }
+)
+def prometheus_metrics():
+    """Metrics for Prometheus: requests, rows by outcome, orders, queues, jobs, sweeper."""
+    from partner_api import metrics
+
+    return metrics.scrape(current_app)
+
+
 @blp.route("/.well-known/jwks.json")
 @blp.response(200, JwksSchema)
 def jwks():
