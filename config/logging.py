@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import re
 import sys
 from collections.abc import Iterator
 from contextvars import ContextVar
@@ -48,6 +49,25 @@ def context() -> dict[str, str]:
     return dict(_context.get() or {})
 
 
+# Never in a log line: access tokens (JWTs), secrets, whole hardware hashes.
+_JWT = re.compile(r"eyJ[\w-]{8,}\.[\w-]{8,}\.[\w-]{8,}")
+_LONG_BASE64 = re.compile(r"[A-Za-z0-9+/=]{200,}")
+_SECRET_KEYS = re.compile(r"secret|password|token|authorization", re.IGNORECASE)
+
+
+def redact(value: object, key: str = "") -> object:
+    if isinstance(value, str):
+        if key and _SECRET_KEYS.search(key):
+            return "[redacted]"
+        value = _JWT.sub("[token]", value)
+        return _LONG_BASE64.sub(lambda m: f"{m.group(0)[:12]}…[{len(m.group(0))} chars]", value)
+    if isinstance(value, dict):
+        return {k: redact(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact(v, key) for v in value]
+    return value
+
+
 _base_record_factory = logging.getLogRecordFactory()
 
 
@@ -75,7 +95,7 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+        return json.dumps(redact(entry), default=str)
 
 
 def configure_logging(level: str = "INFO") -> None:
