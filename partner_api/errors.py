@@ -105,13 +105,22 @@ def problem_response(
         "request_id": getattr(g, "request_id", None) or "",
     }
     if errors:
-        body["errors"] = errors
+        body["errors"] = _json_keys(errors)
     if extra:
         body.update(extra)
     response = Response(json.dumps(body), status=status, mimetype=PROBLEM_CONTENT_TYPE)
     for name, value in (headers or {}).items():
         response.headers[name] = value
     return response
+
+
+def _json_keys(value):
+    """Field names as JSON object keys (a form field can arrive without one)."""
+    if isinstance(value, dict):
+        return {("" if k is None else str(k)): _json_keys(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_keys(v) for v in value]
+    return value
 
 
 def describe_validation(errors: dict) -> str:

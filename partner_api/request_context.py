@@ -16,6 +16,7 @@ from flask import Flask, Response, g, request
 from sqlalchemy.orm import Session
 
 from config import logging as log_context
+from partner_api.errors import ApiError
 from tenants import db
 from tenants.models import RequestLog
 
@@ -54,6 +55,29 @@ def _before() -> None:
     g.started = time.perf_counter()
     log_context.clear()
     log_context.bind(request_id=g.request_id)
+    _refuse_nul_characters()
+
+
+def _refuse_nul_characters() -> None:
+    """No field of this API takes a NUL character, and the database refuses
+    them in text: answer 400 here rather than fail deep inside."""
+    found = "\x00" in request.path or any(
+        "\x00" in key or "\x00" in value for key, value in request.args.items(multi=True)
+    )
+    if not found and request.is_json:
+        found = b"\\u0000" in request.get_data(cache=True)
+    if not found and request.mimetype in (
+        "multipart/form-data",
+        "application/x-www-form-urlencoded",
+    ):
+        found = any("\x00" in k or "\x00" in v for k, v in request.form.items(multi=True))
+    if found:
+        raise ApiError(
+            400,
+            "bad_request",
+            "The request contains a NUL character (\\u0000), which no field accepts. "
+            "Remove it and send the request again.",
+        )
 
 
 def _after(response: Response) -> Response:

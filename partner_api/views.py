@@ -72,7 +72,7 @@ def submit(
         request_id=current_request_id(),
         order_id=body.get("order_id"),
         purchase_id=body.get("purchase_id"),
-        group_tag=body.get("group_tag"),
+        group_tag=body.get("group_tag") or None,  # an empty form field is no tag
         allowed_group_tags=config.allowed_group_tags,
         max_rows=config.max_order_rows,
         chunk_size=config.order_chunk_size,
@@ -251,6 +251,8 @@ def paginate(session: Session, stmt: Select, pagination_parameters) -> list:
     total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
     pagination_parameters.item_count = total
     page, size = pagination_parameters.page, pagination_parameters.page_size
+    if (page - 1) * size >= total:
+        return []  # past the end (any page number is accepted; the database's are bounded)
     return list(session.scalars(stmt.limit(size).offset((page - 1) * size)))
 
 

@@ -163,8 +163,10 @@ def list_devices(filters: dict, pagination_parameters):
         text=filters.get("q"),
         sort=filters["sort"],
     )
-    pagination_parameters.item_count = session.scalar(devices.device_count(query))
+    total = pagination_parameters.item_count = session.scalar(devices.device_count(query))
     page, size = pagination_parameters.page, pagination_parameters.page_size
+    if (page - 1) * size >= total:
+        return []
     rows = devices.device_page(session, query, limit=size, offset=(page - 1) * size)
     return [_device_body(row) for row in rows]
 

@@ -180,3 +180,26 @@ def test_body_larger_than_the_limit_is_413(api, app, world):
         app.config["MAX_CONTENT_LENGTH"] = limit
     body = response.json()
     assert response.status_code == 413 and body["code"] == "payload_too_large"
+
+
+def test_nul_characters_are_refused_not_a_500(api, world):
+    partner, tenant = world.partner(), world.tenant()
+    world.approved(partner, tenant)
+
+    in_query = api.get("/v1/customer/devices?serial_number=a%00b", token=tenant.token)
+    in_json = api.post(
+        f"/v1/partner/customers/{tenant.id}/orders",
+        token=partner.token,
+        json={"order_id": "a\x00b", "devices": [{"serial_number": "x"}]},
+    )
+    in_form = api.post(
+        f"/v1/partner/customers/{tenant.id}/orders",
+        token=partner.token,
+        data={"order_id": "a\x00b"},
+        files=[
+            ("file", ("d.csv", b"Manufacturer,Model,Serial Number,Hardware Hash\r\n", "text/csv"))
+        ],
+    )
+
+    for response in (in_query, in_json, in_form):
+        assert_problem(response, 400, "bad_request")
