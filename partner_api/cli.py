@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import uuid
+from pathlib import Path
 
 import click
 
@@ -187,6 +188,56 @@ def clients_revoke(client_id: str, as_json: bool) -> None:
     _prepare_database(_settings())
     revoke(client_id)
     _emit(as_json, {"client_id": client_id, "status": "revoked"}, f"{client_id} revoked")
+
+
+@main.group()
+def orders() -> None:
+    """Orders, as a partner, against a running service (local or remote)."""
+
+
+@orders.command("submit")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--customer", required=True, help="The customer's tenant ID")
+@click.option("--order-id", help="Your order reference (default: the file name)")
+@click.option("--purchase-id")
+@click.option("--group-tag")
+@click.option("--wait", is_flag=True, help="Follow the order until every row is final.")
+@click.option(
+    "--base-url", envvar="PARTNER_API_URL", default="http://127.0.0.1:8000", show_default=True
+)
+@click.option("--client-id", envvar="PARTNER_API_CLIENT_ID", required=True)
+@click.option("--client-secret", envvar="PARTNER_API_CLIENT_SECRET", required=True)
+@json_option
+def orders_submit(
+    file,
+    customer,
+    order_id,
+    purchase_id,
+    group_tag,
+    wait,
+    base_url,
+    client_id,
+    client_secret,
+    as_json,
+) -> None:
+    """Upload a CSV file of devices for a customer. With --wait: a progress bar,
+    a summary by outcome, and the failed rows written next to FILE. Exits 1
+    when some rows failed."""
+    from partner_api.client_cli import submit_command
+
+    code = submit_command(
+        file,
+        customer,
+        order_id,
+        purchase_id,
+        group_tag,
+        wait,
+        base_url,
+        client_id,
+        client_secret,
+        as_json,
+    )
+    sys.exit(code)
 
 
 @main.group()
