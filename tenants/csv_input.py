@@ -29,6 +29,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
+# The fields a device row may carry (SPEC section 2): one definition for JSON and CSV.
+from tenants.device_rows import FIELDS
+
 __all__ = [
     "ERROR_HEADER",
     "FIELDS",
@@ -42,16 +45,6 @@ __all__ = [
     "read_device_rows",
     "write_rows_csv",
 ]
-
-FIELDS = (
-    "manufacturer",
-    "model",
-    "serial_number",
-    "hardware_hash",
-    "product_key_id",
-    "group_tag",
-    "assigned_user",
-)
 
 
 @dataclass(frozen=True)

@@ -193,16 +193,9 @@ def device_rows(query: DeviceQuery, now: datetime | None = None) -> Select:
         .join(Order, Order.id == Registration.order_pk)
         .outerjoin(Partner, Partner.id == Registration.partner_id)
     )
-    if query.state:
-        stmt = stmt.where(effective_state_sql(now) == query.state)
-    if query.error_code:
-        stmt = stmt.where(Registration.error_code == query.error_code)
-    if query.serial_number:
-        stmt = stmt.where(Registration.serial_number == query.serial_number)
+    stmt = _registration_filters(stmt, query, now)
     if query.order_id:
         stmt = stmt.where(Order.order_id == query.order_id)
-    if query.partner_id:
-        stmt = stmt.where(Registration.partner_id == query.partner_id)
     if query.text:
         pattern = (
             "%" + query.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
@@ -237,6 +230,19 @@ def _sorted(stmt: Select, sort: str) -> Select:
     return stmt.order_by(ordered, tiebreak)
 
 
+def _registration_filters(stmt: Select, query: DeviceQuery, now: datetime | None) -> Select:
+    """The filters that need no other table than registrations."""
+    if query.state:
+        stmt = stmt.where(effective_state_sql(now) == query.state)
+    if query.error_code:
+        stmt = stmt.where(Registration.error_code == query.error_code)
+    if query.serial_number:
+        stmt = stmt.where(Registration.serial_number == query.serial_number)
+    if query.partner_id:
+        stmt = stmt.where(Registration.partner_id == query.partner_id)
+    return stmt
+
+
 def device_page(
     session: Session, query: DeviceQuery, *, limit: int, offset: int, now: datetime | None = None
 ) -> list[dict]:
@@ -250,15 +256,7 @@ def device_page(
     if query.order_id or query.text or query.sort.lstrip("-") == "order_id":
         rows = session.execute(device_rows(query, now).limit(limit).offset(offset))
         return [dict(row._mapping) for row in rows]
-    stmt = select(*LIST_COLUMNS)
-    if query.state:
-        stmt = stmt.where(effective_state_sql(now) == query.state)
-    if query.error_code:
-        stmt = stmt.where(Registration.error_code == query.error_code)
-    if query.serial_number:
-        stmt = stmt.where(Registration.serial_number == query.serial_number)
-    if query.partner_id:
-        stmt = stmt.where(Registration.partner_id == query.partner_id)
+    stmt = _registration_filters(select(*LIST_COLUMNS), query, now)
     page = [
         dict(row._mapping)
         for row in session.execute(_sorted(stmt, query.sort).limit(limit).offset(offset))
@@ -295,16 +293,7 @@ def device_count(query: DeviceQuery, now: datetime | None = None) -> Select:
         return select(func.coalesce(func.sum(Order.row_count), 0))
     if query.order_id or query.text:
         return select(func.count()).select_from(device_rows(query, now).order_by(None).subquery())
-    stmt = select(func.count()).select_from(Registration)
-    if query.state:
-        stmt = stmt.where(effective_state_sql(now) == query.state)
-    if query.error_code:
-        stmt = stmt.where(Registration.error_code == query.error_code)
-    if query.serial_number:
-        stmt = stmt.where(Registration.serial_number == query.serial_number)
-    if query.partner_id:
-        stmt = stmt.where(Registration.partner_id == query.partner_id)
-    return stmt
+    return _registration_filters(select(func.count()).select_from(Registration), query, now)
 
 
 def age_in_days(registered_at: datetime | None, now: datetime | None = None) -> int | None:
