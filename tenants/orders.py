@@ -8,6 +8,7 @@ worker only deals with ownership.
 
 from __future__ import annotations
 
+import operator
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -150,6 +151,9 @@ class RegistrationWriter:
     """
 
     _COLUMNS = tuple(column.name for column in Registration.__table__.columns)
+    # Every column, None unless the row says otherwise; picked out in C.
+    _EMPTY = dict.fromkeys(_COLUMNS)
+    _as_tuple = staticmethod(operator.itemgetter(*_COLUMNS))
 
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -168,7 +172,7 @@ class RegistrationWriter:
 
     def write(self, row: dict) -> None:
         if self.copying:
-            self._copy.write_row(tuple(row.get(name) for name in self._COLUMNS))
+            self._copy.write_row(self._as_tuple({**self._EMPTY, **row}))
             return
         self.batch.append(row)
         if len(self.batch) >= _INSERT_BATCH:
