@@ -37,22 +37,6 @@ class DeviceRowSchema(ma.Schema):
     assigned_user = ma.fields.String(allow_none=True, validate=validate.Length(max=320))
 
 
-class OrderCreateSchema(ma.Schema):
-    class Meta:
-        unknown = ma.RAISE
-
-    order_id = ma.fields.String(
-        allow_none=True, validate=_TEXT, metadata={"description": "Your order reference"}
-    )
-    purchase_id = ma.fields.String(allow_none=True, validate=_TEXT)
-    group_tag = ma.fields.String(
-        allow_none=True, validate=_TEXT, metadata={"description": "Default group tag for every row"}
-    )
-    devices = ma.fields.List(
-        ma.fields.Nested(DeviceRowSchema), required=True, validate=validate.Length(min=1)
-    )
-
-
 class OrderFormSchema(ma.Schema):
     """The fields that come with the CSV files of a multipart order."""
 
@@ -65,6 +49,14 @@ class OrderFormSchema(ma.Schema):
     purchase_id = ma.fields.String(allow_none=True, validate=_TEXT)
     group_tag = ma.fields.String(
         allow_none=True, validate=_TEXT, metadata={"description": "Default group tag for every row"}
+    )
+
+
+class OrderCreateSchema(OrderFormSchema):
+    """A JSON order: the same fields as the form, and the devices."""
+
+    devices = ma.fields.List(
+        ma.fields.Nested(DeviceRowSchema), required=True, validate=validate.Length(min=1)
     )
 
 

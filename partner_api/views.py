@@ -249,11 +249,21 @@ def dry_run_body(result: orders.SubmitResult) -> dict:
 
 def paginate(session: Session, stmt: Select, pagination_parameters) -> list:
     total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+    window = page_window(pagination_parameters, total)
+    if window is None:
+        return []
+    limit, offset = window
+    return list(session.scalars(stmt.limit(limit).offset(offset)))
+
+
+def page_window(pagination_parameters, total: int) -> tuple[int, int] | None:
+    """Record the total for X-Pagination; (limit, offset) of the page, or None
+    past the end (any page number is accepted; the database's are bounded)."""
     pagination_parameters.item_count = total
     page, size = pagination_parameters.page, pagination_parameters.page_size
     if (page - 1) * size >= total:
-        return []  # past the end (any page number is accepted; the database's are bounded)
-    return list(session.scalars(stmt.limit(size).offset((page - 1) * size)))
+        return None
+    return size, (page - 1) * size
 
 
 def filter_registrations(stmt: Select, filters: dict) -> Select:

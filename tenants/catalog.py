@@ -10,7 +10,6 @@ PKIDs.
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -21,7 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from tenants import db, outcomes
-from tenants.device_rows import RowInput
+from tenants.device_rows import PKID_PATTERN, RowInput, clean_value
 from tenants.errors import InputError
 from tenants.hardware_hash import (
     HardwareHashError,
@@ -35,7 +34,6 @@ from tenants.hardware_hash import (
 from tenants.models import CatalogDevice, utcnow
 
 _CATALOG = CatalogDevice.__table__
-_PKID = re.compile(r"^\d{13}$")
 _UPSERT_BATCH = 1000
 # A catalog answer lists this many rejected records; the counts cover all.
 MAX_REPORTED_REJECTIONS = 1000
@@ -49,15 +47,10 @@ class CatalogResult:
     rejections: list[dict] = field(default_factory=list)
 
 
-def _clean(value: object) -> str | None:
-    text = str(value).strip() if value is not None else ""
-    return text or None
-
-
 def _record(values: dict[str, object]) -> dict:
     """A catalog record from one submitted row; raises InputError saying what is wrong."""
     manufacturer, model, serial, pkid, text_hash = (
-        _clean(values.get(k))
+        clean_value(values.get(k))
         for k in ("manufacturer", "model", "serial_number", "product_key_id", "hardware_hash")
     )
     if is_sample_row(manufacturer, model, serial):
@@ -93,7 +86,7 @@ def _record(values: dict[str, object]) -> dict:
             "A factory record needs the manufacturer, model and serial number (or a hardware "
             f"hash that contains them). Missing: {', '.join(missing)}."
         )
-    if pkid is not None and not _PKID.match(pkid):
+    if pkid is not None and not PKID_PATTERN.match(pkid):
         raise InputError(f"The product key ID {pkid!r} is not 13 digits.")
     return {
         "identity_key": identity_key(manufacturer, serial),

@@ -34,7 +34,7 @@ FIELDS = (
     "assigned_user",
 )
 
-_PKID = re.compile(r"^\d{13}$")
+PKID_PATTERN = re.compile(r"^\d{13}$")
 
 SAMPLE_ROW_MESSAGE = (
     "This row is the sample row of the template (SpiralOrbit, ContosoABC, 000000000000): "
@@ -103,7 +103,8 @@ class PreparedRow:
         }
 
 
-def _clean(value: object) -> str | None:
+def clean_value(value: object) -> str | None:
+    """A submitted value without surrounding spaces; None when empty."""
     if value is None:
         return None
     text = str(value).strip()
@@ -117,7 +118,7 @@ def hash_error_message(detail: str) -> str:
 def prepare_row(
     raw: dict[str, object], *, line_index: int, line: int, source: str | None, ctx: RowContext
 ) -> PreparedRow:
-    values = {name: _clean(raw.get(name)) for name in FIELDS}
+    values = {name: clean_value(raw.get(name)) for name in FIELDS}
     if values["group_tag"] is None:
         values["group_tag"] = ctx.order_group_tag
     row = PreparedRow(line_index=line_index, source=source, line=line, values=values)
@@ -177,7 +178,7 @@ def prepare_row(
 
     has_tuple = all(values[k] for k in ("manufacturer", "model", "serial_number"))
     pkid = values["product_key_id"]
-    if pkid is not None and not _PKID.match(pkid):
+    if pkid is not None and not PKID_PATTERN.match(pkid):
         return row.fail(
             outcomes.DEVICE_NOT_FOUND,
             f"{outcomes.message(outcomes.DEVICE_NOT_FOUND)} (The product key ID {pkid!r} "

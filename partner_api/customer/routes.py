@@ -163,11 +163,11 @@ def list_devices(filters: dict, pagination_parameters):
         text=filters.get("q"),
         sort=filters["sort"],
     )
-    total = pagination_parameters.item_count = session.scalar(devices.device_count(query))
-    page, size = pagination_parameters.page, pagination_parameters.page_size
-    if (page - 1) * size >= total:
+    window = views.page_window(pagination_parameters, session.scalar(devices.device_count(query)))
+    if window is None:
         return []
-    rows = devices.device_page(session, query, limit=size, offset=(page - 1) * size)
+    limit, offset = window
+    rows = devices.device_page(session, query, limit=limit, offset=offset)
     return [_device_body(row) for row in rows]
 
 
