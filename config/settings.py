@@ -27,6 +27,8 @@ DEFAULT_RATE_LIMITS = {
     "support": "600 per minute",
     "supplier": "120 per minute",
     "anonymous": "120 per minute",
+    # Portal sign-in attempts per address, on top of the anonymous limit.
+    "sign_in": "10 per minute",
 }
 
 
@@ -71,6 +73,11 @@ class Settings:
     pending_deadline_seconds: int = 300
     # principal kind (or "anonymous") -> limit, e.g. "600 per minute"
     rate_limits: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_RATE_LIMITS))
+    # Signs portal session cookies; generated on first run when the file is missing.
+    portal_secret_key_file: Path | None = None
+    portal_session_hours: int = 8
+    # Send the portal's cookie over HTTPS only (set it when served behind TLS).
+    portal_cookie_secure: bool = False
 
     @property
     def uses_embedded_redis(self) -> bool:
@@ -86,6 +93,7 @@ class Settings:
             # Use the psycopg 3 driver the project installs.
             database_url = "postgresql+psycopg://" + database_url.split("://", 1)[1]
         key_file = os.environ.get("JWT_PRIVATE_KEY_FILE", "").strip()
+        portal_key_file = os.environ.get("PORTAL_SECRET_KEY_FILE", "").strip()
         return cls(
             instance_path=instance,
             database_url=database_url,
@@ -107,4 +115,10 @@ class Settings:
                 kind: os.environ.get(f"RATE_LIMIT_{kind.upper()}", "").strip() or default
                 for kind, default in DEFAULT_RATE_LIMITS.items()
             },
+            portal_secret_key_file=(
+                Path(portal_key_file) if portal_key_file else instance / "portal-secret-key"
+            ),
+            portal_session_hours=_int("PORTAL_SESSION_HOURS", 8),
+            portal_cookie_secure=os.environ.get("PORTAL_COOKIE_SECURE", "").strip().lower()
+            in ("1", "true", "yes"),
         )

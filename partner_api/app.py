@@ -10,7 +10,7 @@ from flask import Flask
 
 from config.logging import configure_logging
 from config.settings import Settings
-from partner_api import auth, errors, metrics, rate_limits, request_context, security
+from partner_api import auth, errors, metrics, portal, rate_limits, request_context, security
 from partner_api.keys import KeyRing
 from tenants import db
 
@@ -58,6 +58,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     auth.init_app(app, keys, settings)
     rate_limits.init_app(app)
     metrics.init_app(app)
+    portal.init_app(app, settings)
 
     api = Api(app)
     api.spec.components.security_scheme(

@@ -191,6 +191,58 @@ def clients_revoke(client_id: str, as_json: bool) -> None:
 
 
 @main.group()
+def users() -> None:
+    """People who sign in to the portal."""
+
+
+@users.command("create")
+@click.option("--email", required=True, help="The address the person signs in with")
+@click.option("--partner", "partner_id", type=click.UUID, help="Someone at a partner")
+@click.option("--tenant", "tenant_id", type=click.UUID, help="A customer administrator")
+@click.option("--support", is_flag=True, help="A support engineer")
+@click.option("--name", help="The person's name, shown in the portal")
+@click.option(
+    "--password",
+    envvar="PORTAL_USER_PASSWORD",
+    help="At least 12 characters (default: generated and shown once)",
+)
+@json_option
+def users_create(email, partner_id, tenant_id, support, name, password, as_json) -> None:
+    """Create a portal user."""
+    from tenants.errors import DomainError
+    from tenants.portal_users import create_user
+
+    chosen = [
+        k for k, v in (("partner", partner_id), ("tenant", tenant_id), ("support", support)) if v
+    ]
+    if len(chosen) != 1:
+        raise click.UsageError("give exactly one of --partner, --tenant, --support")
+    _prepare_database(_settings())
+    try:
+        user, password = create_user(
+            chosen[0],
+            email,
+            password=password,
+            name=name,
+            partner_id=partner_id,
+            tenant_id=tenant_id,
+        )
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from exc
+    _emit(
+        as_json,
+        {
+            "id": str(user.id),
+            "email": user.email,
+            "principal_kind": chosen[0],
+            "password": password,
+        },
+        f"portal user {user.email} ({chosen[0]})\npassword={password}\n"
+        "(the password is shown only now)",
+    )
+
+
+@main.group()
 def orders() -> None:
     """Orders, as a partner, against a running service (local or remote)."""
 
@@ -360,6 +412,7 @@ def demo(base_url: str, as_json: bool) -> None:
     from tenants import directory
     from tenants.clients import create_client
     from tenants.hardware_hash import build_hardware_hash
+    from tenants.portal_users import demo_user
 
     settings = _settings()
     _prepare_database(settings)
@@ -375,6 +428,10 @@ def demo(base_url: str, as_json: bool) -> None:
         "tenant", scopes=SCOPES_BY_KIND["tenant"], tenant_id=tenant.id, name="demo"
     )
     support_client = create_client("support", scopes=SCOPES_BY_KIND["support"], name="demo")
+    portal_logins = {
+        kind: demo_user(kind, f"{kind}@demo.example", partner_id=partner.id, tenant_id=tenant.id)
+        for kind in ("tenant", "partner", "support")
+    }
     serial = f"DEMO-{uuid.uuid4().hex[:10].upper()}"
     hardware_hash = build_hardware_hash("Contoso", "Surface Laptop 7", serial)
     order = {
@@ -401,6 +458,10 @@ def demo(base_url: str, as_json: bool) -> None:
         "support_client": {
             "client_id": support_client.client_id,
             "client_secret": support_client.client_secret,
+        },
+        "portal": {
+            "url": f"{base_url}/portal/",
+            "users": [{"email": e, "password": p} for e, p in portal_logins.values()],
         },
         "serial_number": serial,
         "order": order,
@@ -443,6 +504,16 @@ def demo(base_url: str, as_json: bool) -> None:
             "# 4. support traces the request",
             'curl -s -H "Authorization: Bearer $SUPPORT_TOKEN" '
             "$BASE/v1/support/requests/$REQUEST_ID",
+            "",
+            f"# The portal: {base_url}/portal/ — sign in as",
+            *(
+                f"#   {label}: {portal_logins[kind][0]}  password {portal_logins[kind][1]}"
+                for kind, label in (
+                    ("tenant", "customer"),
+                    ("partner", "partner "),
+                    ("support", "support "),
+                )
+            ),
         ]
     )
     _emit(as_json, data, text)

@@ -183,19 +183,24 @@ def handle_api_error(error: ApiError) -> Response:
     )
 
 
+def domain_status(error: DomainError) -> int:
+    return next((s for cls, s in _DOMAIN_STATUS.items() if isinstance(error, cls)), 400)
+
+
+def domain_detail(error: DomainError) -> str:
+    """The message, prefixed with where the bad input was ('orders.csv, line 12: ...')."""
+    location = error.location() if isinstance(error, InputError) else ""
+    if location and not error.message.startswith(location):
+        return f"{location}: {error.message}"
+    return error.message
+
+
 def handle_domain_error(error: DomainError) -> Response:
-    status = next((s for cls, s in _DOMAIN_STATUS.items() if isinstance(error, cls)), 400)
     errors = None
     if isinstance(error, InputError):
         key = error.location() or error.field or "body"
         errors = {key: [error.message]}
-        location = error.location()
-        detail = error.message
-        if location and not detail.startswith(location):
-            detail = f"{location}: {detail}"
-    else:
-        detail = error.message
-    return problem_response(status, error.code, detail, errors=errors)
+    return problem_response(domain_status(error), error.code, domain_detail(error), errors=errors)
 
 
 def handle_unexpected(error: BaseException) -> Response:

@@ -15,17 +15,19 @@ from flask_limiter import Limiter
 from jobs.connection import redis_url
 from partner_api.auth import authenticate
 from partner_api.errors import ApiError
+from partner_api.portal.auth import portal_principal
 
 _UNLIMITED_PATHS = ("/healthz", "/readyz", "/metrics")
 
 
 def _principal():
-    """The caller, when the request carries a valid token (else None: an
-    invalid token is refused by the route itself)."""
+    """The caller, when the request carries a valid token or comes from a
+    signed-in portal user (else None: an invalid token is refused by the
+    route itself)."""
     if "principal" in g:
         return g.principal
     if not request.headers.get("Authorization", "").lower().startswith("bearer "):
-        return None
+        return portal_principal()
     try:
         return authenticate()
     except ApiError:

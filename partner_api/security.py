@@ -1,8 +1,8 @@
 """Security headers on every response.
 
 The API answers JSON (and CSV) only: nothing may be sniffed, framed, cached
-by shared caches, or run scripts. The interactive docs page is the one HTML
-page; it loads its scripts and styles from this service only.
+by shared caches, or run scripts. The interactive docs and the portal are
+the HTML pages; they load their scripts and styles from this service only.
 """
 
 from __future__ import annotations
@@ -25,11 +25,27 @@ _DOCS_CSP = (
 )
 
 
+# The portal's pages load scripts and styles from this service only, and its
+# forms post only here.
+_PORTAL_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+
+
+def _policy() -> str:
+    if request.path == "/docs" or request.path.startswith("/docs/"):
+        return _DOCS_CSP
+    if request.path.startswith("/portal/"):
+        return _PORTAL_CSP
+    return _API_CSP
+
+
 def _secure_headers(response: Response) -> Response:
     for name, value in _COMMON.items():
         response.headers.setdefault(name, value)
     docs = request.path == "/docs" or request.path.startswith("/docs/")
-    response.headers.setdefault("Content-Security-Policy", _DOCS_CSP if docs else _API_CSP)
+    response.headers.setdefault("Content-Security-Policy", _policy())
     if not docs:
         # Tokens, devices and errors must not linger in shared caches.
         response.headers.setdefault("Cache-Control", "no-store")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
 
 from flask import Response, current_app, jsonify, request, stream_with_context, url_for
@@ -18,7 +19,7 @@ from partner_api.auth import current_principal
 from partner_api.request_context import current_request_id, request_session
 from partner_api.schemas import DryRunSchema, OrderSchema
 from partner_api.uploads import request_fingerprint
-from tenants import csv_input, db, idempotency, orders
+from tenants import csv_input, db, devices, idempotency, orders
 from tenants.devices import effective_state_sql
 from tenants.models import Order, Registration
 from tenants.scoping import current_scope, scoped
@@ -66,21 +67,14 @@ def submit(
     answer instead of storing a second order.
     """
     config = settings()
-    submission = orders.Submission(
-        tenant_id=tenant_id,
-        partner_id=partner_id,
-        request_id=current_request_id(),
-        order_id=body.get("order_id"),
-        purchase_id=body.get("purchase_id"),
-        group_tag=body.get("group_tag") or None,  # an empty form field is no tag
-        allowed_group_tags=config.allowed_group_tags,
-        max_rows=config.max_order_rows,
-        chunk_size=config.order_chunk_size,
-    )
+    submission = new_submission(tenant_id=tenant_id, partner_id=partner_id, body=body)
     session = request_session()
     key = request.headers.get("Idempotency-Key")
     if dry_run:
-        return _dry_run(session, submission, body["rows"])
+        # Not the 202 order: bypass the route's response schema.
+        response = jsonify(DryRunSchema().dump(preview_order(session, submission, body["rows"])))
+        response.status_code = 200
+        return response
     if key is None:
         return _store(session, submission, body["rows"], location_endpoint, remember=None)
 
@@ -115,12 +109,63 @@ def submit(
         return _replayed(replay)
 
 
-def _store(session, submission, rows, location_endpoint: str, *, remember) -> Response:
+def new_submission(
+    *, tenant_id: uuid.UUID, partner_id: uuid.UUID | None, body: dict
+) -> orders.Submission:
+    """An order submission from a parsed device body, under the configured limits."""
+    config = settings()
+    return orders.Submission(
+        tenant_id=tenant_id,
+        partner_id=partner_id,
+        request_id=current_request_id(),
+        order_id=body.get("order_id"),
+        purchase_id=body.get("purchase_id"),
+        group_tag=body.get("group_tag") or None,  # an empty form field is no tag
+        allowed_group_tags=config.allowed_group_tags,
+        max_rows=config.max_order_rows,
+        chunk_size=config.order_chunk_size,
+    )
+
+
+def store_order(
+    session: Session,
+    submission: orders.Submission,
+    rows,
+    *,
+    before_commit: Callable[[Order], None] | None = None,
+) -> Order:
+    """Store the order and its rows in one transaction; its chunks are
+    enqueued only once that transaction has committed."""
     config = settings()
     try:
         result = orders.submit_order(session, submission, rows)
         order = result.order
         order.source_format = rows.source_format
+        if before_commit is not None:
+            before_commit(order)
+        chunks, request_id = result.chunks, submission.request_id
+        db.after_commit(session, lambda: enqueue_chunks(config, order.id, chunks, request_id))
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    return order
+
+
+def preview_order(session: Session, submission: orders.Submission, rows) -> dict:
+    """Every row's verdict, with nothing stored (see ``dry_run_body``)."""
+    try:
+        result = orders.submit_order(session, submission, rows, dry_run=True)
+    finally:
+        session.rollback()
+    return dry_run_body(result)
+
+
+def _store(session, submission, rows, location_endpoint: str, *, remember) -> Response:
+    stored = None
+
+    def answer(order: Order) -> None:
+        nonlocal stored
         stored = idempotency.StoredResponse(
             status=202,
             body=json.dumps(OrderSchema().dump(order_body(session, order))),
@@ -128,12 +173,8 @@ def _store(session, submission, rows, location_endpoint: str, *, remember) -> Re
         )
         if remember is not None:
             remember(stored)
-        chunks, request_id = result.chunks, submission.request_id
-        db.after_commit(session, lambda: enqueue_chunks(config, order.id, chunks, request_id))
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
+
+    store_order(session, submission, rows, before_commit=answer)
     return _accepted(stored)
 
 
@@ -147,17 +188,6 @@ def _accepted(stored: idempotency.StoredResponse) -> Response:
 def _replayed(stored: idempotency.StoredResponse) -> Response:
     response = _accepted(stored)
     response.headers["Idempotent-Replayed"] = "true"
-    return response
-
-
-def _dry_run(session, submission, rows) -> Response:
-    try:
-        result = orders.submit_order(session, submission, rows, dry_run=True)
-    finally:
-        session.rollback()
-    # Not the 202 order: bypass the route's response schema.
-    response = jsonify(DryRunSchema().dump(dry_run_body(result)))
-    response.status_code = 200
     return response
 
 
@@ -244,6 +274,33 @@ def dry_run_body(result: orders.SubmitResult) -> dict:
         "accepted": len(rows) - rejected,
         "rejected": rejected,
         "rows": rows,
+    }
+
+
+def device_query(filters: dict) -> devices.DeviceQuery:
+    """The device list's query from its loaded filters (``DeviceFilterSchema``)."""
+    return devices.DeviceQuery(
+        state=filters.get("state"),
+        error_code=filters.get("error_code"),
+        serial_number=filters.get("serial_number"),
+        order_id=filters.get("order_id"),
+        partner_id=filters.get("partner_id"),
+        text=filters.get("q"),
+        sort=filters.get("sort") or "-created_at",
+    )
+
+
+def device_body(row: dict) -> dict:
+    """A device-list row as people read it: the state as of now and what it means."""
+    state = devices.effective_state(row["state"], row["last_seen_at"])
+    return {
+        **row,
+        "order": row["order_pk"],
+        "state": state,
+        "state_meaning": devices.STATE_MEANINGS[state],
+        "registered_by": row["partner_name"] or "Your organisation",
+        "order_id": row["order_reference"],
+        "age_days": devices.age_in_days(row["registered_at"]),
     }
 
 

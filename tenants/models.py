@@ -95,6 +95,23 @@ class ApiClient(Base):
     revoked_at: Mapped[datetime | None]
 
 
+class PortalUser(Base):
+    """A person who signs in to the portal. Like an API client, each belongs to
+    exactly one principal: a partner, a tenant, or support."""
+
+    __tablename__ = "portal_users"
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    # Stored lower-cased: sign-in is case-insensitive on the address.
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    principal_kind: Mapped[str] = mapped_column(String(16))
+    partner_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("partners.id"))
+    tenant_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("tenants.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    disabled_at: Mapped[datetime | None]
+
+
 class Relationship(TenantOwned, Base):
     """A partner's right to register devices for a tenant."""
 

@@ -24,7 +24,6 @@ from partner_api.schemas import (
     RelationshipSchema,
 )
 from tenants import devices, orders, relationships
-from tenants.devices import effective_state
 from tenants.errors import NotFound
 from tenants.models import Order, Registration, Relationship
 
@@ -154,34 +153,13 @@ def list_devices(filters: dict, pagination_parameters):
     free text (``q``); sort by ``sort`` (a leading ``-`` sorts descending).
     """
     session = request_session()
-    query = devices.DeviceQuery(
-        state=filters.get("state"),
-        error_code=filters.get("error_code"),
-        serial_number=filters.get("serial_number"),
-        order_id=filters.get("order_id"),
-        partner_id=filters.get("partner_id"),
-        text=filters.get("q"),
-        sort=filters["sort"],
-    )
+    query = views.device_query(filters)
     window = views.page_window(pagination_parameters, session.scalar(devices.device_count(query)))
     if window is None:
         return []
     limit, offset = window
     rows = devices.device_page(session, query, limit=limit, offset=offset)
-    return [_device_body(row) for row in rows]
-
-
-def _device_body(row: dict) -> dict:
-    state = effective_state(row["state"], row["last_seen_at"])
-    return {
-        **row,
-        "order": row["order_pk"],
-        "state": state,
-        "state_meaning": devices.STATE_MEANINGS[state],
-        "registered_by": row["partner_name"] or "Your organisation",
-        "order_id": row["order_reference"],
-        "age_days": devices.age_in_days(row["registered_at"]),
-    }
+    return [views.device_body(row) for row in rows]
 
 
 def _one_device(device_id: uuid.UUID) -> dict:
@@ -190,7 +168,7 @@ def _one_device(device_id: uuid.UUID) -> dict:
     row = session.execute(stmt).first()
     if row is None:
         raise NotFound("There is no device with this ID.")
-    return _device_body(dict(row._mapping))
+    return views.device_body(dict(row._mapping))
 
 
 @blp.route("/devices/<uuid:device_id>")

@@ -1,0 +1,23 @@
+"""The portal: pages for people, in the same app as the API (see routes.py)."""
+
+from __future__ import annotations
+
+from flask import Flask, request
+
+from config.settings import Settings
+
+
+def init_app(app: Flask, settings: Settings) -> None:
+    from partner_api.portal import auth
+    from partner_api.portal.routes import bp
+
+    auth.init_app(app, settings)
+    app.register_blueprint(bp)
+    # Password guessing: sign-in attempts per address, beside the general limits.
+    limiter = app.extensions["partner_api.limiter"]
+    app.view_functions["portal.sign_in"] = limiter.limit(
+        lambda: settings.rate_limits["sign_in"],
+        key_func=lambda: f"sign-in:{request.remote_addr}",
+        methods=["POST"],
+        override_defaults=False,
+    )(app.view_functions["portal.sign_in"])

@@ -1,0 +1,133 @@
+"""Portal sign-in: a signed session cookie naming a portal user.
+
+A signed-in person acts as their principal (partner, tenant or support) with
+every scope of its kind, under the same data scope an API token of that
+principal gets, so the portal reads and writes exactly what that principal's
+API client could. Forms carry a CSRF token (Flask-WTF).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import secrets
+import uuid
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+
+from flask import Flask, g, redirect, request, session, url_for
+from flask_wtf.csrf import CSRFProtect
+
+from config import logging as log_context
+from config.settings import Settings
+from partner_api.auth import SCOPES_BY_KIND, Principal
+from tenants import portal_users
+from tenants.errors import NotFound
+from tenants.models import PortalUser
+from tenants.scoping import scoped
+
+PREFIX = "/portal"
+csrf = CSRFProtect()
+
+
+def _secret_key(path: Path) -> str:
+    """The key that signs session cookies; every API process must share it."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as handle:
+        key = secrets.token_hex(32)
+        handle.write(key)
+    return key
+
+
+def init_app(app: Flask, settings: Settings) -> None:
+    app.config.update(
+        SECRET_KEY=_secret_key(settings.portal_secret_key_file),
+        SESSION_COOKIE_NAME="portal_session",
+        SESSION_COOKIE_PATH=PREFIX,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.portal_cookie_secure,
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=settings.portal_session_hours),
+        # Only the portal's forms are checked (see ``signed_in``); the API
+        # authenticates with bearer tokens, which a browser never sends by itself.
+        WTF_CSRF_CHECK_DEFAULT=False,
+        WTF_CSRF_TIME_LIMIT=None,
+    )
+    csrf.init_app(app)
+
+
+def _principal_of(user: PortalUser) -> Principal:
+    principal_id = user.partner_id or user.tenant_id
+    return Principal(
+        kind=user.principal_kind,
+        id=str(principal_id) if principal_id else None,
+        client_id=f"portal:{user.email}"[:64],
+        scopes=frozenset(SCOPES_BY_KIND[user.principal_kind]),
+    )
+
+
+def portal_principal() -> Principal | None:
+    """The principal of the signed-in portal user, else None."""
+    if "principal" in g:
+        return g.principal
+    if not request.path.startswith(PREFIX + "/"):
+        return None
+    raw = session.get("user_id")
+    try:
+        user = portal_users.get_active(uuid.UUID(raw)) if raw else None
+    except ValueError:
+        user = None
+    if user is None:
+        return None
+    g.portal_user = user
+    g.principal = _principal_of(user)
+    return g.principal
+
+
+def sign_in(user: PortalUser) -> None:
+    session.clear()
+    session.permanent = True
+    session["user_id"] = str(user.id)
+
+
+def sign_out() -> None:
+    session.clear()
+
+
+def safe_next(target: str | None) -> str | None:
+    """A place in the portal to go back to after signing in, never elsewhere."""
+    if target and target.startswith(PREFIX + "/") and not target.startswith("//"):
+        return target
+    return None
+
+
+def signed_in(*kinds: str) -> Callable:
+    """The view needs a signed-in user of one of ``kinds``: strangers are sent
+    to the sign-in page, other kinds get a 404 (as if the page did not exist),
+    and the view runs in the user's data scope. Forms must carry the CSRF token."""
+
+    def decorator(view: Callable) -> Callable:
+        @functools.wraps(view)
+        def wrapper(*args, **kwargs):
+            principal = portal_principal()
+            if principal is None:
+                return redirect(url_for("portal.sign_in", next=request.full_path.rstrip("?")))
+            if principal.kind not in kinds:
+                raise NotFound("There is nothing at this address, or you may not see it.")
+            if request.method == "POST":
+                csrf.protect()
+            log_context.bind(principal=principal.label(), client_id=principal.client_id)
+            data_scope = principal.data_scope()
+            with scoped(data_scope) if data_scope else contextlib.nullcontext():
+                return view(*args, **kwargs)
+
+        # Read by the portal isolation test: every portal page declares who may see it.
+        wrapper.portal_kinds = kinds
+        return wrapper
+
+    return decorator

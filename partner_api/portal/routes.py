@@ -1,0 +1,478 @@
+"""The portal: server-rendered pages for people, over the same domain
+functions and data scopes as the API.
+
+Customers: devices, register devices (with a dry-run preview), orders,
+relationships. Partners: customers, submit an order, orders with live
+progress and per-row outcomes, failed rows as CSV. Support: request-ID and
+device lookups.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+import marshmallow as ma
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_smorest.pagination import PaginationParameters
+from flask_wtf.csrf import CSRFError
+from sqlalchemy import select
+from werkzeug.exceptions import HTTPException
+
+from partner_api import views
+from partner_api.errors import ApiError, domain_detail, domain_status
+from partner_api.portal import auth
+from partner_api.portal.auth import signed_in
+from partner_api.request_context import current_request_id, request_session
+from partner_api.schemas import DeviceFilterSchema, OrderCreateSchema, OrderFormSchema
+from partner_api.uploads import FILE_FIELD, parse_device_body
+from tenants import devices, orders, outcomes, portal_users, relationships, support
+from tenants.devices import STATE_MEANINGS
+from tenants.errors import DomainError
+from tenants.models import Order, Partner, Registration, Relationship, Tenant
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint(
+    "portal",
+    __name__,
+    url_prefix=auth.PREFIX,
+    template_folder="templates",
+    static_folder="static",
+    static_url_path="/static",
+)
+
+HOME = {"tenant": "portal.devices", "partner": "portal.customers", "support": "portal.requests"}
+PAGE_SIZES = (25, 50, 100, 200)
+# A preview lists this many rejected rows; the counts cover every row.
+PREVIEW_ROWS = 500
+SORTABLE = (
+    ("serial_number", "Serial number"),
+    ("manufacturer", "Manufacturer"),
+    ("model", "Model"),
+    ("state", "State"),
+    ("order_id", "Order ID"),
+    ("last_seen_at", "Last seen"),
+    ("registered_at", "Registered"),
+    ("created_at", "Submitted"),
+)
+
+
+class PortalOrderForm(OrderFormSchema):
+    """The register form: the API's form fields, plus the page's own
+    (CSRF token, which button was pressed), which are not order fields."""
+
+    class Meta:
+        unknown = ma.EXCLUDE
+
+
+def _page_parameters(default_size: int = 50) -> PaginationParameters:
+    page = request.args.get("page", type=int) or 1
+    size = request.args.get("page_size", type=int) or default_size
+    return PaginationParameters(max(page, 1), size if size in PAGE_SIZES else default_size)
+
+
+def _pages(parameters: PaginationParameters) -> dict:
+    total = parameters.item_count or 0
+    last = max(1, -(-total // parameters.page_size))
+    return {
+        "page": parameters.page,
+        "page_size": parameters.page_size,
+        "total": total,
+        "last": last,
+    }
+
+
+def problem_text(error: ApiError | DomainError) -> tuple[int, str]:
+    """(status, what to tell the person) for an error the portal shows inline."""
+    if isinstance(error, ApiError):
+        return error.status, error.detail
+    return domain_status(error), domain_detail(error)
+
+
+@bp.app_context_processor
+def _portal_context() -> dict:
+    user = g.get("portal_user")
+    organisation = None
+    if user is not None and "organisation" not in g:
+        session = request_session()
+        if user.tenant_id:
+            organisation = session.get(Tenant, user.tenant_id).name
+        elif user.partner_id:
+            organisation = session.get(Partner, user.partner_id).name
+        else:
+            organisation = "Support"
+        g.organisation = organisation
+    return {
+        "user": user,
+        "kind": user.principal_kind if user else None,
+        "organisation": g.get("organisation"),
+        "request_id": current_request_id(),
+        "state_meanings": STATE_MEANINGS,
+    }
+
+
+# --- signing in ---------------------------------------------------------------------------
+
+
+@bp.route("/")
+def home():
+    principal = auth.portal_principal()
+    if principal is None:
+        return redirect(url_for("portal.sign_in"))
+    return redirect(url_for(HOME[principal.kind]))
+
+
+@bp.route("/sign-in", methods=["GET", "POST"])
+def sign_in():
+    next_page = auth.safe_next(request.values.get("next"))
+    if request.method == "GET":
+        return render_template("portal/sign_in.html", next=next_page, email="")
+    auth.csrf.protect()
+    email = request.form.get("email", "")
+    user = portal_users.check_password(email, request.form.get("password", ""))
+    if user is None:
+        error = "That email address and password do not match an account. Check both and try again."
+        return render_template("portal/sign_in.html", next=next_page, email=email, error=error), 401
+    auth.sign_in(user)
+    return redirect(next_page or url_for(HOME[user.principal_kind]))
+
+
+@bp.route("/sign-out", methods=["POST"])
+def sign_out():
+    auth.csrf.protect()
+    auth.sign_out()
+    flash("You are signed out.")
+    return redirect(url_for("portal.sign_in"))
+
+
+# --- customers: devices, registering, relationships ------------------------------------------
+
+
+@bp.route("/devices", endpoint="devices")
+@signed_in("tenant")
+def devices_page():
+    raw = {k: v.strip() for k, v in request.args.items() if k in DeviceFilterSchema().fields}
+    raw = {k: v for k, v in raw.items() if v}
+    try:
+        filters = DeviceFilterSchema().load(raw)
+    except ma.ValidationError as exc:
+        filters, error = {"sort": "-created_at"}, _validation_text(exc.messages)
+    else:
+        error = None
+    query = views.device_query(filters)
+    session = request_session()
+    parameters = _page_parameters()
+    window = views.page_window(parameters, session.scalar(devices.device_count(query)))
+    rows = []
+    if window is not None:
+        limit, offset = window
+        rows = [
+            views.device_body(row)
+            for row in devices.device_page(session, query, limit=limit, offset=offset)
+        ]
+    return render_template(
+        "portal/devices.html",
+        rows=rows,
+        filters=raw,
+        sort=filters["sort"],
+        sortable=SORTABLE,
+        states=outcomes.STATES,
+        error_codes=outcomes.ERROR_CODES,
+        pages=_pages(parameters),
+        error=error,
+    ), 422 if error else 200
+
+
+@bp.route("/devices/<uuid:device_id>/deregister", methods=["POST"])
+@signed_in("tenant")
+def deregister_device(device_id: uuid.UUID):
+    session = request_session()
+    device = devices.deregister(session, device_id, current_request_id())
+    serial = device.serial_number
+    session.commit()
+    flash(f"Device {serial} is deregistered; another organisation may now register it.")
+    return redirect(auth.safe_next(request.form.get("next")) or url_for("portal.devices"))
+
+
+@bp.route("/register", methods=["GET", "POST"])
+@signed_in("tenant")
+def register():
+    return _order_form(
+        tenant_id=g.principal.tenant_id,
+        partner_id=None,
+        customer_name=None,
+        action=url_for("portal.register"),
+    )
+
+
+@bp.route("/relationships", endpoint="relationships")
+@signed_in("tenant")
+def relationships_page():
+    session = request_session()
+    rows = session.scalars(select(Relationship).order_by(Relationship.requested_at.desc())).all()
+    return render_template("portal/relationships.html", relationships=rows)
+
+
+@bp.route(
+    "/relationships/<uuid:relationship_id>/<any(approve, decline, revoke):action>", methods=["POST"]
+)
+@signed_in("tenant")
+def change_relationship(relationship_id: uuid.UUID, action: str):
+    session = request_session()
+    relationship = relationships.change(session, relationship_id, action, current_request_id())
+    partner_name = relationship.partner.name
+    status = relationship.status
+    session.commit()
+    flash(f"{partner_name}: relationship {status}.")
+    return redirect(url_for("portal.relationships"))
+
+
+# --- partners: customers and their orders ------------------------------------------------------
+
+
+@bp.route("/customers")
+@signed_in("partner")
+def customers():
+    session = request_session()
+    rows = session.scalars(select(Relationship).order_by(Relationship.requested_at.desc())).all()
+    return render_template("portal/customers.html", relationships=rows)
+
+
+@bp.route("/customers/relationship-requests", methods=["POST"])
+@signed_in("partner")
+def request_relationship():
+    raw = request.form.get("tenant_id", "").strip()
+    try:
+        tenant_id = uuid.UUID(raw)
+    except ValueError:
+        flash(
+            f"{raw!r} is not a customer ID: ask the customer for its tenant ID "
+            "(a UUID such as 0f8fad5b-d9cb-469f-a165-70867728950e).",
+            "error",
+        )
+        return redirect(url_for("portal.customers"))
+    session = request_session()
+    relationship = relationships.request_relationship(
+        session, g.principal.partner_id, tenant_id, current_request_id()
+    )
+    status = relationship.status
+    session.commit()
+    flash(f"Relationship request sent: {status}. The customer approves it in their portal.")
+    return redirect(url_for("portal.customers"))
+
+
+@bp.route("/customers/<uuid:tenant_id>/orders/new", methods=["GET", "POST"])
+@signed_in("partner")
+def new_order(tenant_id: uuid.UUID):
+    session = request_session()
+    relationship = session.scalars(
+        select(Relationship).where(
+            Relationship.tenant_id == tenant_id, Relationship.status == relationships.ACTIVE
+        )
+    ).first()
+    if relationship is None:
+        abort(404)
+    return _order_form(
+        tenant_id=tenant_id,
+        partner_id=g.principal.partner_id,
+        customer_name=relationship.tenant.name,
+        action=url_for("portal.new_order", tenant_id=tenant_id),
+    )
+
+
+def _order_form(*, tenant_id, partner_id, customer_name, action):
+    """The register form: GET shows it; POST previews (dry run) or submits."""
+    page = {
+        "action": action,
+        "customer_name": customer_name,
+        "group_tags": current_app.extensions["partner_api.settings"].allowed_group_tags,
+        "fields": request.form,
+    }
+    if request.method == "GET":
+        return render_template("portal/register.html", **page)
+    preview = request.form.get("action") == "preview"
+    fragment = request.headers.get("X-Portal-Fragment") == "preview"
+    if not any(f.filename for f in request.files.getlist(FILE_FIELD)):
+        return _form_error(
+            page, fragment, 422, "Choose the CSV file (or a .zip of CSV files) to upload."
+        )
+    session = request_session()
+    settings = views.settings()
+    try:
+        body = parse_device_body(
+            OrderCreateSchema,
+            PortalOrderForm,
+            max_rows=settings.max_order_rows,
+            max_bytes=settings.max_upload_bytes,
+        )
+        submission = views.new_submission(tenant_id=tenant_id, partner_id=partner_id, body=body)
+        if preview:
+            result = views.preview_order(session, submission, body["rows"])
+        else:
+            order = views.store_order(session, submission, body["rows"])
+    except (ApiError, DomainError) as exc:
+        status, detail = problem_text(exc)
+        return _form_error(page, fragment, status, detail)
+    if not preview:
+        flash(f"Order {order.order_id or order.id} accepted: {order.row_count} rows.")
+        return redirect(url_for("portal.order", order_id=order.id))
+    rejected = [r for r in result["rows"] if r["verdict"] == "rejected"]
+    template = "portal/_preview.html" if fragment else "portal/register.html"
+    return render_template(
+        template,
+        **page,
+        preview=result,
+        rejected=rejected[:PREVIEW_ROWS],
+        more_rejected=max(0, len(rejected) - PREVIEW_ROWS),
+    )
+
+
+def _form_error(page: dict, fragment: bool, status: int, detail: str):
+    template = "portal/_preview.html" if fragment else "portal/register.html"
+    return render_template(template, **page, error=detail), status
+
+
+# --- orders (partners and customers) ----------------------------------------------------------
+
+
+@bp.route("/orders")
+@signed_in("partner", "tenant")
+def orders_page():
+    session = request_session()
+    parameters = _page_parameters(25)
+    stmt = select(Order).order_by(Order.created_at.desc(), Order.id)
+    page = views.paginate(session, stmt, parameters)
+    return render_template(
+        "portal/orders.html",
+        orders=[views.order_body(session, order) for order in page],
+        pages=_pages(parameters),
+    )
+
+
+@bp.route("/orders/<uuid:order_id>")
+@signed_in("partner", "tenant")
+def order(order_id: uuid.UUID):
+    session = request_session()
+    body = _order_progress(session, order_id)
+    outcome = request.args.get("outcome", "")
+    filters = {"state": outcomes.FAILED} if outcome == "failed" else {}
+    parameters = _page_parameters()
+    stmt = views.filter_registrations(
+        select(Registration).where(Registration.order_pk == order_id), filters
+    ).order_by(Registration.line_index)
+    rows = views.paginate(session, stmt, parameters)
+    return render_template(
+        "portal/order.html", order=body, rows=rows, outcome=outcome, pages=_pages(parameters)
+    )
+
+
+@bp.route("/orders/<uuid:order_id>/progress")
+@signed_in("partner", "tenant")
+def order_progress(order_id: uuid.UUID):
+    """The progress panel alone, which the order page fetches every second."""
+    body = _order_progress(request_session(), order_id)
+    return render_template("portal/_progress.html", order=body)
+
+
+@bp.route("/orders/<uuid:order_id>/failures.csv")
+@signed_in("partner", "tenant")
+def order_failures(order_id: uuid.UUID):
+    return views.failures_csv(order_id)
+
+
+def _order_progress(session, order_id: uuid.UUID) -> dict:
+    body = views.order_body(session, orders.get_order(session, order_id))
+    by_state = body["counts"]["by_state"]
+    pending = by_state.get(outcomes.PENDING, 0)
+    total = body["row_count"] or sum(by_state.values())
+    body["done"] = total - pending
+    body["percent"] = 100 if not total else int(100 * (total - pending) / total)
+    body["failed"] = by_state.get(outcomes.FAILED, 0)
+    body["registered"] = sum(by_state.get(s, 0) for s in outcomes.REGISTERED_STATES)
+    body["final"] = body["completed_at"] is not None
+    return body
+
+
+# --- support ---------------------------------------------------------------------------------
+
+
+@bp.route("/requests")
+@signed_in("support")
+def requests():
+    request_id = request.args.get("request_id", "").strip()
+    trace = None
+    if request_id:
+        trace = support.trace_request(request_session(), request_id)
+    status = 404 if request_id and trace is None else 200
+    return render_template("portal/requests.html", looked_up=request_id, trace=trace), status
+
+
+@bp.route("/device-history")
+@signed_in("support")
+def device_history():
+    serial = request.args.get("serial_number", "").strip()
+    history = support.device_history(request_session(), serial) if serial else None
+    return render_template("portal/device_history.html", serial=serial, history=history)
+
+
+def _validation_text(messages: dict) -> str:
+    return "; ".join(
+        f"{field}: {' '.join(m if isinstance(m, str) else str(m) for m in msgs)}"
+        for field, msgs in messages.items()
+    )
+
+
+# --- errors: the same codes as the API, as pages ----------------------------------------------
+
+
+@bp.errorhandler(ApiError)
+@bp.errorhandler(DomainError)
+def _known_error(error: ApiError | DomainError):
+    status, detail = problem_text(error)
+    if status == 404:
+        detail = "There is nothing at this address, or you may not see it."
+    return render_template("portal/error.html", status=status, detail=detail), status
+
+
+@bp.errorhandler(CSRFError)
+def _stale_form(error: CSRFError):
+    detail = (
+        "This form has expired or did not come from this portal. Reload the page and try again."
+    )
+    return render_template("portal/error.html", status=400, detail=detail), 400
+
+
+@bp.errorhandler(HTTPException)
+def _http_error(error: HTTPException):
+    status = error.code or 500
+    if status == 404:
+        detail = "There is nothing at this address, or you may not see it."
+    elif status == 413:
+        detail = "The upload is larger than this service accepts. Split it into smaller files."
+    elif status == 429:
+        detail = "Too many requests. Wait a minute, then try again."
+    else:
+        detail = error.description or "The request could not be handled."
+    response = render_template("portal/error.html", status=status, detail=detail), status
+    return response
+
+
+@bp.errorhandler(Exception)
+def _unexpected(error: Exception):
+    log.error("unhandled error", exc_info=error)
+    detail = (
+        "Your request could not be processed. Contact support and provide the request ID: "
+        f"{current_request_id()}"
+    )
+    return render_template("portal/error.html", status=500, detail=detail), 500
