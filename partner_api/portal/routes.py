@@ -301,7 +301,7 @@ def _order_form(*, tenant_id, partner_id, customer_name, action):
     }
     if request.method == "GET":
         return render_template("portal/register.html", **page)
-    preview = request.form.get("action") == "preview"
+    preview = request.form.get("intent") == "preview"
     fragment = request.headers.get("X-Portal-Fragment") == "preview"
     if not any(f.filename for f in request.files.getlist(FILE_FIELD)):
         return _form_error(

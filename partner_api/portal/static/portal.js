@@ -41,10 +41,10 @@
       if (!button || button.value !== "preview") return;
       event.preventDefault();
       var data = new FormData(form);
-      data.set("action", "preview");
+      data.set("intent", "preview");
       button.disabled = true;
       target.innerHTML = '<p class="muted">Checking every row…</p>';
-      fetch(form.action, {
+      fetch(form.getAttribute("action"), {
         method: "POST",
         body: data,
         credentials: "same-origin",

@@ -1,0 +1,257 @@
+"""The portal in a real browser (Debian's Chromium, driven by Playwright)
+against the app on a real port, with real RQ workers: sign in as each kind of
+person, upload, preview, watch an order's progress live, filter the devices
+list, approve a relationship, look up a request ID."""
+
+from __future__ import annotations
+
+import csv
+import re
+
+from playwright.sync_api import expect
+
+from tenants.hardware_hash import build_hardware_hash
+from tests.helpers import CSV_HEADERS, csv_row, device, encode_csv, unique, wait_for_order
+from tests.portal.conftest import screenshot
+
+
+def nav(page, name: str):
+    """A link of the main navigation."""
+    return page.get_by_role("navigation", name="Main").get_by_role("link", name=name, exact=True)
+
+
+def _csv_file(name: str, fmt: str, serials: list[str], broken: list[str] = ()) -> dict:
+    lines = [CSV_HEADERS[fmt]]
+    lines += [
+        csv_row(fmt, serial=s, hardware_hash=build_hardware_hash("Contoso", "Laptop 7", s))
+        for s in serials
+    ]
+    lines += [csv_row(fmt, serial=s, hardware_hash="not-a-hash") for s in broken]
+    # As Windows PowerShell 5.1 writes it: UTF-16 LE with a BOM, CRLF.
+    return {
+        "name": name,
+        "mimeType": "text/csv",
+        "buffer": encode_csv(lines, encoding="utf-16-le-bom"),
+    }
+
+
+def test_customer_previews_registers_and_watches_progress(
+    world, people, open_portal, worker_process, tmp_path
+):
+    tenant = world.tenant()
+    page = open_portal(people("tenant", tenant))
+    expect(page).to_have_url(re.compile(r"/portal/devices$"))
+    expect(page.get_by_text("No devices yet")).to_be_visible()
+
+    nav(page, "Register devices").click()
+    good = [unique("SN") for _ in range(3)]
+    page.get_by_label("CSV file").set_input_files(
+        _csv_file("new-pcs.csv", "self_registration", good, broken=["BROKEN-1"])
+    )
+    page.get_by_label("Order ID").fill("PO-PORTAL-1")
+    page.get_by_label("Purchase ID").fill("PUR-77")
+
+    # The preview shows which rows would fail and why, and stores nothing.
+    page.get_by_role("button", name="Preview (dry run)").click()
+    preview = page.get_by_test_id("preview")
+    expect(preview).to_contain_text("4 rows")
+    expect(preview).to_contain_text("3 would be accepted")
+    expect(preview).to_contain_text("1 would fail")
+    failing = preview.locator("tbody tr")
+    expect(failing).to_have_count(1)
+    expect(failing).to_contain_text("new-pcs.csv")
+    expect(failing).to_contain_text("BROKEN-1")
+    expect(failing).to_contain_text("hardware_hash_invalid")
+    expect(failing.locator("td").nth(1)).to_have_text("5")  # its line in the file
+    screenshot(page, "register-preview")
+    nav(page, "Orders").click()
+    expect(page.get_by_text("No orders yet")).to_be_visible()
+
+    # Registering keeps the chosen file (the preview did not reload the page).
+    page.go_back()
+    page.get_by_label("CSV file").set_input_files(
+        _csv_file("new-pcs.csv", "self_registration", good, broken=["BROKEN-1"])
+    )
+    page.get_by_label("Order ID").fill("PO-PORTAL-1")
+    page.get_by_role("button", name="Register devices").click()
+    expect(page).to_have_url(re.compile(r"/portal/orders/[0-9a-f-]{36}$"))
+    expect(page.get_by_text("Order PO-PORTAL-1 accepted: 4 rows.")).to_be_visible()
+    status = page.get_by_test_id("order-status")
+    expect(status).to_have_text("accepted")
+    # The broken hash fails as it arrives; the other rows wait for a worker.
+    expect(page.get_by_test_id("progress-text")).to_contain_text(
+        "1 of 4 rows processed (25%) · 0 registered · 1 failed"
+    )
+
+    # A worker starts: the page follows the order by itself until it is final.
+    worker_process()
+    expect(status).to_have_text("completed with errors", timeout=60_000)
+    expect(page.get_by_test_id("progress-text")).to_contain_text("4 of 4 rows processed (100%)")
+    expect(page.get_by_test_id("progress-text")).to_contain_text("3 registered · 1 failed")
+    rows = page.locator("table.rows tbody tr")
+    expect(rows).to_have_count(4)
+    expect(rows.nth(3)).to_contain_text("hardware_hash_invalid")
+    screenshot(page, "order-progress")
+
+    page.get_by_role("link", name="Failed rows (1)").click()
+    expect(rows).to_have_count(1)
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download failed rows (CSV)").click()
+    saved = tmp_path / "failures.csv"
+    download.value.save_as(saved)
+    table = list(csv.reader(saved.read_text(encoding="utf-8-sig").splitlines()))
+    assert table[0] == [*CSV_HEADERS["self_registration"], "Error Code", "Error Message"]
+    assert [(r[2], r[-2]) for r in table[1:]] == [("BROKEN-1", "hardware_hash_invalid")]
+
+    # The devices page lists them with their state and its meaning.
+    nav(page, "Devices").click()
+    expect(page.locator("table.devices tbody tr")).to_have_count(4)
+    first = page.locator(f'tr[data-serial="{good[0]}"]')
+    expect(first).to_contain_text("ready for user")
+    expect(first).to_contain_text("Registered to your organisation and waiting for its user.")
+    expect(first).to_contain_text("PO-PORTAL-1")
+
+
+def test_customer_filters_sorts_and_pages_the_devices_list(
+    api, world, people, open_portal, run_worker
+):
+    tenant = world.tenant()
+    serials = sorted(unique("FLT") for _ in range(30))
+    response = api.post(
+        "/v1/customer/orders",
+        token=tenant.token,
+        json={
+            "order_id": "PO-LIST",
+            "devices": [device(s) for s in serials] + [{"hardware_hash": "T0Ebroken"}],
+        },
+    )
+    wait_for_order(api, tenant.token, response.headers["Location"], run_worker)
+    page = open_portal(people("tenant", tenant))
+
+    devices = page.locator("table.devices tbody tr")
+    page.get_by_label("Per page").select_option("25")
+    page.get_by_role("button", name="Apply").click()
+    expect(devices).to_have_count(25)
+    expect(page.locator("nav.pager")).to_contain_text("Page 1 of 2 · 31 in all")
+    page.get_by_role("link", name="Next →").click()
+    expect(devices).to_have_count(6)
+
+    page.get_by_label("State").select_option("registration_failed")
+    page.get_by_role("button", name="Apply").click()
+    expect(devices).to_have_count(1)
+    expect(devices).to_contain_text("hardware_hash_invalid")
+    expect(devices).to_contain_text("Could not be registered; the message says why")
+    screenshot(page, "devices-filtered")
+
+    page.get_by_role("link", name="Clear").click()
+    page.get_by_label("Search").fill(serials[7])
+    page.get_by_role("button", name="Apply").click()
+    expect(devices).to_have_count(1)
+    expect(devices).to_contain_text(serials[7])
+
+    page.get_by_role("link", name="Clear").click()
+    page.get_by_role("link", name="Serial number").click()
+    expect(devices.first).to_contain_text(serials[0])
+    page.get_by_role("link", name="Serial number ↑").click()
+    expect(devices.first).to_contain_text(serials[-1])  # rows without a serial stay last
+    screenshot(page, "devices")
+
+
+def test_partner_asks_customer_approves_partner_orders(
+    world, people, open_portal, worker_process, tmp_path
+):
+    partner, tenant = world.partner(), world.tenant()
+    partner_page = open_portal(people("partner", partner))
+    expect(partner_page).to_have_url(re.compile(r"/portal/customers$"))
+    partner_page.get_by_label("Customer's tenant ID").fill(str(tenant.id))
+    partner_page.get_by_role("button", name="Send request").click()
+    expect(partner_page.get_by_text("Relationship request sent: pending")).to_be_visible()
+
+    customer_page = open_portal(people("tenant", tenant))
+    nav(customer_page, "Relationships").click()
+    row = customer_page.locator("table tbody tr")
+    expect(row).to_have_count(1)
+    expect(row.get_by_test_id("relationship-status")).to_have_text("pending")
+    screenshot(customer_page, "relationships")
+    row.get_by_role("button", name="Approve").click()
+    expect(customer_page.get_by_text("relationship active")).to_be_visible()
+    expect(row.get_by_test_id("relationship-status")).to_have_text("active")
+
+    partner_page.reload()
+    screenshot(partner_page, "customers")
+    partner_page.get_by_role("link", name="Submit order").click()
+    expect(partner_page.get_by_role("heading")).to_contain_text("New order for")
+    serials = [unique("SN") for _ in range(2)]
+    partner_page.get_by_label("CSV file").set_input_files(
+        _csv_file("order.csv", "partner", [*serials, serials[0]])
+    )
+    partner_page.get_by_label("Order ID").fill("PO-PARTNER-1")
+    partner_page.get_by_role("button", name="Register devices").click()
+    worker_process()
+    expect(partner_page.get_by_test_id("order-status")).to_have_text(
+        "completed with errors", timeout=60_000
+    )
+    expect(partner_page.locator("table.rows tbody tr").nth(2)).to_contain_text("duplicate_in_order")
+    with partner_page.expect_download() as download:
+        partner_page.get_by_role("link", name="Download failed rows (CSV)").click()
+    saved = tmp_path / "failed.csv"
+    download.value.save_as(saved)
+    assert "duplicate_in_order" in saved.read_text(encoding="utf-8-sig")
+
+    # The customer sees the partner's devices, registered by the partner.
+    nav(customer_page, "Devices").click()
+    expect(customer_page.locator(f'tr[data-serial="{serials[1]}"]')).to_contain_text("PO-PARTNER-1")
+
+
+def test_support_looks_up_a_request_id(api, world, people, open_portal, run_worker):
+    partner, tenant = world.partner(), world.tenant()
+    world.approved(partner, tenant)
+    serial = unique("SN")
+    response = world.submit(
+        partner, tenant, [device(serial), {"hardware_hash": "T0Ebroken", "serial_number": "X-1"}]
+    )
+    order = wait_for_order(api, partner.token, response.headers["Location"], run_worker)
+
+    page = open_portal(people("support"))
+    expect(page).to_have_url(re.compile(r"/portal/requests$"))
+    page.get_by_label("Request ID").fill("no-such-request")
+    page.get_by_role("button", name="Look up").click()
+    expect(page.get_by_role("alert")).to_contain_text("Nothing is recorded under the request ID")
+
+    page.get_by_label("Request ID").fill(order["request_id"])
+    page.get_by_role("button", name="Look up").click()
+    trace = page.get_by_test_id("trace")
+    expect(trace).to_contain_text(f"/v1/partner/customers/{tenant.id}/orders")
+    expect(trace).to_contain_text("202")
+    expect(trace).to_contain_text(order["id"])
+    expect(trace).to_contain_text("hardware_hash_invalid")
+    expect(trace).to_contain_text("X-1")
+    screenshot(page, "request-lookup")
+
+    nav(page, "Device lookup").click()
+    page.get_by_label("Serial number").fill(serial)
+    page.get_by_role("button", name="Look up").click()
+    expect(page.locator("main")).to_contain_text("ready for user")
+
+
+def test_sign_in_refuses_a_wrong_password_and_sign_out_ends_the_session(
+    world, people, open_portal, browser, base_url
+):
+    person = people("tenant", world.tenant())
+    context = browser.new_context(base_url=base_url)
+    page = context.new_page()
+    page.goto("/portal/devices")
+    expect(page).to_have_url(re.compile(r"/portal/sign-in\?next=/portal/devices"))
+    screenshot(page, "sign-in")
+    page.get_by_label("Email address").fill(person.email)
+    page.get_by_label("Password").fill("wrong password!")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("alert")).to_contain_text("do not match an account")
+    page.get_by_label("Password").fill(person.password)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(re.compile(r"/portal/devices$"))
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_text("You are signed out.")).to_be_visible()
+    page.goto("/portal/devices")
+    expect(page).to_have_url(re.compile(r"/portal/sign-in"))
+    context.close()
