@@ -4,7 +4,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint bench clean
+.PHONY: install browser run test lint bench screenshots clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,13 +14,22 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# Debian's Chromium, which the portal's browser tests drive (tools/install-chromium).
+browser:
+	./tools/install-chromium
+
 run: $(STAMP)
 	$(BIN)/partner-api db upgrade
 	$(BIN)/partner-api demo
 	$(BIN)/partner-api serve
 
 test: $(STAMP)
+	-./tools/install-chromium
 	$(BIN)/pytest
+
+# The portal's main pages, as the browser tests see them, into docs/screenshots.
+screenshots: $(STAMP) browser
+	SCREENSHOT_DIR=docs/screenshots $(BIN)/pytest tests/portal/test_browser.py -q
 
 # Figures at scale on this machine: see bench/run.py and the README's Performance section.
 bench: $(STAMP)

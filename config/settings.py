@@ -27,7 +27,7 @@ DEFAULT_RATE_LIMITS = {
     "support": "600 per minute",
     "supplier": "120 per minute",
     "anonymous": "120 per minute",
-    # Portal sign-in attempts per address, on top of the anonymous limit.
+    # Portal sign-in attempts per address and account, on top of the anonymous limit.
     "sign_in": "10 per minute",
 }
 

@@ -13,11 +13,12 @@ def init_app(app: Flask, settings: Settings) -> None:
 
     auth.init_app(app, settings)
     app.register_blueprint(bp)
-    # Password guessing: sign-in attempts per address, beside the general limits.
+    # Password guessing: sign-in attempts per address and account, beside the
+    # general per-address limit.
     limiter = app.extensions["partner_api.limiter"]
     app.view_functions["portal.sign_in"] = limiter.limit(
         lambda: settings.rate_limits["sign_in"],
-        key_func=lambda: f"sign-in:{request.remote_addr}",
+        key_func=lambda: f"sign-in:{request.remote_addr}:{request.form.get('email', '').lower()}",
         methods=["POST"],
         override_defaults=False,
     )(app.view_functions["portal.sign_in"])

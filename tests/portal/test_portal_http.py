@@ -1,0 +1,255 @@
+"""The portal over plain HTTP: who may see which page, forms that must carry
+their CSRF token, sign-in limits, and people created from the command line.
+
+Like tests/api/test_isolation.py for the API, the walk covers every portal
+route in the URL map: a page it does not know how to call makes it fail."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+
+import pytest
+import requests
+
+from tests.helpers import device, unique, wait_for_order
+from tests.portal.conftest import Person, csrf_token, signed_in_session
+
+# Pages anyone may open, signed in or not.
+OPEN_PAGES = {
+    "/portal/",
+    "/portal/sign-in",
+    "/portal/sign-out",
+    "/portal/static/<path:filename>",
+}
+KINDS = ("tenant", "partner", "support")
+
+
+@pytest.fixture
+def estate(api, world, people, run_worker, base_url):
+    """Organisation A's objects, and people of every kind who are not A."""
+    partner_a, tenant_a = world.partner(), world.tenant()
+    relationship_id = world.approved(partner_a, tenant_a)
+    serial = unique("SECRET-SN")
+    response = world.submit(partner_a, tenant_a, [device(serial)], order_id=unique("SECRET-PO"))
+    order = wait_for_order(api, partner_a.token, response.headers["Location"], run_worker)
+    [row] = api.get(f"/v1/partner/orders/{order['id']}/registrations", token=partner_a.token).json()
+    partner_b, tenant_b = world.partner(), world.tenant()
+    world.approved(partner_b, tenant_b)
+    sessions = {
+        "tenant": signed_in_session(base_url, people("tenant", tenant_b)),
+        "partner": signed_in_session(base_url, people("partner", partner_b)),
+        "support": signed_in_session(base_url, people("support")),
+    }
+    return {
+        "ids": {
+            "tenant_id": str(tenant_a.id),
+            "order_id": order["id"],
+            "device_id": row["id"],
+            "relationship_id": relationship_id,
+        },
+        "secrets": {
+            str(tenant_a.id),
+            order["id"],
+            row["id"],
+            relationship_id,
+            serial,
+            order["order_id"],
+            order["request_id"],
+        },
+        "sessions": sessions,
+        "tenant_a": tenant_a,
+        "serial": serial,
+    }
+
+
+def _portal_routes(app) -> list[tuple[str, str, str]]:
+    """(method, rule, endpoint) of every portal page that needs a signed-in user."""
+    return sorted(
+        (method, rule.rule, rule.endpoint)
+        for rule in app.url_map.iter_rules()
+        if rule.rule.startswith("/portal/") and rule.rule not in OPEN_PAGES
+        for method in rule.methods - {"HEAD", "OPTIONS"}
+    )
+
+
+def _fill(rule: str, ids: dict[str, str]) -> tuple[str, set[str]]:
+    used = set()
+
+    def fill(match: re.Match) -> str:
+        converter, name = match.group(1) or "", match.group(2)
+        if converter.startswith("any("):
+            return converter[4:].split(",")[0].strip()
+        if name not in ids:
+            raise AssertionError(f"{rule}: no object of A is known for <{name}>")
+        used.add(ids[name])
+        return ids[name]
+
+    return re.sub(r"<(?:([^:>]+):)?([a-z_]+)>", fill, rule), used
+
+
+def _call(http: requests.Session, base_url: str, method: str, path: str) -> requests.Response:
+    if method == "GET":
+        return http.get(base_url + path, allow_redirects=False, timeout=30)
+    token = csrf_token(http.get(f"{base_url}/portal/", timeout=30).text)
+    return http.post(base_url + path, data={"csrf_token": token}, allow_redirects=False, timeout=30)
+
+
+def test_every_portal_page_is_scoped(app, base_url, estate):
+    routes = _portal_routes(app)
+    assert len(routes) >= 15
+    checked = 0
+    for method, rule, endpoint in routes:
+        view = app.view_functions[endpoint]
+        kinds = getattr(view, "portal_kinds", None)
+        assert kinds, f"{rule} does not declare who may see it (portal.auth.signed_in)"
+        path, used = _fill(rule, estate["ids"])
+        secrets = estate["secrets"] - used
+
+        # Not signed in: sent to the sign-in page.
+        response = _call(requests.Session(), base_url, method, path)
+        if method == "GET":
+            assert response.status_code == 302, f"{method} {rule} anonymous"
+            assert "/portal/sign-in" in response.headers["Location"]
+        else:
+            assert response.status_code in (302, 400), f"{method} {rule} anonymous"
+
+        for kind, http in estate["sessions"].items():
+            response = _call(http, base_url, method, path)
+            context = f"{method} {rule} as {kind} of another organisation"
+            leaked = [s for s in secrets | used if s in response.text]
+            assert not leaked, f"{context}: shows A's {leaked}"
+            if kind not in kinds or used:
+                assert response.status_code == 404, f"{context}: {response.status_code}"
+                assert "There is nothing at this address" in response.text
+            else:
+                assert method == "GET" or response.status_code in (302, 422), context
+                assert response.status_code in (200, 302, 422), f"{context}: {response.status_code}"
+            checked += 1
+    assert checked > 40
+
+
+def test_a_form_without_its_csrf_token_changes_nothing(api, world, people, base_url):
+    partner, tenant = world.partner(), world.tenant()
+    relationship = api.post(
+        f"/v1/partner/customers/{tenant.id}/relationship-requests", token=partner.token
+    ).json()
+    http = signed_in_session(base_url, people("tenant", tenant))
+
+    response = http.post(
+        f"{base_url}/portal/relationships/{relationship['id']}/approve", timeout=30
+    )
+
+    assert response.status_code == 400
+    assert "This form has expired or did not come from this portal" in response.text
+    [after] = api.get("/v1/customer/relationships", token=tenant.token).json()
+    assert after["status"] == "pending"
+
+
+def test_sign_in_attempts_are_limited_per_account(world, people, base_url):
+    person = people("tenant", world.tenant())
+    http = requests.Session()
+    token = csrf_token(http.get(f"{base_url}/portal/sign-in", timeout=30).text)
+    statuses = [
+        http.post(
+            f"{base_url}/portal/sign-in",
+            data={"csrf_token": token, "email": person.email, "password": "guess"},
+            timeout=30,
+        ).status_code
+        for _ in range(11)
+    ]
+    assert statuses[:10] == [401] * 10
+    assert statuses[10] == 429
+    # The right password is refused too until the window passes: no more guesses.
+    response = http.post(
+        f"{base_url}/portal/sign-in",
+        data={"csrf_token": token, "email": person.email, "password": person.password},
+        timeout=30,
+    )
+    assert response.status_code == 429
+    assert "Too many requests" in response.text
+    # Another account from the same address is not locked out.
+    signed_in_session(base_url, people("tenant", world.tenant()))
+
+
+def test_portal_pages_carry_request_ids_and_their_own_security_policy(world, people, base_url):
+    http = signed_in_session(base_url, people("tenant", world.tenant()))
+    response = http.get(f"{base_url}/portal/devices", timeout=30)
+    assert response.status_code == 200
+    assert response.headers["X-Request-ID"] in response.text
+    policy = response.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in policy and "form-action 'self'" in policy
+    assert "unsafe-inline" not in policy
+    cookie = next(c for c in http.cookies if c.name == "portal_session")
+    assert cookie.path == "/portal" and cookie.has_nonstandard_attr("HttpOnly")
+
+
+def test_bad_filters_say_what_is_wrong(world, people, base_url):
+    http = signed_in_session(base_url, people("tenant", world.tenant()))
+    response = http.get(f"{base_url}/portal/devices?state=lost&sort=colour", timeout=30)
+    assert response.status_code == 422
+    assert "state: Must be one of" in response.text
+    assert "Sort by one of" in response.text
+
+
+def test_an_upload_that_cannot_be_read_names_the_line(world, people, base_url):
+    http = signed_in_session(base_url, people("tenant", world.tenant()))
+    token = csrf_token(http.get(f"{base_url}/portal/register", timeout=30).text)
+    response = http.post(
+        f"{base_url}/portal/register",
+        data={"csrf_token": token, "intent": "register"},
+        files={
+            "file": (
+                "pcs.csv",
+                b"Manufacturer,Model,Serial Number,Hardware Hash\r\nA,B,C,D,E,F\r\n",
+            )
+        },
+        timeout=30,
+    )
+    assert response.status_code == 422
+    assert "pcs.csv, line 2" in response.text
+    response = http.post(
+        f"{base_url}/portal/register",
+        data={"csrf_token": token, "intent": "register"},
+        files={"file": ("", b"")},
+        timeout=30,
+    )
+    assert response.status_code == 422
+    assert "Choose the CSV file" in response.text
+
+
+def test_users_create_from_the_command_line_can_sign_in(world, base_url):
+    tenant = world.tenant()
+    email = f"{unique('admin').lower()}@example.test"
+
+    def create(*extra: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "partner_api.cli",
+                "users",
+                "create",
+                "--email",
+                email,
+                "--tenant",
+                str(tenant.id),
+                *extra,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    result = create("--json")
+    assert result.returncode == 0, result.stderr
+    created = json.loads(result.stdout)
+    assert created["email"] == email and created["principal_kind"] == "tenant"
+    http = signed_in_session(base_url, Person(email.upper(), created["password"], "tenant"))
+    assert "Devices" in http.get(f"{base_url}/portal/devices", timeout=30).text
+
+    again = create()
+    assert again.returncode != 0
+    assert f"a portal user {email} already exists" in again.stderr
