@@ -4,7 +4,8 @@ process shares them).
 A request with a bearer token counts against its client, at the limit of its
 principal kind (``RATE_LIMIT_PARTNER`` and friends); a request without one
 counts against its address (``RATE_LIMIT_ANONYMOUS``). Health checks are
-never limited. Over the limit: 429 problem JSON with ``Retry-After``.
+never limited, nor are the portal's and the docs' static assets. Over the
+limit: 429 problem JSON with ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from partner_api.errors import ApiError
 from partner_api.portal.auth import portal_principal
 
 _UNLIMITED_PATHS = ("/healthz", "/readyz", "/metrics")
+# Stylesheets and scripts every page loads: cheap, and not worth a budget.
+_UNLIMITED_PREFIXES = ("/portal/static/", "/docs/assets/")
 
 
 def _principal():
@@ -55,7 +58,7 @@ def _limit() -> str:
 
 
 def _exempt() -> bool:
-    return request.path in _UNLIMITED_PATHS
+    return request.path in _UNLIMITED_PATHS or request.path.startswith(_UNLIMITED_PREFIXES)
 
 
 def _storage_uri(app: Flask) -> str:

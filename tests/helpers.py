@@ -92,6 +92,19 @@ def device(
     return {"hardware_hash": build_hardware_hash(manufacturer, model, serial), **extra}
 
 
+@dataclass
+class Organisation:
+    """A partner and its customer, an approved relationship, and one order of
+    one registered device: the objects isolation tests try to reach."""
+
+    partner: Principal
+    tenant: Principal
+    relationship_id: str
+    order: dict
+    row: dict
+    serial: str
+
+
 class World:
     """Partners, tenants and their clients, created through the domain (as an
     operator's CLI does) and signed in through the real token endpoint."""
@@ -134,6 +147,17 @@ class World:
         )
         assert response.status_code == 200, response.text
         return relationship_id
+
+    def organisation_with_a_device(self, run_worker) -> Organisation:
+        partner, tenant = self.partner(), self.tenant()
+        relationship_id = self.approved(partner, tenant)
+        serial = unique("SECRET-SN")
+        response = self.submit(partner, tenant, [device(serial)], order_id=unique("SECRET-PO"))
+        order = wait_for_order(self.api, partner.token, response.headers["Location"], run_worker)
+        [row] = self.api.get(
+            f"/v1/partner/orders/{order['id']}/registrations", token=partner.token
+        ).json()
+        return Organisation(partner, tenant, relationship_id, order, row, serial)
 
     def submit(
         self, partner: Principal, tenant: Principal, devices: list[dict], **fields

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, request
+from flask import Flask, current_app, request
 
 from config.settings import Settings
 
@@ -17,7 +17,7 @@ def init_app(app: Flask, settings: Settings) -> None:
     # general per-address limit.
     limiter = app.extensions["partner_api.limiter"]
     app.view_functions["portal.sign_in"] = limiter.limit(
-        lambda: settings.rate_limits["sign_in"],
+        lambda: current_app.extensions["partner_api.settings"].rate_limits["sign_in"],
         key_func=lambda: f"sign-in:{request.remote_addr}:{request.form.get('email', '').lower()}",
         methods=["POST"],
         override_defaults=False,

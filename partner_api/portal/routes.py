@@ -16,7 +16,6 @@ import marshmallow as ma
 from flask import (
     Blueprint,
     abort,
-    current_app,
     flash,
     g,
     redirect,
@@ -100,7 +99,7 @@ def problem_text(error: ApiError | DomainError) -> tuple[int, str]:
     return domain_status(error), domain_detail(error)
 
 
-@bp.app_context_processor
+@bp.context_processor
 def _portal_context() -> dict:
     user = g.get("portal_user")
     organisation = None
@@ -293,10 +292,13 @@ def new_order(tenant_id: uuid.UUID):
 
 def _order_form(*, tenant_id, partner_id, customer_name, action):
     """The register form: GET shows it; POST previews (dry run) or submits."""
+    settings = views.settings()
     page = {
         "action": action,
         "customer_name": customer_name,
-        "group_tags": current_app.extensions["partner_api.settings"].allowed_group_tags,
+        "group_tags": settings.allowed_group_tags,
+        "max_rows": settings.max_order_rows,
+        "max_mib": settings.max_upload_bytes // (1024 * 1024),
         "fields": request.form,
     }
     if request.method == "GET":
@@ -308,7 +310,6 @@ def _order_form(*, tenant_id, partner_id, customer_name, action):
             page, fragment, 422, "Choose the CSV file (or a .zip of CSV files) to upload."
         )
     session = request_session()
-    settings = views.settings()
     try:
         body = parse_device_body(
             OrderCreateSchema,
@@ -353,11 +354,25 @@ def orders_page():
     parameters = _page_parameters(25)
     stmt = select(Order).order_by(Order.created_at.desc(), Order.id)
     page = views.paginate(session, stmt, parameters)
-    return render_template(
-        "portal/orders.html",
-        orders=[views.order_body(session, order) for order in page],
-        pages=_pages(parameters),
+    bodies = [views.order_body(session, order) for order in page]
+    _name_parties(session, bodies)
+    return render_template("portal/orders.html", orders=bodies, pages=_pages(parameters))
+
+
+def _name_parties(session, bodies: list[dict]) -> None:
+    """Add who each order is for (``customer``) and who sent it (``submitted_by``)."""
+    tenant_names = dict(
+        session.execute(
+            select(Tenant.id, Tenant.name).where(Tenant.id.in_({b["tenant_id"] for b in bodies}))
+        ).all()
     )
+    partner_ids = {b["partner_id"] for b in bodies if b["partner_id"]}
+    partner_names = dict(
+        session.execute(select(Partner.id, Partner.name).where(Partner.id.in_(partner_ids))).all()
+    )
+    for body in bodies:
+        body["customer"] = tenant_names.get(body["tenant_id"])
+        body["submitted_by"] = partner_names.get(body["partner_id"], "Your organisation")
 
 
 @bp.route("/orders/<uuid:order_id>")
@@ -393,6 +408,7 @@ def order_failures(order_id: uuid.UUID):
 
 def _order_progress(session, order_id: uuid.UUID) -> dict:
     body = views.order_body(session, orders.get_order(session, order_id))
+    _name_parties(session, [body])
     by_state = body["counts"]["by_state"]
     pending = by_state.get(outcomes.PENDING, 0)
     total = body["row_count"] or sum(by_state.values())

@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from tests.helpers import device, unique, wait_for_order
+from tests.helpers import device
 
 # Routes anyone may call, without a token.
 PUBLIC = {
@@ -55,12 +55,9 @@ OPEN_TO_ANY_PARTNER = {("POST", "/v1/partner/customers/<uuid:tenant_id>/relation
 @pytest.fixture
 def estate(api, world, run_worker):
     """Organisation A's objects, and principals of every kind that are not A."""
-    partner_a, tenant_a = world.partner(), world.tenant()
-    relationship_id = world.approved(partner_a, tenant_a)
-    serial = unique("SECRET-SN")
-    response = world.submit(partner_a, tenant_a, [device(serial)], order_id=unique("SECRET-PO"))
-    order = wait_for_order(api, partner_a.token, response.headers["Location"], run_worker)
-    [row] = api.get(f"/v1/partner/orders/{order['id']}/registrations", token=partner_a.token).json()
+    a = world.organisation_with_a_device(run_worker)
+    partner_a, tenant_a, relationship_id = a.partner, a.tenant, a.relationship_id
+    order, row, serial = a.order, a.row, a.serial
     partner_b, tenant_b = world.partner(), world.tenant()
     world.approved(partner_b, tenant_b)
     return {

@@ -111,6 +111,13 @@ def test_customer_previews_registers_and_watches_progress(
     expect(first).to_contain_text("Registered to your organisation and waiting for its user.")
     expect(first).to_contain_text("PO-PORTAL-1")
 
+    # Deregistering asks first, then releases the device and keeps it as history.
+    page.once("dialog", lambda dialog: dialog.accept())
+    first.get_by_role("button", name="Deregister").click()
+    expect(page.get_by_text(f"Device {good[0]} is deregistered")).to_be_visible()
+    expect(first).to_contain_text("Released by your organisation; kept here as history.")
+    expect(first.get_by_role("button", name="Deregister")).to_have_count(0)
+
 
 def test_customer_filters_sorts_and_pages_the_devices_list(
     api, world, people, open_portal, run_worker
@@ -197,6 +204,13 @@ def test_partner_asks_customer_approves_partner_orders(
     saved = tmp_path / "failed.csv"
     download.value.save_as(saved)
     assert "duplicate_in_order" in saved.read_text(encoding="utf-8-sig")
+
+    # The orders list leads back to it.
+    nav(partner_page, "Orders").click()
+    listed = partner_page.locator("table tbody tr", has_text="PO-PARTNER-1")
+    expect(listed).to_contain_text("completed with errors")
+    listed.get_by_role("link", name="PO-PARTNER-1").click()
+    expect(partner_page.get_by_role("heading", name="Order PO-PARTNER-1")).to_be_visible()
 
     # The customer sees the partner's devices, registered by the partner.
     nav(customer_page, "Devices").click()

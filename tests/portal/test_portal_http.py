@@ -14,7 +14,7 @@ import sys
 import pytest
 import requests
 
-from tests.helpers import device, unique, wait_for_order
+from tests.helpers import unique
 from tests.portal.conftest import Person, csrf_token, signed_in_session
 
 # Pages anyone may open, signed in or not.
@@ -30,12 +30,9 @@ KINDS = ("tenant", "partner", "support")
 @pytest.fixture
 def estate(api, world, people, run_worker, base_url):
     """Organisation A's objects, and people of every kind who are not A."""
-    partner_a, tenant_a = world.partner(), world.tenant()
-    relationship_id = world.approved(partner_a, tenant_a)
-    serial = unique("SECRET-SN")
-    response = world.submit(partner_a, tenant_a, [device(serial)], order_id=unique("SECRET-PO"))
-    order = wait_for_order(api, partner_a.token, response.headers["Location"], run_worker)
-    [row] = api.get(f"/v1/partner/orders/{order['id']}/registrations", token=partner_a.token).json()
+    a = world.organisation_with_a_device(run_worker)
+    tenant_a, relationship_id = a.tenant, a.relationship_id
+    order, row, serial = a.order, a.row, a.serial
     partner_b, tenant_b = world.partner(), world.tenant()
     world.approved(partner_b, tenant_b)
     sessions = {
