@@ -102,23 +102,26 @@ def problem_text(error: ApiError | DomainError) -> tuple[int, str]:
 @bp.context_processor
 def _portal_context() -> dict:
     user = g.get("portal_user")
-    organisation = None
-    if user is not None and "organisation" not in g:
-        session = request_session()
-        if user.tenant_id:
-            organisation = session.get(Tenant, user.tenant_id).name
-        elif user.partner_id:
-            organisation = session.get(Partner, user.partner_id).name
-        else:
-            organisation = "Support"
-        g.organisation = organisation
     return {
         "user": user,
         "kind": user.principal_kind if user else None,
-        "organisation": g.get("organisation"),
+        "organisation": _organisation_name(user) if user else None,
         "request_id": current_request_id(),
         "state_meanings": STATE_MEANINGS,
     }
+
+
+def _organisation_name(user) -> str:
+    """The name of the signed-in user's organisation, looked up once a request."""
+    if "organisation" not in g:
+        session = request_session()
+        if user.tenant_id:
+            g.organisation = session.get(Tenant, user.tenant_id).name
+        elif user.partner_id:
+            g.organisation = session.get(Partner, user.partner_id).name
+        else:
+            g.organisation = "Support"
+    return g.organisation
 
 
 # --- signing in ---------------------------------------------------------------------------
