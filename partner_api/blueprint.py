@@ -19,7 +19,7 @@ from flask import current_app
 
 from config import logging as log_context
 from partner_api.auth import authenticate
-from partner_api.errors import PROBLEM_CONTENT_TYPE, ApiError, ProblemSchema
+from partner_api.errors import NOT_FOUND_DETAIL, PROBLEM_CONTENT_TYPE, ApiError, ProblemSchema
 from partner_api.uploads import multipart_schema, parse_device_body
 from tenants.scoping import scoped
 
@@ -88,9 +88,7 @@ class ApiBlueprint(flask_smorest.Blueprint):
             def wrapper(*args, **kwargs):
                 principal = authenticate()
                 if principal.kind != kind:
-                    raise ApiError(
-                        404, "not_found", "There is nothing at this address, or you may not see it."
-                    )
+                    raise ApiError(404, "not_found", NOT_FOUND_DETAIL)
                 if scope not in principal.scopes:
                     raise ApiError(
                         403,

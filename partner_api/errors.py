@@ -18,6 +18,8 @@ from tenants.errors import Conflict, DomainError, Forbidden, InputError, NotFoun
 log = logging.getLogger(__name__)
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
+# What a 404 says, whether the object is missing or another organisation's.
+NOT_FOUND_DETAIL = "There is nothing at this address, or you may not see it."
 
 # Stable codes for the HTTP errors raised by Flask/werkzeug itself.
 _HTTP_CODES = {
@@ -156,7 +158,7 @@ def handle_http_exception(error: HTTPException) -> Response:
         return handle_unexpected(getattr(error, "original_exception", None) or error)
     detail = data.get("message") or error.description or ""
     if status == 404:
-        detail = "There is nothing at this address, or you may not see it."
+        detail = NOT_FOUND_DETAIL
     elif status == 429:
         detail = (
             f"Too many requests from this client (limit: {error.description}). Wait the "

@@ -6,6 +6,7 @@ from __future__ import annotations
 import codecs
 import io
 import json
+import re
 import time
 import uuid
 import zipfile
@@ -285,3 +286,23 @@ def upload(
         params=params,
         headers=headers,
     )
+
+
+def fill_rule(rule: str, ids: dict[str, str]) -> tuple[str, set[str]]:
+    """A URL rule with an organisation's object IDs in its parameters, and the
+    IDs used. An ``any(...)`` parameter takes its first choice; a parameter
+    with no known object fails, so a new route cannot slip past a walk."""
+    used = set()
+
+    def fill(match: re.Match) -> str:
+        converter, name = match.group(1) or "", match.group(2)
+        if converter.startswith("any("):
+            return converter[4:].split(",")[0].strip()
+        if name not in ids:
+            raise AssertionError(
+                f"{rule}: no object of A is known for <{name}>; add one to the estate fixture"
+            )
+        used.add(ids[name])
+        return ids[name]
+
+    return re.sub(r"<(?:([^:>]+):)?([a-z_]+)>", fill, rule), used

@@ -23,6 +23,7 @@ from flask_wtf.csrf import CSRFProtect
 from config import logging as log_context
 from config.settings import Settings
 from partner_api.auth import SCOPES_BY_KIND, Principal
+from partner_api.errors import NOT_FOUND_DETAIL
 from tenants import portal_users
 from tenants.errors import NotFound
 from tenants.models import PortalUser
@@ -118,7 +119,7 @@ def signed_in(*kinds: str) -> Callable:
             if principal is None:
                 return redirect(url_for("portal.sign_in", next=request.full_path.rstrip("?")))
             if principal.kind not in kinds:
-                raise NotFound("There is nothing at this address, or you may not see it.")
+                raise NotFound(NOT_FOUND_DETAIL)
             if request.method == "POST":
                 csrf.protect()
             log_context.bind(principal=principal.label(), client_id=principal.client_id)

@@ -29,7 +29,7 @@ from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
 from partner_api import views
-from partner_api.errors import ApiError, domain_detail, domain_status
+from partner_api.errors import NOT_FOUND_DETAIL, ApiError, domain_detail, domain_status
 from partner_api.portal import auth
 from partner_api.portal.auth import signed_in
 from partner_api.request_context import current_request_id, request_session
@@ -221,8 +221,7 @@ def register():
 @bp.route("/relationships", endpoint="relationships")
 @signed_in("tenant")
 def relationships_page():
-    session = request_session()
-    rows = session.scalars(select(Relationship).order_by(Relationship.requested_at.desc())).all()
+    rows = _relationships_newest_first()
     return render_template("portal/relationships.html", relationships=rows)
 
 
@@ -240,14 +239,19 @@ def change_relationship(relationship_id: uuid.UUID, action: str):
     return redirect(url_for("portal.relationships"))
 
 
+def _relationships_newest_first() -> list[Relationship]:
+    """The relationships of the signed-in customer or partner (its scope filters them)."""
+    stmt = select(Relationship).order_by(Relationship.requested_at.desc())
+    return request_session().scalars(stmt).all()
+
+
 # --- partners: customers and their orders ------------------------------------------------------
 
 
 @bp.route("/customers")
 @signed_in("partner")
 def customers():
-    session = request_session()
-    rows = session.scalars(select(Relationship).order_by(Relationship.requested_at.desc())).all()
+    rows = _relationships_newest_first()
     return render_template("portal/customers.html", relationships=rows)
 
 
@@ -460,7 +464,7 @@ def _validation_text(messages: dict) -> str:
 def _known_error(error: ApiError | DomainError):
     status, detail = problem_text(error)
     if status == 404:
-        detail = "There is nothing at this address, or you may not see it."
+        detail = NOT_FOUND_DETAIL
     return render_template("portal/error.html", status=status, detail=detail), status
 
 
@@ -476,15 +480,14 @@ def _stale_form(error: CSRFError):
 def _http_error(error: HTTPException):
     status = error.code or 500
     if status == 404:
-        detail = "There is nothing at this address, or you may not see it."
+        detail = NOT_FOUND_DETAIL
     elif status == 413:
         detail = "The upload is larger than this service accepts. Split it into smaller files."
     elif status == 429:
         detail = "Too many requests. Wait a minute, then try again."
     else:
         detail = error.description or "The request could not be handled."
-    response = render_template("portal/error.html", status=status, detail=detail), status
-    return response
+    return render_template("portal/error.html", status=status, detail=detail), status
 
 
 @bp.errorhandler(Exception)

@@ -7,11 +7,9 @@ route cannot slip in unscoped."""
 
 from __future__ import annotations
 
-import re
-
 import pytest
 
-from tests.helpers import device
+from tests.helpers import device, fill_rule
 
 # Routes anyone may call, without a token.
 PUBLIC = {
@@ -109,22 +107,6 @@ def _audience(rule: str) -> str:
     )
 
 
-def _path(rule: str, ids: dict[str, str]) -> tuple[str, set[str]]:
-    """The rule with A's object IDs filled in, and the IDs used."""
-    used = set()
-
-    def fill(match: re.Match) -> str:
-        name = match.group(1)
-        if name not in ids:
-            raise AssertionError(
-                f"{rule}: no object of A is known for <{name}>; add one to the estate fixture"
-            )
-        used.add(ids[name])
-        return ids[name]
-
-    return re.sub(r"<(?:[a-z]+:)?([a-z_]+)>", fill, rule), used
-
-
 def _body(method: str, rule: str) -> dict:
     """A body that would be accepted from the rightful caller, so that only
     authorization can refuse it."""
@@ -148,7 +130,7 @@ def test_every_route_is_scoped(app, api, estate, run_worker):
         if rule in PUBLIC or rule.startswith(PORTAL):
             continue
         owner = _audience(rule)
-        path, used = _path(rule, estate["a"])
+        path, used = fill_rule(rule, estate["a"])
         secrets = estate["a_secrets"] - used
         body = _body(method, rule)
 

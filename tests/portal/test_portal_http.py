@@ -7,14 +7,13 @@ route in the URL map: a page it does not know how to call makes it fail."""
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import sys
 
 import pytest
 import requests
 
-from tests.helpers import unique
+from tests.helpers import fill_rule, unique
 from tests.portal.conftest import Person, csrf_token, signed_in_session
 
 # Pages anyone may open, signed in or not.
@@ -72,21 +71,6 @@ def _portal_routes(app) -> list[tuple[str, str, str]]:
     )
 
 
-def _fill(rule: str, ids: dict[str, str]) -> tuple[str, set[str]]:
-    used = set()
-
-    def fill(match: re.Match) -> str:
-        converter, name = match.group(1) or "", match.group(2)
-        if converter.startswith("any("):
-            return converter[4:].split(",")[0].strip()
-        if name not in ids:
-            raise AssertionError(f"{rule}: no object of A is known for <{name}>")
-        used.add(ids[name])
-        return ids[name]
-
-    return re.sub(r"<(?:([^:>]+):)?([a-z_]+)>", fill, rule), used
-
-
 def _call(http: requests.Session, base_url: str, method: str, path: str) -> requests.Response:
     if method == "GET":
         return http.get(base_url + path, allow_redirects=False, timeout=30)
@@ -102,7 +86,7 @@ def test_every_portal_page_is_scoped(app, base_url, estate):
         view = app.view_functions[endpoint]
         kinds = getattr(view, "portal_kinds", None)
         assert kinds, f"{rule} does not declare who may see it (portal.auth.signed_in)"
-        path, used = _fill(rule, estate["ids"])
+        path, used = fill_rule(rule, estate["ids"])
         secrets = estate["secrets"] - used
 
         # Not signed in: sent to the sign-in page.
