@@ -10,17 +10,6 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-DEFAULT_GROUP_TAGS = (
-    "Microsoft365Managed_Standard",
-    "Microsoft365Managed_Standard-Shared",
-    "Microsoft365Managed_SensitiveData",
-    "Microsoft365Managed_SensitiveData-Shared",
-    "Microsoft365Managed_PowerUser",
-    "Microsoft365Managed_Kiosk",
-    "Microsoft365Managed_Kiosk-Shared",
-)
-
-
 DEFAULT_RATE_LIMITS = {
     "partner": "600 per minute",
     "tenant": "600 per minute",
@@ -42,13 +31,6 @@ def _int(name: str, default: int) -> int:
         raise SystemExit(f"configuration: {name} must be a whole number, got {raw!r}") from exc
 
 
-def _list(name: str, default: tuple[str, ...]) -> tuple[str, ...]:
-    raw = os.environ.get(name)
-    if raw is None:
-        return default
-    return tuple(item.strip() for item in raw.split(",") if item.strip())
-
-
 def default_instance_path() -> Path:
     return Path(os.environ.get("INSTANCE_PATH") or Path.cwd() / "instance").resolve()
 
@@ -66,7 +48,8 @@ class Settings:
     order_chunk_size: int
     max_order_rows: int
     max_upload_bytes: int
-    allowed_group_tags: tuple[str, ...] = field(default=DEFAULT_GROUP_TAGS)
+    # Longest group tag accepted; which tags a tenant accepts is its own choice.
+    group_tag_max_length: int = 128
     log_level: str = "INFO"
     idempotency_ttl_seconds: int = 24 * 3600
     sweep_interval_seconds: int = 60
@@ -105,7 +88,7 @@ class Settings:
             order_chunk_size=_int("ORDER_CHUNK_SIZE", 1000),
             max_order_rows=_int("MAX_ORDER_ROWS", 100_000),
             max_upload_bytes=_int("MAX_UPLOAD_BYTES", 512 * 1024 * 1024),
-            allowed_group_tags=_list("ALLOWED_GROUP_TAGS", DEFAULT_GROUP_TAGS),
+            group_tag_max_length=_int("GROUP_TAG_MAX_LENGTH", 128),
             log_level=os.environ.get("LOG_LEVEL", "INFO").strip().upper() or "INFO",
             # Never under the 24 hours clients are promised.
             idempotency_ttl_seconds=max(24 * 3600, _int("IDEMPOTENCY_TTL_SECONDS", 24 * 3600)),

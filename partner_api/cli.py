@@ -104,6 +104,44 @@ def tenants_create(name: str, domain: str | None, as_json: bool) -> None:
     )
 
 
+@tenants.command("group-tags")
+@click.argument("tenant_id", type=click.UUID)
+@click.option("--any", "accept_any", is_flag=True, help="Accept any group tag (the default).")
+@click.option(
+    "--managed-desktop", is_flag=True, help="Accept only the Microsoft Managed Desktop tags."
+)
+@click.option("--allow", "allowed", multiple=True, help="Accept only this tag (repeatable).")
+@json_option
+def tenants_group_tags(
+    tenant_id, accept_any: bool, managed_desktop: bool, allowed: tuple[str, ...], as_json: bool
+) -> None:
+    """Show or set which group tags a tenant's orders may carry."""
+    from tenants import group_tags
+    from tenants.errors import NotFound
+    from tenants.models import Tenant
+
+    chosen = sum((accept_any, managed_desktop, bool(allowed)))
+    if chosen > 1:
+        raise click.UsageError("give one of --any, --managed-desktop or --allow")
+    _prepare_database(_settings())
+    try:
+        with db.transaction() as session:
+            if managed_desktop:
+                group_tags.set_allowed_tags(session, tenant_id, group_tags.MANAGED_DESKTOP_TAGS)
+            elif accept_any or allowed:
+                group_tags.set_allowed_tags(session, tenant_id, allowed)
+            elif session.get(Tenant, tenant_id) is None:
+                raise NotFound("There is no tenant with this ID.")
+            policy = group_tags.policy_for(session, tenant_id)
+    except (NotFound, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    _emit(
+        as_json,
+        {"tenant_id": str(tenant_id), "allowed_group_tags": list(policy.allowed) or None},
+        "any group tag" if not policy.allowed else "only: " + ", ".join(policy.allowed),
+    )
+
+
 @main.group()
 def clients() -> None:
     """API clients (OAuth client credentials)."""

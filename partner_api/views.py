@@ -121,7 +121,7 @@ def new_submission(
         order_id=body.get("order_id"),
         purchase_id=body.get("purchase_id"),
         group_tag=body.get("group_tag") or None,  # an empty form field is no tag
-        allowed_group_tags=config.allowed_group_tags,
+        group_tag_max_length=config.group_tag_max_length,
         max_rows=config.max_order_rows,
         chunk_size=config.order_chunk_size,
     )

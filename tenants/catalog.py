@@ -20,7 +20,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from tenants import db, outcomes
-from tenants.device_rows import PKID_PATTERN, RowInput, clean_value
+from tenants.device_rows import (
+    PKID_PATTERN,
+    RowInput,
+    clean_value,
+    placeholder_serial_problem,
+)
 from tenants.errors import InputError
 from tenants.hardware_hash import (
     HardwareHashError,
@@ -28,6 +33,7 @@ from tenants.hardware_hash import (
     compact,
     decode_hardware_hash,
     identity_key,
+    is_placeholder_serial,
     is_sample_row,
     normalize_identity_part,
 )
@@ -72,12 +78,17 @@ def _record(values: dict[str, object]) -> dict:
         serial = serial or decoded.serial_number
         pkid = pkid or decoded.product_key_id
         raw_hash = decoded.raw
+        identity = decoded.identity_key
+    elif serial is not None and is_placeholder_serial(serial):
+        raise InputError(placeholder_serial_problem(serial))
+    else:
+        identity = None
     missing = [
         label
         for label, value in (
             ("manufacturer", manufacturer),
             ("model", model),
-            ("serial number", serial),
+            ("serial number", serial or identity),
         )
         if not value
     ]
@@ -89,10 +100,10 @@ def _record(values: dict[str, object]) -> dict:
     if pkid is not None and not PKID_PATTERN.match(pkid):
         raise InputError(f"The product key ID {pkid!r} is not 13 digits.")
     return {
-        "identity_key": identity_key(manufacturer, serial),
+        "identity_key": identity or identity_key(manufacturer, serial),
         "manufacturer": manufacturer,
         "model": model,
-        "serial_number": serial,
+        "serial_number": serial or "",
         "product_key_id": pkid,
         "hardware_hash": compact(raw_hash) if raw_hash is not None else None,
         "hardware_hash_length": len(raw_hash) if raw_hash is not None else None,

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, field
 
 from tenants import outcomes
+from tenants.group_tags import GroupTagPolicy
 from tenants.hardware_hash import (
     HardwareHashError,
     SampleDataError,
@@ -21,6 +22,7 @@ from tenants.hardware_hash import (
     compact,
     decode_hardware_hash,
     identity_key,
+    is_placeholder_serial,
     is_sample_row,
 )
 
@@ -35,6 +37,12 @@ FIELDS = (
 )
 
 PKID_PATTERN = re.compile(r"^\d{13}$")
+
+#: Longest serial number accepted; real ones are a few dozen characters.
+MAX_SERIAL_LENGTH = 128
+# A long run of nothing but base64 characters is a piece of a hardware hash
+# (a hash split over two lines, or pasted into the wrong column).
+_HASH_FRAGMENT = re.compile(r"[A-Za-z0-9+/]{40,}={0,2}")
 
 SAMPLE_ROW_MESSAGE = (
     "This row is the sample row of the template (SpiralOrbit, ContosoABC, 000000000000): "
@@ -57,7 +65,7 @@ class RowContext:
 
     self_registration: bool
     order_group_tag: str | None = None
-    allowed_group_tags: tuple[str, ...] = ()
+    group_tags: GroupTagPolicy = GroupTagPolicy()
 
 
 @dataclass
@@ -128,8 +136,15 @@ def prepare_row(
     )
     if is_sample_row(manufacturer, model, serial):
         return row.fail(outcomes.DEVICE_NOT_FOUND, SAMPLE_ROW_MESSAGE)
+    serial_problem = serial and implausible_serial_problem(serial)
+    if serial_problem:
+        return row.fail(
+            outcomes.DEVICE_NOT_FOUND,
+            f"{outcomes.message(outcomes.DEVICE_NOT_FOUND)} ({serial_problem[0].upper()}"
+            f"{serial_problem[1:]}: check the serial number column.)",
+        )
 
-    tag_problem = check_group_tag(values["group_tag"], ctx.allowed_group_tags)
+    tag_problem = ctx.group_tags.problem(values["group_tag"])
     if tag_problem:
         return row.fail(
             outcomes.GROUP_TAG_INVALID,
@@ -161,9 +176,9 @@ def prepare_row(
         # The decoded values are the truth; fill what the row left out.
         values["manufacturer"] = values["manufacturer"] or decoded.manufacturer
         values["model"] = values["model"] or decoded.model
-        values["serial_number"] = values["serial_number"] or decoded.serial_number
+        values["serial_number"] = values["serial_number"] or decoded.serial_number or None
         values["product_key_id"] = values["product_key_id"] or decoded.product_key_id
-        row.identity_key = identity_key(decoded.manufacturer, decoded.serial_number)
+        row.identity_key = decoded.identity_key
         row.dedupe_key = row.identity_key
         return row
 
@@ -177,6 +192,12 @@ def prepare_row(
         )
 
     has_tuple = all(values[k] for k in ("manufacturer", "model", "serial_number"))
+    if has_tuple and is_placeholder_serial(serial):
+        return row.fail(
+            outcomes.DEVICE_NOT_FOUND,
+            f"{outcomes.message(outcomes.DEVICE_NOT_FOUND)} "
+            f"({placeholder_serial_problem(serial)})",
+        )
     pkid = values["product_key_id"]
     if pkid is not None and not PKID_PATTERN.match(pkid):
         return row.fail(
@@ -199,25 +220,35 @@ def prepare_row(
     )
 
 
+def implausible_serial_problem(serial: str) -> str | None:
+    """None for a value that can be a serial number; else why it cannot be one."""
+    if _HASH_FRAGMENT.fullmatch(serial):
+        return (
+            f"the serial number is {len(serial):,} characters of base64 "
+            f'("{serial[:12]}..."), a piece of a hardware hash rather than a serial number'
+        )
+    if len(serial) > MAX_SERIAL_LENGTH:
+        return (
+            f"the serial number is {len(serial):,} characters long; a serial number has at "
+            f"most {MAX_SERIAL_LENGTH}"
+        )
+    return None
+
+
+def placeholder_serial_problem(serial: str) -> str:
+    """Why a firmware placeholder serial number cannot stand for a device."""
+    return (
+        f'The serial number "{serial}" is a firmware placeholder that many devices report '
+        "(virtual machines and boards without a serial number), so it cannot identify this "
+        "device. Give the device's hardware hash instead, or set a real serial number in "
+        "its firmware or virtual machine settings."
+    )
+
+
 def _missing_identifiers(values: dict[str, str | None]) -> list[str]:
     names = {"manufacturer": "manufacturer", "model": "model", "serial_number": "serial number"}
     missing = [label for key, label in names.items() if not values[key]]
     return ["hardware hash", *missing, "product key ID"]
-
-
-def check_group_tag(tag: str | None, allowed: tuple[str, ...]) -> str | None:
-    """None when the tag is acceptable; else what is wrong and the right tag."""
-    if tag is None or not allowed or tag in allowed:
-        return None
-    folded = {a.casefold(): a for a in allowed}
-    if tag.casefold() in folded:
-        right = folded[tag.casefold()]
-        return f"{tag!r} differs from {right!r} in letter case; use {right!r}"
-    squashed = {re.sub(r"[\s_-]", "", a.casefold()): a for a in allowed}
-    key = re.sub(r"[\s_-]", "", tag.casefold())
-    if key in squashed:
-        return f"{tag!r} is not accepted; did you mean {squashed[key]!r}?"
-    return f"{tag!r} is not accepted; use one of: {', '.join(allowed)}"
 
 
 class OrderDeduplicator:

@@ -1,36 +1,40 @@
 """Hardware hashes ("4K hashes"): validation, decoding, identity and generation.
 
-A hardware hash is the base64 text of a binary blob a PC reports about itself;
-a real capture is 3,000 bytes, so its text is about 4,000 characters. Layout,
-every integer little-endian::
+A hardware hash is the base64 text of a binary blob a PC reports about itself
+(Get-WindowsAutoPilotInfo's "Hardware Hash" column); a real capture is 3,000
+bytes, so its text is 4,000 characters. Layout, every integer little-endian
+(docs/hardware-hash.md has the whole story)::
 
     offset 0    b"OA"           signature, so every real hash text starts with "T0"
     offset 2    uint16 L        end offset of the records
     offset 4    records, back to back, ending exactly at L:
-                  byte 0        record type
+                  byte 0        record type (real captures carry types 1 to 37)
                   byte 1        reserved (0)
                   bytes 2-3     uint16 record length, including this 4-byte header
                   bytes 4..     payload
-    offset L    b"CS$\\0" and the 32-byte SHA-256 of bytes 0..L-1 (a missing or
-                mismatching checksum is reported as a warning, not an error)
-    then        zero padding up to the size of the blob
+    offset L    b"CS$\\0" and the 32-byte SHA-256 of bytes 0..L-1
+    then        zero padding up to the size of the capture (3,000 bytes)
 
-Record types read here:
+Record types read here; every other record, and any number of records of any
+type, is walked over as opaque bytes:
 
-    11, 13, 25  TPM data (binary, not interpreted)
     12          SMBIOS UUID, 16 bytes (first three fields little-endian, as SMBIOS stores it)
     14          SMBIOS serial number (text)
     16          system manufacturer (text)
     17          product name, i.e. the model (text)
     24          product key ID, 13 digits (text)
-    30          capture time: signed 64-bit count of microseconds since the Unix epoch (UTC)
+    30          one display adapter, UTF-16LE "vendor|name" without NUL (one record per adapter)
 
-Text records are UTF-8 terminated by a NUL byte. Other record types are walked
-over without being interpreted.
+Text records are UTF-8 terminated by a NUL byte.
 
-Because a hash embeds its capture time, two captures of the same PC differ as
-strings: the identity of a device is the decoded (manufacturer, serial number)
-pair, see ``identity_key``, never the hash text.
+A hash is valid when its records end exactly at L, the checksum after them is
+present and matches (every real capture has it: a missing or wrong one means
+the text was cut short or altered), the padding is zeros, and the device it
+describes can be identified. Because a hash embeds its capture time, two
+captures of the same PC differ as strings: the identity of a device is the
+decoded (manufacturer, serial number) pair, or (manufacturer, SMBIOS UUID)
+when the serial number is a firmware placeholder (``PLACEHOLDER_SERIALS``),
+never the hash text.
 
 Errors raised here carry only the specific detail ("it is not valid base64:
 ..."); the caller puts it into the sentence shown to the person who submitted
@@ -45,12 +49,16 @@ import hashlib
 import re
 import struct
 import uuid
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
 from tenants.errors import InputError
 
 __all__ = [
     "MAX_TEXT_LENGTH",
+    "PLACEHOLDER_SERIALS",
+    "PLACEHOLDER_UUIDS",
+    "REAL_CAPTURE_SIZE",
     "SAMPLE_HARDWARE_HASH",
     "SAMPLE_MANUFACTURER",
     "SAMPLE_MODEL",
@@ -64,12 +72,19 @@ __all__ = [
     "decode_hardware_hash",
     "expand",
     "identity_key",
+    "is_placeholder_serial",
+    "is_placeholder_uuid",
     "is_sample_row",
     "normalize_identity_part",
+    "smbios_uuid_of",
+    "uuid_identity_key",
 ]
 
 #: Longest text accepted, in characters (a real hash is about 4,000).
 MAX_TEXT_LENGTH = 64 * 1024
+
+#: Bytes in a real capture, records, checksum and zero padding together.
+REAL_CAPTURE_SIZE = 3000
 
 #: Placeholder hardware hash shipped in the import template's sample row.
 SAMPLE_HARDWARE_HASH = "dGhpc2RldmljZWlzYW5tbWRkZXZpY2U"
@@ -86,13 +101,13 @@ _MAX_U16 = 0xFFFF
 
 TYPE_TPM_EK = 11
 TYPE_SMBIOS_UUID = 12
-TYPE_TPM_INFO = 13
+TYPE_TPM_VERSION = 13
 TYPE_SERIAL_NUMBER = 14
 TYPE_MANUFACTURER = 16
 TYPE_PRODUCT_NAME = 17
 TYPE_PRODUCT_KEY_ID = 24
-TYPE_TPM_VERSION = 25
-TYPE_CAPTURE_TIME = 30
+TYPE_TPM_EK_PUB = 25
+TYPE_DISPLAY_ADAPTER = 30
 
 _RECORD_NAMES = {
     TYPE_SMBIOS_UUID: "SMBIOS UUID record (type 12)",
@@ -100,13 +115,14 @@ _RECORD_NAMES = {
     TYPE_MANUFACTURER: "system manufacturer record (type 16)",
     TYPE_PRODUCT_NAME: "product name (model) record (type 17)",
     TYPE_PRODUCT_KEY_ID: "product key ID record (type 24)",
-    TYPE_CAPTURE_TIME: "capture time record (type 30)",
+    TYPE_DISPLAY_ADAPTER: "display adapter record (type 30)",
 }
 _INTERPRETED = frozenset(_RECORD_NAMES)
+# Records that describe the one device: when a hash carries one twice, both
+# must say the same. Display adapters are one record each.
+_SINGLE_VALUED = _INTERPRETED - {TYPE_DISPLAY_ADAPTER}
 
 _SAMPLE_BYTES = b"thisdeviceisanmmddevice"
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
 
 # Characters trimmed from both ends besides whitespace: quotes (including the
 # typographic ones office software substitutes) and a byte order mark.
@@ -114,13 +130,75 @@ _EDGE_CHARACTERS = "\"'\u201c\u201d\u2018\u2019\ufeff"
 # \s matches exactly what str.split() removes, so positions stay consistent.
 _NOT_BASE64 = re.compile(r"[^A-Za-z0-9+/=\s]")
 _PADDING_THEN_DATA = re.compile(r"=[=\s]*[^=\s]")
-
 _PADDING_ADDED = "padding was missing and has been added"
-_CHECKSUM_MISSING = "there is no checksum after the records"
-_CHECKSUM_SHORT = "the checksum after the records is cut short"
-_CHECKSUM_MISMATCH = (
-    "the checksum does not match the records, so the hash may have been altered or damaged"
+
+# ---------------------------------------------------------------------------
+# Firmware placeholders
+#
+# Firmware that was never given a serial number, and many virtual machines,
+# report one of these instead (compared after normalize_identity_part). A
+# serial number made of one repeated character ("0", "00000000", "xxxx") or
+# none at all is a placeholder too. Such a serial number names no device, so
+# the SMBIOS UUID identifies it instead. Keep docs/hardware-hash.md in step.
+PLACEHOLDER_SERIALS = frozenset(
+    value.casefold()
+    for value in (
+        "To be filled by O.E.M.",
+        "To Be Filled By O.E.M",
+        "To be filled by OEM",
+        "Default string",
+        "Default",
+        "System Serial Number",
+        "Chassis Serial Number",
+        "Base Board Serial Number",
+        "Serial Number",
+        "SerialNumber",
+        "Not Specified",
+        "Not Applicable",
+        "Not Available",
+        "N/A",
+        "NA",
+        "None",
+        "Null",
+        "Unknown",
+        "Invalid",
+        "Empty",
+        "OEM",
+        "O.E.M.",
+        "123456789",
+        "0123456789",
+        "1234567890",
+    )
 )
+# QEMU and other SMBIOS tables that point at a string they never filled in.
+_PLACEHOLDER_SERIAL_PATTERN = re.compile(r"smbios_string_index_\d+")
+#: SMBIOS UUIDs that name no machine: all zeros, all ones, and the value
+#: firmware vendors ship in boards they never personalised.
+PLACEHOLDER_UUIDS = frozenset(
+    {
+        "00000000-0000-0000-0000-000000000000",
+        "ffffffff-ffff-ffff-ffff-ffffffffffff",
+        "03000200-0400-0500-0006-000700080009",
+    }
+)
+
+
+def is_placeholder_serial(value: str | None) -> bool:
+    """Whether a serial number is a firmware placeholder rather than a device's own."""
+    if value is None:
+        return True
+    normalized = normalize_identity_part(value)
+    squeezed = normalized.replace(" ", "")
+    return (
+        len(set(squeezed)) <= 1
+        or normalized in PLACEHOLDER_SERIALS
+        or _PLACEHOLDER_SERIAL_PATTERN.fullmatch(normalized) is not None
+    )
+
+
+def is_placeholder_uuid(value: str | None) -> bool:
+    """Whether an SMBIOS UUID (canonical text) is missing or a placeholder."""
+    return value is None or value.casefold() in PLACEHOLDER_UUIDS
 
 
 class HardwareHashError(InputError):
@@ -150,13 +228,18 @@ class DecodedHash:
 
     manufacturer: str
     model: str
-    serial_number: str
+    serial_number: str  # as reported, a placeholder included ("" when absent)
     product_key_id: str | None
     smbios_uuid: str | None  # canonical 8-4-4-4-12 hex when present
-    captured_at: datetime | None  # UTC, from record 30 when present
+    display_adapters: tuple[str, ...]  # "vendor|name", one per type-30 record
+    identity_key: str  # see identity_key / uuid_identity_key
     raw: bytes = dataclasses.field(repr=False)  # the decoded blob
     records_end: int  # L
     warnings: tuple[str, ...]  # problems that do not make the hash unusable
+
+    @property
+    def serial_is_placeholder(self) -> bool:
+        return is_placeholder_serial(self.serial_number)
 
 
 # ---------------------------------------------------------------------------
@@ -191,7 +274,7 @@ def decode_hardware_hash(text: str) -> DecodedHash:
     if size < _HEADER_SIZE:
         raise HardwareHashError(
             f"it decodes to only {size} byte{'' if size == 1 else 's'}, far too short "
-            "for a hardware hash (a real one is about 3,000 bytes)"
+            "for a hardware hash (a real one is 3,000 bytes)"
         )
     if raw[:2] != SIGNATURE:
         first = "".join(body.split())[:2]
@@ -204,41 +287,35 @@ def decode_hardware_hash(text: str) -> DecodedHash:
         raise HardwareHashError(
             f"the header says the records end at offset {end}, inside the 4-byte header itself"
         )
-    if end > size:
-        raise HardwareHashError(
-            f"the header says the records end at offset {end}, but the data is only "
-            f"{size} bytes long; the hash is probably cut short"
-        )
-
+    _check_complete_and_unaltered(raw, end)
     found = _walk_records(raw, end)
 
-    serial = _text_record(found, TYPE_SERIAL_NUMBER)
-    manufacturer = _text_record(found, TYPE_MANUFACTURER)
-    model = _text_record(found, TYPE_PRODUCT_NAME)
-    product_key_id = _text_record(found, TYPE_PRODUCT_KEY_ID)
-    if not (serial and manufacturer and model):
+    manufacturer = _text_record(raw, found, TYPE_MANUFACTURER)
+    model = _text_record(raw, found, TYPE_PRODUCT_NAME)
+    if not (manufacturer and model):
         raise HardwareHashError(
             "; ".join(
                 f"the {_RECORD_NAMES[rtype]} is missing or empty"
-                for rtype, value in (
-                    (TYPE_SERIAL_NUMBER, serial),
-                    (TYPE_MANUFACTURER, manufacturer),
-                    (TYPE_PRODUCT_NAME, model),
-                )
+                for rtype, value in ((TYPE_MANUFACTURER, manufacturer), (TYPE_PRODUCT_NAME, model))
                 if not value
             )
         )
-
+    serial = _text_record(raw, found, TYPE_SERIAL_NUMBER) or ""
+    product_key_id = _text_record(raw, found, TYPE_PRODUCT_KEY_ID)
     if product_key_id is not None and not _is_product_key_id(product_key_id):
         if product_key_id:
             warnings.append(
                 f"the {_RECORD_NAMES[TYPE_PRODUCT_KEY_ID]} is not 13 digits and was ignored"
             )
         product_key_id = None
+    smbios_uuid = _uuid_record(raw, found, warnings)
 
-    smbios_uuid = _uuid_record(found, warnings)
-    captured_at = _capture_time_record(found, warnings)
-    _check_checksum(raw, end, warnings)
+    if not is_placeholder_serial(serial):
+        identity = identity_key(manufacturer, serial)
+    elif not is_placeholder_uuid(smbios_uuid):
+        identity = uuid_identity_key(manufacturer, smbios_uuid or "")
+    else:
+        raise HardwareHashError(_no_identity(serial, smbios_uuid))
 
     return DecodedHash(
         manufacturer=manufacturer,
@@ -246,11 +323,81 @@ def decode_hardware_hash(text: str) -> DecodedHash:
         serial_number=serial,
         product_key_id=product_key_id,
         smbios_uuid=smbios_uuid,
-        captured_at=captured_at,
+        display_adapters=tuple(
+            _display_adapter(raw, offset) for offset in found.get(TYPE_DISPLAY_ADAPTER, ())
+        ),
+        identity_key=identity,
         raw=raw,
         records_end=end,
         warnings=tuple(warnings),
     )
+
+
+def _no_identity(serial: str, smbios_uuid: str | None) -> str:
+    said = f'the placeholder "{serial}"' if serial.strip() else "no serial number"
+    uuid_said = (
+        "no SMBIOS UUID either"
+        if smbios_uuid is None
+        else f"the placeholder SMBIOS UUID {smbios_uuid}"
+    )
+    return (
+        f"the device it describes cannot be told apart from others: its firmware reports "
+        f"{said} as the serial number and {uuid_said}; set a serial number in the virtual "
+        "machine's or the firmware's settings, then capture the hash again"
+    )
+
+
+def _check_complete_and_unaltered(raw: bytes, end: int) -> None:
+    """The checksum after the records is there and matches; the rest is zero padding."""
+    size = len(raw)
+    complete = end + _CHECKSUM_SIZE
+    if size < complete or raw[end : end + len(CHECKSUM_MARKER)] != CHECKSUM_MARKER:
+        moved = _records_end_from_checksum(raw)
+        if moved is not None and moved != end:
+            raise HardwareHashError(
+                f"it was altered after capture: the header says the records end at offset "
+                f"{end}, but the checksum shows they end at {moved}"
+            )
+    if size < complete:
+        raise HardwareHashError(
+            f"it is cut short: it has {size:,} of at least {complete:,} bytes; copy it again "
+            "from the original file"
+        )
+    if raw[end : end + len(CHECKSUM_MARKER)] != CHECKSUM_MARKER:
+        raise HardwareHashError(
+            f"it was altered after capture, or is not a complete capture: there is no "
+            f"checksum after the records at offset {end}"
+        )
+    expected = raw[end + len(CHECKSUM_MARKER) : complete]
+    if hashlib.sha256(memoryview(raw)[:end]).digest() != expected:
+        raise HardwareHashError(
+            "it was altered after capture: its checksum does not match its contents; copy "
+            "it again from the original file"
+        )
+    padding = raw[complete:]
+    if padding.count(0) != len(padding):
+        offset = complete + len(padding) - len(padding.lstrip(b"\x00"))
+        raise HardwareHashError(
+            f"it was altered after capture: byte {offset:,} after the checksum is not zero padding"
+        )
+    if complete < size < REAL_CAPTURE_SIZE:
+        raise HardwareHashError(
+            f"it is cut short: it has {size:,} of {REAL_CAPTURE_SIZE:,} bytes; copy it again "
+            "from the original file"
+        )
+
+
+def _records_end_from_checksum(raw: bytes) -> int | None:
+    """Where the records really end, when a checksum after them matches them as
+    they were captured (with that end in the header): the header was altered."""
+    at = raw.find(CHECKSUM_MARKER, _HEADER_SIZE)
+    while at != -1 and at <= _MAX_U16:
+        digest = raw[at + len(CHECKSUM_MARKER) : at + _CHECKSUM_SIZE]
+        captured = raw[:2] + struct.pack("<H", at) + raw[_HEADER_SIZE:at]
+        if len(digest) == 32 and hashlib.sha256(captured).digest() == digest:
+            return at
+        at = raw.find(CHECKSUM_MARKER, at + 1)
+    return None
 
 
 def _as_text(value: object) -> str:
@@ -338,11 +485,15 @@ def _base64_problem(cleaned: str, body: str, offset: int) -> str:
 _RECORD_HEADER = struct.Struct("<BxH")
 
 
-def _walk_records(raw: bytes, end: int) -> dict[int, tuple[int, bytes]]:
-    """Walk the records to exactly ``end``; return {type: (offset, payload)} of known types."""
+def _walk_records(raw: bytes, end: int) -> dict[int, list[int]]:
+    """Walk the records to exactly ``end``; return {type: [offsets]} of the types read here.
+
+    Every record counts only by its header; a record of a type not read here
+    is skipped whatever it holds, however many there are.
+    """
     read_header = _RECORD_HEADER.unpack_from
     interpreted = _INTERPRETED
-    found: dict[int, int] = {}
+    found: dict[int, list[int]] = {}
     offset = _HEADER_SIZE
     while offset < end:
         if end - offset < _RECORD_HEADER_SIZE:
@@ -364,53 +515,66 @@ def _walk_records(raw: bytes, end: int) -> dict[int, tuple[int, bytes]]:
                 f"records at {end}",
             )
         if rtype in interpreted:
-            if rtype in found:
-                raise HardwareHashError(
-                    f"the {_RECORD_NAMES[rtype]} appears more than once "
-                    f"(at offsets {found[rtype]} and {offset})"
-                )
-            found[rtype] = offset
+            found.setdefault(rtype, []).append(offset)
         offset = following
-    return {
-        rtype: (offset, raw[offset + _RECORD_HEADER_SIZE : offset + read_header(raw, offset)[1]])
-        for rtype, offset in found.items()
-    }
+    return found
 
 
 def _walk_error(offset: int, reason: str) -> HardwareHashError:
     return HardwareHashError(f"record walk broken at offset {offset}: {reason}")
 
 
-def _text_record(found: dict[int, tuple[int, bytes]], rtype: int) -> str | None:
-    """The stripped text of a text record, None when the record is absent."""
-    item = found.get(rtype)
-    if item is None:
+def _payload(raw: bytes, offset: int) -> bytes:
+    length = _RECORD_HEADER.unpack_from(raw, offset)[1]
+    return raw[offset + _RECORD_HEADER_SIZE : offset + length]
+
+
+def _single(raw: bytes, found: dict[int, list[int]], rtype: int, read) -> object:
+    """The value of a record that describes the device once; None when absent.
+
+    A hash may repeat such a record; the copies must agree.
+    """
+    offsets = found.get(rtype)
+    if not offsets:
         return None
-    offset, payload = item
-    name = _RECORD_NAMES[rtype]
-    if not payload or payload[-1] != 0:
-        raise HardwareHashError(f"the {name} at offset {offset} is not terminated by a NUL byte")
-    content = payload[:-1]
-    if 0 in content:
-        raise HardwareHashError(f"the {name} at offset {offset} has a NUL byte before its end")
+    value = read(raw, offsets[0])
+    for offset in offsets[1:]:
+        other = read(raw, offset)
+        if other != value:
+            raise HardwareHashError(
+                f"the {_RECORD_NAMES[rtype]} appears twice with different values "
+                f"({value!r} at offset {offsets[0]}, {other!r} at offset {offset})"
+            )
+    return value
+
+
+def _read_text(raw: bytes, offset: int) -> str:
+    """A text record: UTF-8 up to its NUL (a firmware string in another 8-bit
+    encoding is read as Latin-1 rather than refused)."""
+    content = _payload(raw, offset).split(b"\x00", 1)[0]
     try:
-        value = content.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise HardwareHashError(
-            f"the {name} at offset {offset} is not valid UTF-8 (byte {exc.start + 1} of its text)"
-        ) from None
-    return value.strip()
+        return content.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        return content.decode("latin-1").strip()
+
+
+def _text_record(raw: bytes, found: dict[int, list[int]], rtype: int) -> str | None:
+    value = _single(raw, found, rtype, _read_text)
+    return value if isinstance(value, str) else None
 
 
 def _is_product_key_id(value: str) -> bool:
     return len(value) == 13 and value.isascii() and value.isdigit()
 
 
-def _uuid_record(found: dict[int, tuple[int, bytes]], warnings: list[str]) -> str | None:
-    item = found.get(TYPE_SMBIOS_UUID)
-    if item is None:
+def _read_uuid(raw: bytes, offset: int) -> bytes:
+    return _payload(raw, offset)
+
+
+def _uuid_record(raw: bytes, found: dict[int, list[int]], warnings: list[str]) -> str | None:
+    payload = _single(raw, found, TYPE_SMBIOS_UUID, _read_uuid)
+    if not isinstance(payload, bytes):
         return None
-    payload = item[1]
     if len(payload) != 16:
         warnings.append(
             f"the {_RECORD_NAMES[TYPE_SMBIOS_UUID]} holds {len(payload)} bytes instead of 16 "
@@ -420,33 +584,24 @@ def _uuid_record(found: dict[int, tuple[int, bytes]], warnings: list[str]) -> st
     return str(uuid.UUID(bytes_le=payload))
 
 
-def _capture_time_record(
-    found: dict[int, tuple[int, bytes]], warnings: list[str]
-) -> datetime | None:
-    item = found.get(TYPE_CAPTURE_TIME)
-    if item is None:
+def _display_adapter(raw: bytes, offset: int) -> str:
+    return _payload(raw, offset).decode("utf-16-le", errors="replace").rstrip("\x00").strip()
+
+
+def smbios_uuid_of(raw: bytes) -> str | None:
+    """The SMBIOS UUID of a stored blob that once passed validation, or None.
+
+    Reads only the record structure, so blobs stored before the checksum was
+    required still answer.
+    """
+    if len(raw) < _HEADER_SIZE or raw[:2] != SIGNATURE:
         return None
-    payload = item[1]
-    name = _RECORD_NAMES[TYPE_CAPTURE_TIME]
-    if len(payload) != 8:
-        warnings.append(f"the {name} holds {len(payload)} bytes instead of 8 and was ignored")
-        return None
-    micros = int.from_bytes(payload, "little", signed=True)
+    end = min(raw[2] | raw[3] << 8, len(raw))
     try:
-        return _EPOCH + micros * _MICROSECOND
-    except OverflowError:
-        warnings.append(f"the {name} holds an impossible date and was ignored")
+        found = _walk_records(raw, end)
+        return _uuid_record(raw, found, [])
+    except HardwareHashError:
         return None
-
-
-def _check_checksum(raw: bytes, end: int, warnings: list[str]) -> None:
-    trailer = raw[end : end + _CHECKSUM_SIZE]
-    if trailer[: len(CHECKSUM_MARKER)] != CHECKSUM_MARKER:
-        warnings.append(_CHECKSUM_MISSING)
-    elif len(trailer) < _CHECKSUM_SIZE:
-        warnings.append(_CHECKSUM_SHORT)
-    elif hashlib.sha256(memoryview(raw)[:end]).digest() != trailer[len(CHECKSUM_MARKER) :]:
-        warnings.append(_CHECKSUM_MISMATCH)
 
 
 # ---------------------------------------------------------------------------
@@ -461,6 +616,11 @@ def normalize_identity_part(value: str) -> str:
 def identity_key(manufacturer: str, serial_number: str) -> str:
     """The global identity of a device: its normalized manufacturer and serial number."""
     return f"{normalize_identity_part(manufacturer)}\x1f{normalize_identity_part(serial_number)}"
+
+
+def uuid_identity_key(manufacturer: str, smbios_uuid: str) -> str:
+    """The identity of a device whose serial number is a firmware placeholder."""
+    return f"{normalize_identity_part(manufacturer)}\x1fuuid:{smbios_uuid.casefold()}"
 
 
 def check_matches_row(
@@ -529,6 +689,24 @@ def expand(compact_bytes: bytes, original_length: int) -> str:
 
 # ---------------------------------------------------------------------------
 # Generation
+#
+# The generator writes what real captures hold: every record type from 1 to
+# 37 with payloads of realistic sizes, any number of display adapters, the
+# checksum and the zero padding. Records other than the identity ones are
+# derived from the device identity, so two captures of one device differ only
+# in their capture time (kept in an opaque record, as real captures do).
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+# Opaque record types the generator fills (type -> payload size), besides the
+# identity records, the TPM records and the display adapters.
+_OPAQUE_RECORDS = {
+    1: 24, 2: 12, 3: 16, 4: 48, 5: 24, 6: 12, 7: 26, 8: 26, 9: 12, 10: 4, 15: 12,
+    18: 12, 19: 12, 20: 12, 21: 12, 22: 12, 23: 12, 26: 12, 27: 4, 28: 24, 29: 12,
+    31: 8, 32: 8, 33: 8, 34: 8, 35: 8, 36: 8, 37: 8,
+}  # fmt: skip
+_CAPTURE_TIME_RECORD = 27
+DEFAULT_DISPLAY_ADAPTERS = ("Intel Corporation|Intel(R) Iris(R) Xe Graphics",)
 
 
 def build_hardware_hash(
@@ -539,15 +717,17 @@ def build_hardware_hash(
     product_key_id: str | None = None,
     captured_at: datetime | None = None,
     smbios_uuid: uuid.UUID | None = None,
-    size: int = 3000,
+    display_adapters: Iterable[str] = DEFAULT_DISPLAY_ADAPTERS,
+    size: int = REAL_CAPTURE_SIZE,
     with_checksum: bool = True,
 ) -> str:
-    """A structurally valid hardware hash (base64 text) for the given device.
+    """A hardware hash (base64 text) shaped like a real capture of the given device.
 
-    ``captured_at`` defaults to now (a naive value is taken as UTC); the TPM
-    records are derived from the device identity, so two captures of one
-    device differ only in their capture time. The SMBIOS UUID record is written
-    only when ``smbios_uuid`` is given. Raises ``ValueError`` for unusable input.
+    ``captured_at`` defaults to now (a naive value is taken as UTC). The SMBIOS
+    UUID record is written only when ``smbios_uuid`` is given; a serial number
+    of "" leaves the serial record empty, as some firmware does. Without
+    ``with_checksum`` the trailer is left out (a damaged capture, for tests).
+    Raises ``ValueError`` for unusable input.
     """
     if product_key_id is not None and not _is_product_key_id(product_key_id):
         raise ValueError("product_key_id must be 13 digits")
@@ -566,21 +746,41 @@ def build_hardware_hash(
         records.extend(struct.pack("<BBH", rtype, 0, length))
         records.extend(payload)
 
-    add(TYPE_MANUFACTURER, _text_payload("manufacturer", manufacturer))
-    add(TYPE_PRODUCT_NAME, _text_payload("model", model))
-    add(TYPE_SERIAL_NUMBER, _text_payload("serial_number", serial_number))
+    identity = f"{manufacturer}\x1f{serial_number}".encode("utf-8", "surrogatepass")
+    seed = hashlib.sha256(b"device\x1f" + identity).digest()
+    filler = hashlib.shake_256(seed).digest(2048)
+    used = 0
+
+    def opaque(count: int) -> bytes:
+        nonlocal used
+        chunk = filler[used : used + count]
+        used += count
+        return chunk
+
+    for rtype in range(1, 12):
+        if rtype in _OPAQUE_RECORDS:
+            add(rtype, opaque(_OPAQUE_RECORDS[rtype]))
+    add(TYPE_TPM_EK, opaque(64))
     if smbios_uuid is not None:
         add(TYPE_SMBIOS_UUID, smbios_uuid.bytes_le)
+    add(TYPE_TPM_VERSION, b"TPM-Version:2.0 -Level:0-Revision:1.38\x00")
+    add(TYPE_SERIAL_NUMBER, _text_payload("serial_number", serial_number, allow_empty=True))
+    add(15, opaque(_OPAQUE_RECORDS[15]))
+    add(TYPE_MANUFACTURER, _text_payload("manufacturer", manufacturer))
+    add(TYPE_PRODUCT_NAME, _text_payload("model", model))
+    for rtype in range(18, 24):
+        add(rtype, opaque(_OPAQUE_RECORDS[rtype]))
     if product_key_id is not None:
         add(TYPE_PRODUCT_KEY_ID, _text_payload("product_key_id", product_key_id))
-    add(TYPE_CAPTURE_TIME, struct.pack("<q", micros))
-    tpm_seed = hashlib.sha256(
-        b"tpm\x1f" + identity_key(manufacturer, serial_number).encode("utf-8")
-    ).digest()
-    tpm = hashlib.shake_256(tpm_seed).digest(256 + 64 + 32)
-    add(TYPE_TPM_EK, tpm[:256])
-    add(TYPE_TPM_INFO, tpm[256:320])
-    add(TYPE_TPM_VERSION, tpm[320:])
+    add(TYPE_TPM_EK_PUB, opaque(256))
+    add(26, opaque(_OPAQUE_RECORDS[26]))
+    add(_CAPTURE_TIME_RECORD, struct.pack("<q", micros))
+    for rtype in (28, 29):
+        add(rtype, opaque(_OPAQUE_RECORDS[rtype]))
+    for adapter in display_adapters:
+        add(TYPE_DISPLAY_ADAPTER, adapter.encode("utf-16-le"))
+    for rtype in range(31, 38):
+        add(rtype, opaque(_OPAQUE_RECORDS[rtype]))
 
     end = _HEADER_SIZE + len(records)
     if end > _MAX_U16:
@@ -598,8 +798,8 @@ def build_hardware_hash(
     return binascii.b2a_base64(bytes(blob), newline=False).decode("ascii")
 
 
-def _text_payload(name: str, value: str) -> bytes:
-    if not isinstance(value, str) or not value.strip():
+def _text_payload(name: str, value: str, *, allow_empty: bool = False) -> bytes:
+    if not isinstance(value, str) or not (value.strip() or allow_empty):
         raise ValueError(f"{name} must be non-empty text")
     if "\x00" in value:
         raise ValueError(f"{name} must not contain NUL characters")

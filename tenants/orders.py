@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
-from tenants import audit, outcomes, relationships
+from tenants import audit, group_tags, outcomes, relationships
 from tenants.device_rows import (
     OrderDeduplicator,
     PreparedRow,
@@ -44,7 +44,7 @@ class Submission:
     order_id: str | None
     purchase_id: str | None
     group_tag: str | None
-    allowed_group_tags: tuple[str, ...]
+    group_tag_max_length: int
     max_rows: int
     chunk_size: int
 
@@ -56,11 +56,15 @@ class SubmitResult:
     verdicts: list[PreparedRow] = field(default_factory=list)  # dry runs only
 
 
-def _prepared_rows(rows: Iterable[RowInput], submission: Submission) -> Iterator[PreparedRow]:
+def _prepared_rows(
+    session: Session, rows: Iterable[RowInput], submission: Submission
+) -> Iterator[PreparedRow]:
     ctx = RowContext(
         self_registration=submission.partner_id is None,
         order_group_tag=submission.group_tag,
-        allowed_group_tags=submission.allowed_group_tags,
+        group_tags=group_tags.policy_for(
+            session, submission.tenant_id, max_length=submission.group_tag_max_length
+        ),
     )
     dedupe = OrderDeduplicator()
     for index, row in enumerate(rows):
@@ -88,7 +92,7 @@ def submit_order(
     if submission.partner_id is not None:
         relationships.require_active(session, submission.partner_id, submission.tenant_id)
     if dry_run:
-        verdicts = list(_prepared_rows(rows, submission))
+        verdicts = list(_prepared_rows(session, rows, submission))
         if not verdicts:
             raise InputError("The order has no device rows.", code="order_empty")
         return SubmitResult(order=None, verdicts=verdicts)
@@ -113,7 +117,7 @@ def submit_order(
     count = 0
     now = utcnow()
     with RegistrationWriter(session) as writer:
-        for prepared in _prepared_rows(rows, submission):
+        for prepared in _prepared_rows(session, rows, submission):
             writer.write(
                 {
                     "id": uuid.uuid4(),

@@ -35,7 +35,7 @@ from partner_api.portal.auth import signed_in
 from partner_api.request_context import current_request_id, request_session
 from partner_api.schemas import DeviceFilterSchema, OrderCreateSchema, OrderFormSchema
 from partner_api.uploads import FILE_FIELD, parse_device_body
-from tenants import devices, orders, outcomes, portal_users, relationships, support
+from tenants import devices, group_tags, orders, outcomes, portal_users, relationships, support
 from tenants.devices import STATE_MEANINGS
 from tenants.errors import DomainError
 from tenants.models import Order, Partner, Registration, Relationship, Tenant
@@ -303,7 +303,7 @@ def _order_form(*, tenant_id, partner_id, customer_name, action):
     page = {
         "action": action,
         "customer_name": customer_name,
-        "group_tags": settings.allowed_group_tags,
+        "group_tags": group_tags.policy_for(request_session(), tenant_id).allowed,
         "max_rows": settings.max_order_rows,
         "max_mib": settings.max_upload_bytes // (1024 * 1024),
         "fields": request.form,

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import csv
 import io
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from tenants import db, group_tags
 from tenants.hardware_hash import build_hardware_hash
 from tests.helpers import (
     CSV_HEADERS,
@@ -238,24 +240,70 @@ def test_every_row_outcome_from_one_file(api, world, pair, run_worker):
     assert serials == {owned_here, fresh, dup}
 
 
-def test_group_tag_near_miss_names_the_right_tag(api, pair, run_worker):
+def test_real_group_tags_register_by_default_as_given(api, pair, run_worker):
+    partner, tenant = pair
+    fmt = "collection_script"
+    tags = ["SP001_STD01", "microsoft365managed_standard", "Sales – Malmö (EMEA) 2", "x" * 128]
+    data = encode_csv(
+        [CSV_HEADERS[fmt], *(hashed_row(fmt, unique("SN"), group_tag=t) for t in tags)]
+    )
+
+    response = upload(api, order_path(tenant), partner.token, [("tags.csv", data)])
+    order = wait_for_order(api, partner.token, response.headers["Location"], run_worker)
+
+    rows = rows_of(api, partner.token, order)
+    assert [(r["state"], r["group_tag"]) for r in rows] == [("ready_for_user", t) for t in tags]
+
+
+def test_group_tags_that_cannot_be_tags_are_refused_with_the_reason(api, pair, run_worker):
     partner, tenant = pair
     fmt = "collection_script"
     data = encode_csv(
         [
             CSV_HEADERS[fmt],
-            hashed_row(fmt, unique("SN"), group_tag="microsoft365managed_standard"),
-            hashed_row(fmt, unique("SN"), group_tag="Microsoft365Managed_PowerUser"),
+            hashed_row(fmt, unique("SN"), group_tag="x" * 129),
+            hashed_row(fmt, unique("SN"), group_tag="Sales\x07Team"),
         ]
     )
 
     response = upload(api, order_path(tenant), partner.token, [("tags.csv", data)])
     order = wait_for_order(api, partner.token, response.headers["Location"], run_worker)
 
-    first, second = rows_of(api, partner.token, order)
-    assert first["error_code"] == "group_tag_invalid"
-    assert "Microsoft365Managed_Standard" in first["message"]
-    assert second["state"] == "ready_for_user"
+    too_long, unprintable = rows_of(api, partner.token, order)
+    assert too_long["error_code"] == "group_tag_invalid"
+    assert "129 characters long; at most 128" in too_long["message"]
+    assert unprintable["error_code"] == "group_tag_invalid"
+    assert "not printable" in unprintable["message"]
+
+
+def test_a_tenant_held_to_a_strict_list_refuses_other_tags_naming_the_allowed_ones(
+    api, pair, run_worker
+):
+    partner, tenant = pair
+    with db.transaction() as session:
+        group_tags.set_allowed_tags(session, tenant.id, group_tags.MANAGED_DESKTOP_TAGS)
+    fmt = "collection_script"
+    data = encode_csv(
+        [
+            CSV_HEADERS[fmt],
+            hashed_row(fmt, unique("SN"), group_tag="microsoft365managed_standard"),
+            hashed_row(fmt, unique("SN"), group_tag="Microsoft365Managed_PowerUser"),
+            hashed_row(fmt, unique("SN"), group_tag="SP001_STD01"),
+        ]
+    )
+
+    response = upload(api, order_path(tenant), partner.token, [("tags.csv", data)])
+    order = wait_for_order(api, partner.token, response.headers["Location"], run_worker)
+
+    near_miss, allowed, other = rows_of(api, partner.token, order)
+    assert near_miss["error_code"] == "group_tag_invalid"
+    assert "use 'Microsoft365Managed_Standard'" in near_miss["message"]
+    assert allowed["state"] == "ready_for_user"
+    assert other["error_code"] == "group_tag_invalid"
+    assert "allows only: Microsoft365Managed_Standard, " in other["message"]
+    # Another tenant still accepts any tag.
+    with db.transaction() as session:
+        assert group_tags.policy_for(session, uuid.uuid4()).allowed == ()
 
 
 def test_order_group_tag_from_the_form_applies_to_rows_without_one(api, pair, run_worker):
