@@ -1,11 +1,13 @@
 """Device CSV files as uploaded by partners and customers, read as a stream.
 
 A file is recognised by its header, one of three layouts (``FORMATS``). Files
-arrive as UTF-8 (with or without a byte order mark) or UTF-16 with a byte
-order mark (what Windows PowerShell 5.1 ``Out-File`` writes), with any line
-endings, quoted or not, with blank lines, trailing commas and spaces, and
-sometimes with the header repeated mid-file after several files were
-concatenated. A ``.zip`` upload stands for the CSV files inside it.
+arrive as UTF-8 (with or without a byte order mark), UTF-16 with a byte order
+mark (what Windows PowerShell 5.1 ``Out-File`` writes), or Windows-1252 (what
+Excel in a European locale saves as "CSV (semicolon separated)"); fields are
+separated by commas, semicolons or tabs, whichever the header line uses; with
+any line endings, quoted or not, with blank lines, trailing commas and
+spaces, and sometimes with the header repeated mid-file after several files
+were concatenated. A ``.zip`` upload stands for the CSV files inside it.
 
 ``read_device_rows`` yields one ``DeviceRow`` per device line, numbered by
 its physical line in its file, and raises ``CsvFileError`` (``UploadTooLarge``
@@ -24,13 +26,15 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import re
 import zipfile
+from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
 # The fields a device row may carry (SPEC section 2): one definition for JSON and CSV.
-from tenants.device_rows import FIELDS
+from tenants.device_rows import FIELDS, implausible_serial_problem
 
 __all__ = [
     "ERROR_HEADER",
@@ -123,6 +127,13 @@ _HEADER_EDGE_CHARACTERS = "\"'\u201c\u201d\u2018\u2019\ufeff"
 _POWERSHELL_TYPE_LINE = "#TYPE "
 
 _FIX_ENCODING = "Save the file as CSV UTF-8 and upload it again."
+
+# Field separators a file may use; the header line decides which one it does.
+_DELIMITERS = (",", ";", "\t")
+# Excel writes "sep=;" above the header when asked to name its separator.
+_SEPARATOR_LINE = re.compile(r'\s*"?sep=(.)"?\s*', re.IGNORECASE)
+# The same line as the csv reader returns it, its separator taken as one.
+_SEPARATOR_CELL = re.compile(r"sep=.?", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -362,20 +373,111 @@ def _is_csv_member(info: zipfile.ZipInfo) -> bool:
 
 
 def _read_file(raw: _CountingStream, source: str, limits: _Limits) -> Iterator[DeviceRow]:
-    """Decode one file by its byte order mark (UTF-8 without one) and parse it."""
+    """Decode one file by its byte order mark (UTF-8, else Windows-1252, without
+    one) and parse it."""
     bom = raw.head(2)
+    stream: io.RawIOBase
     if bom in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
         # The codec reads the mark, picks the byte order and drops it.
-        encoding, label = "utf-16", "UTF-16"
+        stream, encoding, label = raw, "utf-16", "UTF-16"
+        undecodable: list[int] = []
     else:
+        stream = _Utf8OrWindows1252(raw)
+        undecodable = stream.undecodable
         # Drops a UTF-8 byte order mark when there is one.
-        encoding, label = "utf-8-sig", "UTF-8"
+        encoding, label = "utf-8-sig", "UTF-8 or Windows-1252"
     # newline="" keeps every line ending (CRLF, LF or a lone CR) for the csv
     # module, which must see them to read quoted values that span lines.
     with io.TextIOWrapper(
-        io.BufferedReader(raw), encoding=encoding, errors=_MARK_UNDECODABLE, newline=""
+        io.BufferedReader(stream), encoding=encoding, errors=_MARK_UNDECODABLE, newline=""
     ) as text:
-        yield from _parse(_Lines(text, source, label), limits)
+        yield from _parse(_Lines(text, source, label, undecodable), limits)
+
+
+class _Utf8OrWindows1252(io.RawIOBase):
+    """The bytes of a file without a byte order mark, as UTF-8.
+
+    Decided line by line: a line that is valid UTF-8 passes through, a line
+    that is not is read as Windows-1252 (Excel's encoding in Western European
+    locales), and once one line was, every later line is too. The five bytes
+    Windows-1252 leaves undefined stay undecodable; their offsets in the file
+    are recorded in ``undecodable`` for the error message.
+    """
+
+    _CHUNK = 1 << 16
+    # A line longer than this is passed on in pieces (the reader refuses it).
+    _MAX_PENDING = 4 * MAX_ROW_CHARS
+
+    def __init__(self, raw: io.RawIOBase) -> None:
+        super().__init__()
+        self._raw = raw
+        self._pending = b""  # the start of a line not ended yet
+        self._offset = 0  # file offset of the first byte of _pending
+        self._out = b""
+        self._windows_1252 = False
+        self.undecodable: list[int] = []
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
+        while not self._out:
+            chunk = self._raw.read(self._CHUNK)
+            if chunk is None:
+                return 0
+            if not chunk:
+                if not self._pending:
+                    return 0
+                self._out, self._pending = self._convert(self._pending), b""
+                break
+            data = self._pending + chunk if self._pending else chunk
+            if data.isascii():
+                self._offset += len(data)
+                self._pending, self._out = b"", data
+                continue
+            cut = data.rfind(b"\n") + 1
+            if cut == 0 and len(data) > self._MAX_PENDING:
+                cut = len(data)
+            self._pending = data[cut:]
+            self._out = self._convert(data[:cut])
+        count = min(len(buffer), len(self._out))
+        buffer[:count] = self._out[:count]
+        self._out = self._out[count:]
+        return count
+
+    def _convert(self, data: bytes) -> bytes:
+        """Whole lines of the file, as UTF-8."""
+        start = self._offset
+        self._offset += len(data)
+        if data.isascii():
+            return data
+        out = bytearray()
+        for line in data.splitlines(keepends=True):
+            if not self._windows_1252 and not line.isascii():
+                try:
+                    line.decode("utf-8")
+                except UnicodeDecodeError:
+                    self._windows_1252 = True
+            if self._windows_1252 and not line.isascii():
+                out += self._from_windows_1252(line, start).encode("utf-8", "surrogatepass")
+            else:
+                out += line
+            start += len(line)
+        return bytes(out)
+
+    def _from_windows_1252(self, line: bytes, start: int) -> str:
+        try:
+            return line.decode("cp1252")
+        except UnicodeDecodeError:
+            pass
+        characters = []
+        for at in range(len(line)):
+            try:
+                characters.append(line[at : at + 1].decode("cp1252"))
+            except UnicodeDecodeError:
+                characters.append(_UNDECODABLE)
+                self.undecodable.append(start + at)
+        return "".join(characters)
 
 
 # ---------------------------------------------------------------------------
@@ -389,7 +491,13 @@ class _Lines:
     of the row's first line and starts the per-row length count.
     """
 
-    def __init__(self, text: io.TextIOBase, source: str, encoding_label: str) -> None:
+    def __init__(
+        self,
+        text: io.TextIOBase,
+        source: str,
+        encoding_label: str,
+        undecodable_offsets: list[int] | None = None,
+    ) -> None:
         self.source = source
         self.number = 0  # lines handed out so far
         # Whether the csv reader asked for a line past the end while reading
@@ -397,8 +505,34 @@ class _Lines:
         self.ran_out = False
         self._text = text
         self._encoding_label = encoding_label
+        self._undecodable_offsets = [] if undecodable_offsets is None else undecodable_offsets
         self._row_start = 1
         self._row_chars = 0
+        self._peeked: deque[str] = deque()  # read ahead, not handed out yet
+
+    def delimiter(self) -> str:
+        """The field separator the file's header line uses (a comma when none fits).
+
+        Reads ahead to the first line that is not blank, the PowerShell type
+        line or Excel's "sep=" line; those lines are still handed out in turn.
+        """
+        while len(self._peeked) < 20:
+            line = self._text.readline(MAX_ROW_CHARS + 1)
+            if not line:
+                break
+            self._peeked.append(line)
+            content = line.strip().lstrip("\ufeff")
+            separator = _SEPARATOR_LINE.fullmatch(content)
+            if separator:
+                return separator.group(1) if separator.group(1) in _DELIMITERS else ","
+            if (
+                not content
+                or content.startswith(_POWERSHELL_TYPE_LINE)
+                or not content.strip(",;\t")
+            ):
+                continue
+            return _header_delimiter(line)
+        return ","
 
     def start_row(self) -> int:
         self._row_start = self.number + 1
@@ -411,16 +545,21 @@ class _Lines:
 
     def __next__(self) -> str:
         # Bounded, so a file with no line breaks is never read whole.
-        line = self._text.readline(MAX_ROW_CHARS + 1)
+        line = self._peeked.popleft() if self._peeked else self._text.readline(MAX_ROW_CHARS + 1)
         if not line:
             self.ran_out = True
             raise StopIteration
         self.number += 1
         if _UNDECODABLE in line:
+            where = (
+                f" (the first at byte offset {self._undecodable_offsets[0]:,} of the file)"
+                if self._undecodable_offsets
+                else ""
+            )
             raise self.error(
                 self.number,
                 f"the line is not text: it contains bytes that are not valid "
-                f"{self._encoding_label}. {_FIX_ENCODING}",
+                f"{self._encoding_label}{where}. {_FIX_ENCODING}",
             )
         if "\x00" in line:
             raise self.error(
@@ -453,10 +592,21 @@ class _Layout:
     # commas (the file was saved without quotes), ignored like it.
     ends_with_message: bool = False
 
+    @property
+    def required(self) -> int:
+        """Fields a device line must have: up to the last column that is neither
+        optional in the format nor an ignored error column."""
+        needed = [
+            i
+            for i, field in enumerate(self.columns)
+            if field is not None and field not in self.format.optional
+        ]
+        return needed[-1] + 1 if needed else 0
+
 
 def _parse(lines: _Lines, limits: _Limits) -> Iterator[DeviceRow]:
     # skipinitialspace reads `a, "b"` as two values, as people who type CSV mean.
-    reader = csv.reader(lines, skipinitialspace=True)
+    reader = csv.reader(lines, delimiter=lines.delimiter(), skipinitialspace=True)
     layout: _Layout | None = None
     header_line = 0
     rows = 0
@@ -474,8 +624,12 @@ def _parse(lines: _Lines, limits: _Limits) -> Iterator[DeviceRow]:
             raise lines.error(
                 line, "a quote opened on this row is never closed. Close it, or remove it."
             )
+        fields_given = len(cells)
         cells = _trimmed(cells)
-        if not cells or (len(cells) == 1 and cells[0].startswith(_POWERSHELL_TYPE_LINE)):
+        if not cells or (
+            len(cells) == 1
+            and (cells[0].startswith(_POWERSHELL_TYPE_LINE) or _SEPARATOR_CELL.fullmatch(cells[0]))
+        ):
             continue
         # The header again, or another accepted one, after files were
         # concatenated: it applies to the rows below it.
@@ -491,12 +645,28 @@ def _parse(lines: _Lines, limits: _Limits) -> Iterator[DeviceRow]:
                 f"the row has {len(cells)} fields but the header has {len(layout.columns)}. "
                 "Remove the extra values or quote fields that contain commas.",
             )
+        if fields_given < layout.required:
+            raise lines.error(
+                line,
+                f"the line has {fields_given} field{'' if fields_given == 1 else 's'} where the "
+                f"header has {len(layout.columns)}: was a hardware hash split over two lines? "
+                "Put each device on one line, with a value or an empty field for every column.",
+            )
         limits.count_row(lines.source, line)
         rows += 1
         values: dict[str, str | None] = dict.fromkeys(FIELDS)
         for field, cell in zip(layout.columns, cells, strict=False):
             if field is not None:
                 values[field] = cell or None
+        serial = values["serial_number"]
+        serial_problem = serial and implausible_serial_problem(serial)
+        if serial_problem:
+            raise lines.error(
+                line,
+                f"{serial_problem}. Was a hardware hash split over two lines, or are the "
+                "columns in another order than the header says? Put each device on one line, "
+                "its values in the header's order.",
+            )
         yield DeviceRow(source=lines.source, line=line, format=layout.format, values=values)
     if layout is None:
         raise CsvFileError(
@@ -539,6 +709,16 @@ def _match_header(cells: list[str]) -> _Layout | None:
 
 
 _FIRST_HEADER_NAMES = frozenset(_header_name(fmt.header[0]) for fmt in FORMATS)
+
+
+def _header_delimiter(line: str) -> str:
+    """The separator with which ``line`` reads as an accepted header; when none
+    does, the one the line uses most (so the error shows its columns)."""
+    for delimiter in _DELIMITERS:
+        cells = _trimmed(next(csv.reader([line], delimiter=delimiter, skipinitialspace=True), []))
+        if cells and _match_header(cells) is not None:
+            return delimiter
+    return max(_DELIMITERS, key=line.count)
 
 
 def _match_columns(fmt: CsvFormat, names: list[str]) -> tuple[str | None, ...] | None:

@@ -181,12 +181,11 @@ def test_blank_lines_and_rows_of_empty_cells_are_skipped_but_counted():
     assert located(read(("d.csv", data))) == [("d.csv", 7, "SN-0001")]
 
 
-def test_trailing_commas_and_spaces_are_ignored_and_missing_cells_are_none():
+def test_trailing_commas_and_spaces_are_ignored_and_empty_cells_are_none():
     data = encode(
         [
             FORMAT["self_registration"].header,
             "Contoso , Laptop 7 ,SN-1,  H1  ,,,  ,",
-            "Contoso,Laptop 7,SN-2",
             "Contoso,,SN-3,",
         ]
     )
@@ -199,11 +198,21 @@ def test_trailing_commas_and_spaces_are_ignored_and_missing_cells_are_none():
     ] == [
         {"manufacturer": "Contoso", "model": "Laptop 7", "serial_number": "SN-1",
          "hardware_hash": "H1"},
-        {"manufacturer": "Contoso", "model": "Laptop 7", "serial_number": "SN-2",
-         "hardware_hash": None},
         {"manufacturer": "Contoso", "model": None, "serial_number": "SN-3",
          "hardware_hash": None},
     ]  # fmt: skip
+
+
+def test_a_line_with_fewer_fields_than_the_header_is_refused_naming_it():
+    data = encode([FORMAT["self_registration"].header, "Contoso,Laptop 7,SN-1,", "Contoso,X,SN-2"])
+
+    error = error_of(("d.csv", data))
+
+    assert error.line == 3
+    assert error.message.startswith(
+        "d.csv, line 3: the line has 3 fields where the header has 4: was a hardware hash "
+        "split over two lines?"
+    )
 
 
 def test_every_field_is_present_in_the_values():
@@ -458,16 +467,33 @@ def test_a_row_with_more_fields_than_the_header_names_the_line_and_the_counts():
     assert (error.source, error.line) == ("devices.csv", 3)
 
 
-def test_invalid_utf8_names_its_line_even_deep_in_a_long_file():
+def test_windows_1252_deep_in_a_long_file_is_read_as_windows_1252():
+    good = [row_of("partner", serial_number=f"SN-{n}") for n in range(5000)]
+    # Valid UTF-8 for thousands of lines, then what Excel writes in Windows-1252.
+    data = encode([FORMAT["partner"].header, *good]) + "SN-Å€,,,Fabrikam Ö,Modèl\r\n".encode(
+        "cp1252"
+    )
+
+    rows = read(("excel.csv", data), max_rows=10_000, max_bytes=len(data))
+
+    assert rows[-1].line == 5002
+    assert rows[-1].values["serial_number"] == "SN-Å€"
+    assert rows[-1].values["manufacturer"] == "Fabrikam Ö"
+    assert rows[-1].values["model"] == "Modèl"
+
+
+def test_bytes_that_are_no_known_encoding_name_the_line_and_byte_offset():
     good = [row_of("partner", serial_number=f"SN-{n}") for n in range(10)]
-    # A file saved as Windows-1252 rather than UTF-8, past the first decoded chunk.
-    data = encode([FORMAT["partner"].header, *good]) + "SN-é,x\r\n".encode("cp1252")
+    head = encode([FORMAT["partner"].header, *good])
+    # 0x81 is undefined in Windows-1252 and invalid in UTF-8.
+    data = head + b"SN-\x81,x,y,z,w\r\n"
 
-    error = error_of(("latin1.csv", data))
+    error = error_of(("odd.csv", data))
 
-    assert error.message.startswith("latin1.csv, line 12: the line is not text")
-    assert "save the file as csv utf-8" in error.message.lower()
     assert error.line == 12
+    assert error.message.startswith("odd.csv, line 12: the line is not text")
+    assert f"byte offset {len(head) + 3:,}" in error.message
+    assert "save the file as csv utf-8" in error.message.lower()
 
 
 def test_invalid_utf16_names_its_line():
@@ -484,7 +510,8 @@ def test_invalid_utf16_names_its_line():
 def test_binary_file_is_an_error_on_line_1():
     error = error_of(("image.csv", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00"))
 
-    assert error.message.startswith("image.csv, line 1: the line is not text")
+    assert error.line == 1
+    assert error.message.startswith("image.csv, line 1: the header is not one we accept")
 
 
 def test_nul_bytes_are_an_error_naming_the_line():
@@ -806,3 +833,73 @@ def _expected_lines(text: str) -> list[int]:
             break
         starts.append(start)
     return starts[1:]
+
+
+# --- European Excel: semicolons, tabs, Windows-1252 ------------------------------------------
+
+
+@pytest.mark.parametrize("delimiter", [";", "\t"])
+@pytest.mark.parametrize("fmt", list(FORMAT))
+def test_semicolon_and_tab_separated_files_read_like_comma_separated_ones(fmt, delimiter):
+    rows = [row_of(fmt, serial_number=f"SN-{n}", model="Laptop; 7, 15") for n in range(3)]
+    comma = encode([FORMAT[fmt].header, *rows], quoted=True)
+    lines = [delimiter.join(FORMAT[fmt].header)]
+    for row in rows:
+        lines.append(delimiter.join(f'"{cell}"' if delimiter in cell else cell for cell in row))
+    other = ("\r\n".join(lines) + "\r\n").encode("cp1252")
+
+    assert [r.values for r in read(("excel.csv", other))] == [
+        r.values for r in read(("comma.csv", comma))
+    ]
+
+
+def test_excel_separator_line_is_honoured_and_skipped():
+    data = b"sep=;\r\n" + ";".join(FORMAT["partner"].header).encode() + b"\r\n"
+    data += ";".join(row_of("partner", serial_number="SN-1")).encode() + b"\r\n"
+
+    (row,) = read(("excel.csv", data))
+
+    assert (row.line, row.values["serial_number"]) == (3, "SN-1")
+
+
+def test_a_hash_split_over_two_lines_is_refused_naming_the_line():
+    whole = row_of("collection_script", serial_number="SN-1")[:3]
+    cut = len(whole[2]) // 2
+    data = encode(
+        [
+            FORMAT["collection_script"].header[:3],
+            row_of("collection_script", serial_number="SN-0")[:3],
+            [whole[0], whole[1], whole[2][:cut]],
+            [whole[2][cut:]],
+        ]
+    )
+
+    error = error_of(("split.csv", data))
+
+    assert error.line == 4
+    assert error.message.startswith(
+        "split.csv, line 4: the line has 1 field where the header has 3: was a hardware hash "
+        "split over two lines?"
+    )
+
+
+def test_a_piece_of_a_hash_in_the_serial_column_is_refused_naming_the_line():
+    piece = "T0FmAxEAHAAAAAoA6ANGYgAACgDoA0Zi0xd8KuQCCQgCABAACQABAAEAAgABAAAABQAZ"
+    data = encode([FORMAT["collection_script"].header[:3], [piece, "", ""], ["SN-2", "", "H"]])
+
+    error = error_of(("shifted.csv", data))
+
+    assert error.line == 2
+    assert "a piece of a hardware hash rather than a serial number" in error.message
+    assert "Was a hardware hash split over two lines" in error.message
+
+
+def test_a_serial_hundreds_of_characters_long_is_refused_naming_the_line():
+    data = encode([FORMAT["partner"].header, row_of("partner", serial_number="SN " * 100)])
+
+    error = error_of(("long.csv", data))
+
+    assert error.line == 2
+    assert "the serial number is 299 characters long; a serial number has at most 128" in (
+        error.message
+    )
