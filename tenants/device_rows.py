@@ -195,8 +195,7 @@ def prepare_row(
     if has_tuple and is_placeholder_serial(serial):
         return row.fail(
             outcomes.DEVICE_NOT_FOUND,
-            f"{outcomes.message(outcomes.DEVICE_NOT_FOUND)} "
-            f"({placeholder_serial_problem(serial)})",
+            f"{outcomes.message(outcomes.DEVICE_NOT_FOUND)} ({placeholder_serial_problem(serial)})",
         )
     pkid = values["product_key_id"]
     if pkid is not None and not PKID_PATTERN.match(pkid):
