@@ -56,16 +56,21 @@ class SubmitResult:
     verdicts: list[PreparedRow] = field(default_factory=list)  # dry runs only
 
 
-def _prepared_rows(
-    session: Session, rows: Iterable[RowInput], submission: Submission
-) -> Iterator[PreparedRow]:
-    ctx = RowContext(
+def _row_context(session: Session, submission: Submission) -> RowContext:
+    return RowContext(
         self_registration=submission.partner_id is None,
         order_group_tag=submission.group_tag,
         group_tags=group_tags.policy_for(
             session, submission.tenant_id, max_length=submission.group_tag_max_length
         ),
     )
+
+
+def _prepared_rows(
+    rows: Iterable[RowInput], submission: Submission, ctx: RowContext
+) -> Iterator[PreparedRow]:
+    # A generator: on PostgreSQL it is consumed while COPY holds the
+    # connection, so everything it needs from the database is read before.
     dedupe = OrderDeduplicator()
     for index, row in enumerate(rows):
         if index >= submission.max_rows:
@@ -92,7 +97,7 @@ def submit_order(
     if submission.partner_id is not None:
         relationships.require_active(session, submission.partner_id, submission.tenant_id)
     if dry_run:
-        verdicts = list(_prepared_rows(session, rows, submission))
+        verdicts = list(_prepared_rows(rows, submission, _row_context(session, submission)))
         if not verdicts:
             raise InputError("The order has no device rows.", code="order_empty")
         return SubmitResult(order=None, verdicts=verdicts)
@@ -116,8 +121,9 @@ def submit_order(
     }
     count = 0
     now = utcnow()
+    ctx = _row_context(session, submission)
     with RegistrationWriter(session) as writer:
-        for prepared in _prepared_rows(session, rows, submission):
+        for prepared in _prepared_rows(rows, submission, ctx):
             writer.write(
                 {
                     "id": uuid.uuid4(),
