@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
+
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from tenants import orders
-from tenants.hardware_hash import identity_key, normalize_identity_part
+from tenants.hardware_hash import identity_key, normalize_identity_part, uuid_identity_key
 from tenants.models import (
     AuditEvent,
     DeviceClaim,
@@ -82,20 +84,29 @@ def device_history(session: Session, serial_number: str, manufacturer: str | Non
     """Who owns a device now, and every registration of it across tenants,
     oldest first. Matches the serial number case- and space-insensitively."""
     wanted = normalize_identity_part(serial_number)
+    # A device whose serial number is a firmware placeholder is known by its
+    # SMBIOS UUID, which support can look up in its place.
+    patterns = [f"%\x1f{_escape_like(wanted)}"]
+    keys_wanted = [identity_key(manufacturer or "", serial_number)]
+    try:
+        smbios_uuid = str(uuid.UUID(serial_number.strip()))
+    except ValueError:
+        pass
+    else:
+        patterns.append(f"%\x1fuuid:{smbios_uuid}")
+        keys_wanted.append(uuid_identity_key(manufacturer or "", smbios_uuid))
     with unscoped("support: a device's owners across tenants"):
         stmt = (
             select(Registration, Tenant.name, Partner.name, Order.order_id)
             .join(Order, Order.id == Registration.order_pk)
             .join(Tenant, Tenant.id == Registration.tenant_id)
             .outerjoin(Partner, Partner.id == Registration.partner_id)
-            .where(Registration.identity_key.like(f"%\x1f{_escape_like(wanted)}", escape="\\"))
+            .where(or_(*(Registration.identity_key.like(p, escape="\\") for p in patterns)))
             .order_by(Registration.created_at, Registration.id)
             .limit(_ROW_LIMIT)
         )
         if manufacturer:
-            stmt = stmt.where(
-                Registration.identity_key == identity_key(manufacturer, serial_number)
-            )
+            stmt = stmt.where(Registration.identity_key.in_(keys_wanted))
         rows = session.execute(stmt).all()
         keys = {reg.identity_key for reg, *_ in rows}
         claims = session.execute(

@@ -117,6 +117,26 @@ def test_captures_of_every_kind_register_as_the_devices_their_hashes_describe(
     assert sum(1 for d in listed if d["serial_number"] == "SMBIOS_STRING_INDEX_0") == 2
 
 
+def test_support_finds_a_placeholder_serial_machine_by_its_smbios_uuid(
+    api, world, pair, run_worker
+):
+    partner, tenant = pair
+    vm = captures()[3]
+    data = encode_csv(
+        [list(CSV_HEADERS["collection_script"][:3]), [vm["serial"], "", capture_hash(vm)]]
+    )
+    response = upload(api, order_path(tenant), partner.token, [("vm.csv", data)])
+    wait_for_order(api, partner.token, response.headers["Location"], run_worker)
+
+    found = api.get(
+        f"/v1/support/devices?serial_number={str(vm['smbios_uuid']).upper()}",
+        token=world.support().token,
+    )
+
+    assert found.status_code == 200, found.text
+    assert str(tenant.id) in found.text
+
+
 def test_the_same_virtual_machine_captured_twice_is_still_one_device(api, pair, run_worker):
     partner, tenant = pair
     vm = captures()[3]
