@@ -29,6 +29,10 @@ DEFAULT_RATE_LIMITS = {
     "anonymous": "120 per minute",
     # Portal sign-in attempts per address and account, on top of the anonymous limit.
     "sign_in": "10 per minute",
+    # Failed sign-ins or token requests for one account (portal address, client ID)
+    # from all addresses together: a burst this size, then one per period/count
+    # (partner_api/failed_attempts.py). It delays guessing; it never locks anyone out.
+    "account_failures": "60 per hour",
 }
 
 
@@ -78,6 +82,9 @@ class Settings:
     portal_session_hours: int = 8
     # Send the portal's cookie over HTTPS only (set it when served behind TLS).
     portal_cookie_secure: bool = False
+    # How many proxies (load balancers) in front of the service append to
+    # X-Forwarded-For and set X-Forwarded-Proto; 0 trusts neither header.
+    trusted_proxy_hops: int = 0
 
     @property
     def uses_embedded_redis(self) -> bool:
@@ -121,4 +128,5 @@ class Settings:
             portal_session_hours=_int("PORTAL_SESSION_HOURS", 8),
             portal_cookie_secure=os.environ.get("PORTAL_COOKIE_SECURE", "").strip().lower()
             in ("1", "true", "yes"),
+            trusted_proxy_hops=max(0, _int("TRUSTED_PROXY_HOPS", 0)),
         )

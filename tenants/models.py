@@ -101,7 +101,8 @@ class PortalUser(Base):
 
     __tablename__ = "portal_users"
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
-    # Stored lower-cased: sign-in is case-insensitive on the address.
+    # Stored as tenants.portal_users.normalize_email gives it: sign-in is
+    # case-insensitive on the address and ignores the spaces around it.
     email: Mapped[str] = mapped_column(String(320), unique=True)
     name: Mapped[str | None] = mapped_column(String(200))
     password_hash: Mapped[str] = mapped_column(String(255))

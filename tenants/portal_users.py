@@ -5,26 +5,27 @@ as slow salted hashes."""
 from __future__ import annotations
 
 import secrets
+import unicodedata
 import uuid
 
 from sqlalchemy import func, select
-from werkzeug.security import check_password_hash
 
 from tenants import audit, db
-from tenants.clients import hash_secret
+from tenants.clients import hash_secret, secret_matches
 from tenants.errors import Conflict, InputError, NotFound
 from tenants.models import Partner, PortalUser, Tenant
 
 PORTAL_KINDS = ("partner", "tenant", "support")
 MIN_PASSWORD_LENGTH = 12
 
-# Checked against when the address is unknown, so a wrong address takes as
-# long as a wrong password and sign-in does not reveal who has an account.
-_UNKNOWN_USER_HASH = hash_secret(secrets.token_urlsafe(16))
-
 
 def normalize_email(email: str) -> str:
-    return email.strip().lower()
+    """The one form of an address, used to store it, to look it up and to count
+    sign-in attempts against it: Unicode NFKC, case-folded, without surrounding
+    spaces. Variants of one address ("Victim@Y.example ", full-width letters)
+    are one account and share one sign-in limit."""
+    folded = unicodedata.normalize("NFKC", email).casefold()
+    return unicodedata.normalize("NFKC", folded).strip()
 
 
 def create_user(
@@ -83,12 +84,12 @@ def find_by_email(email: str) -> PortalUser | None:
 
 
 def check_password(email: str, password: str) -> PortalUser | None:
-    """The active user with this address and password, else None."""
+    """The active user with this address and password, else None. Every path
+    does one hash check, so the time taken does not tell who has an account."""
     user = find_by_email(email)
-    if user is None or user.disabled_at is not None:
-        check_password_hash(_UNKNOWN_USER_HASH, password)
-        return None
-    return user if password and check_password_hash(user.password_hash, password) else None
+    usable = user is not None and user.disabled_at is None
+    matches = secret_matches(user.password_hash if usable else None, password)
+    return user if usable and matches else None
 
 
 def get_active(user_id: uuid.UUID) -> PortalUser | None:
@@ -103,6 +104,7 @@ def demo_user(
 ) -> tuple[str, str]:
     """A demo sign-in of this kind with a fresh password: (email, password)."""
     password = secrets.token_urlsafe(12)
+    email = normalize_email(email)
     with db.transaction() as session:
         user = session.scalars(select(PortalUser).where(PortalUser.email == email)).first()
         if user is not None:

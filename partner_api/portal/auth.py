@@ -90,6 +90,12 @@ def portal_principal() -> Principal | None:
     return g.principal
 
 
+def sign_in_account() -> str:
+    """The account a sign-in form names, in the one form (``normalize_email``)
+    used both to look it up and to count attempts against it."""
+    return portal_users.normalize_email(request.form.get("email", ""))
+
+
 def sign_in(user: PortalUser) -> None:
     session.clear()
     session.permanent = True

@@ -28,7 +28,7 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
-from partner_api import views
+from partner_api import failed_attempts, views
 from partner_api.errors import NOT_FOUND_DETAIL, ApiError, domain_detail, domain_status
 from partner_api.portal import auth
 from partner_api.portal.auth import signed_in
@@ -141,11 +141,22 @@ def sign_in():
     if request.method == "GET":
         return render_template("portal/sign_in.html", next=next_page, email="")
     auth.csrf.protect()
-    email = request.form.get("email", "")
-    user = portal_users.check_password(email, request.form.get("password", ""))
+    typed, account = request.form.get("email", ""), auth.sign_in_account()
+    failures = failed_attempts.backstop("sign-in")
+    try:
+        failures.check(account)
+    except ApiError as wait:
+        error = wait.detail
+        return (
+            render_template("portal/sign_in.html", next=next_page, email=typed, error=error),
+            429,
+            wait.headers,
+        )
+    user = portal_users.check_password(account, request.form.get("password", ""))
     if user is None:
+        failures.record_failure(account)
         error = "That email address and password do not match an account. Check both and try again."
-        return render_template("portal/sign_in.html", next=next_page, email=email, error=error), 401
+        return render_template("portal/sign_in.html", next=next_page, email=typed, error=error), 401
     auth.sign_in(user)
     return redirect(next_page or url_for(HOME[user.principal_kind]))
 
