@@ -5,11 +5,9 @@ locks, and answers that take as long for an unknown address."""
 
 from __future__ import annotations
 
-import dataclasses
 import statistics
 import time
 
-import pytest
 import requests
 
 from tests.portal.conftest import csrf_token
@@ -112,17 +110,6 @@ def test_guessing_from_many_addresses_is_delayed_not_locked(world, people, setti
     time.sleep(wait)
     response = SignInForm(base_url, source="203.0.113.9").post(victim.email, victim.password)
     assert response.status_code == 302
-
-
-@pytest.fixture
-def limits_lifted(app):
-    """Rate limits out of the way, so only the answers' timing is measured."""
-    settings = app.extensions["partner_api.settings"]
-    app.extensions["partner_api.settings"] = dataclasses.replace(
-        settings, rate_limits=dict.fromkeys(settings.rate_limits, "1000000 per minute")
-    )
-    yield
-    app.extensions["partner_api.settings"] = settings
 
 
 def test_sign_in_takes_as_long_whether_the_address_has_an_account(
