@@ -113,6 +113,20 @@ class PortalUser(Base):
     disabled_at: Mapped[datetime | None]
 
 
+class PortalSession(Base):
+    """One signed-in browser. The cookie carries a random secret; only its
+    SHA-256 is stored, so the table gives nobody a way in. Deleting the row
+    signs that browser out at once."""
+
+    __tablename__ = "portal_sessions"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("portal_users.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+
+
 class Relationship(TenantOwned, Base):
     """A partner's right to register devices for a tenant."""
 

@@ -1,4 +1,6 @@
-"""Portal sign-in: a signed session cookie naming a portal user.
+"""Portal sign-in: a signed session cookie carrying the secret of a session
+kept on the server (tenants/portal_users.py), checked on every request, so
+signing out, a new password or an administrator ends it at once.
 
 A signed-in person acts as their principal (partner, tenant or support) with
 every scope of its kind, under the same data scope an API token of that
@@ -12,12 +14,11 @@ import contextlib
 import functools
 import os
 import secrets
-import uuid
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
-from flask import Flask, g, redirect, request, session, url_for
+from flask import Flask, current_app, g, redirect, request, session, url_for
 from flask_wtf.csrf import CSRFProtect
 
 from config import logging as log_context
@@ -78,11 +79,8 @@ def portal_principal() -> Principal | None:
         return g.principal
     if not request.path.startswith(PREFIX + "/"):
         return None
-    raw = session.get("user_id")
-    try:
-        user = portal_users.get_active(uuid.UUID(raw)) if raw else None
-    except ValueError:
-        user = None
+    secret = session.get("session_secret")
+    user = portal_users.session_user(secret) if isinstance(secret, str) else None
     if user is None:
         return None
     g.portal_user = user
@@ -97,12 +95,17 @@ def sign_in_account() -> str:
 
 
 def sign_in(user: PortalUser) -> None:
+    # A new cookie from scratch: nothing set before signing in carries over.
     session.clear()
     session.permanent = True
-    session["user_id"] = str(user.id)
+    lifetime = current_app.permanent_session_lifetime
+    session["session_secret"] = portal_users.start_session(user.id, lifetime)
 
 
 def sign_out() -> None:
+    secret = session.get("session_secret")
+    if isinstance(secret, str):
+        portal_users.end_session(secret)
     session.clear()
 
 

@@ -169,6 +169,37 @@ def sign_out():
     return redirect(url_for("portal.sign_in"))
 
 
+@bp.route("/password", methods=["GET", "POST"])
+@signed_in("partner", "tenant", "support")
+def password():
+    """Change one's own password; every other browser signed in as this
+    person is signed out at once, this one stays signed in."""
+    if request.method == "GET":
+        return render_template("portal/password.html")
+    user = g.portal_user
+    failures = failed_attempts.backstop("sign-in")
+    try:
+        failures.check(user.email)
+    except ApiError as wait:
+        return render_template("portal/password.html", error=wait.detail), 429, wait.headers
+    current, new = request.form.get("current_password", ""), request.form.get("new_password", "")
+    if portal_users.check_password(user.email, current) is None:
+        failures.record_failure(user.email)
+        error = "The current password is not right. Type it again."
+    elif new != request.form.get("repeat_password", ""):
+        error = "The new password and its repetition differ. Type both again."
+    else:
+        try:
+            portal_users.set_password(user.email, new)
+        except DomainError as problem:
+            error = problem_text(problem)[1]
+        else:
+            auth.sign_in(user)
+            flash("Your password is changed. Every other browser signed in as you is signed out.")
+            return redirect(url_for(HOME[user.principal_kind]))
+    return render_template("portal/password.html", error=error), 422
+
+
 # --- customers: devices, registering, relationships ------------------------------------------
 
 
