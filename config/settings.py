@@ -85,6 +85,10 @@ class Settings:
     # How many proxies (load balancers) in front of the service append to
     # X-Forwarded-For and set X-Forwarded-Proto; 0 trusts neither header.
     trusted_proxy_hops: int = 0
+    # The bearer token Prometheus sends to GET /metrics; empty: /metrics is not served.
+    metrics_token: str = ""
+    # How long one computation of the totals /metrics reports is reused.
+    metrics_cache_seconds: int = 5
 
     @property
     def uses_embedded_redis(self) -> bool:
@@ -129,4 +133,6 @@ class Settings:
             portal_cookie_secure=os.environ.get("PORTAL_COOKIE_SECURE", "").strip().lower()
             in ("1", "true", "yes"),
             trusted_proxy_hops=max(0, _int("TRUSTED_PROXY_HOPS", 0)),
+            metrics_token=os.environ.get("METRICS_TOKEN", "").strip(),
+            metrics_cache_seconds=max(0, _int("METRICS_CACHE_SECONDS", 5)),
         )

@@ -94,6 +94,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     api.spec.components.security_scheme(
         "clientBasic", {"type": "http", "scheme": "basic", "description": "client_id:client_secret"}
     )
+    api.spec.components.security_scheme(
+        "metricsToken",
+        {"type": "http", "scheme": "bearer", "description": "The configured METRICS_TOKEN"},
+    )
     from partner_api.ops import TokenRequestSchema
 
     api.spec.components.schema("TokenRequest", schema=TokenRequestSchema)

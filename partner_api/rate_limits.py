@@ -11,7 +11,8 @@ locks (partner_api/failed_attempts.py). Behind load balancers the address is
 the caller's only when ``TRUSTED_PROXY_HOPS`` says how many there are (else
 every caller is the balancer, and one caller's guessing delays the others).
 Health checks are never limited, nor are the portal's and the docs' static
-assets. Over the limit: 429 problem JSON with ``Retry-After``.
+assets, nor the scraper that holds ``METRICS_TOKEN``. Over the limit: 429
+problem JSON with ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -20,11 +21,12 @@ from flask import Flask, current_app, g, request
 from flask_limiter import Limiter
 
 from jobs.connection import redis_url
+from partner_api import metrics
 from partner_api.auth import authenticate
 from partner_api.errors import ApiError
 from partner_api.portal.auth import portal_principal
 
-_UNLIMITED_PATHS = ("/healthz", "/readyz", "/metrics")
+_UNLIMITED_PATHS = ("/healthz", "/readyz")
 # Stylesheets and scripts every page loads: cheap, and not worth a budget.
 _UNLIMITED_PREFIXES = ("/portal/static/", "/docs/assets/")
 
@@ -59,6 +61,9 @@ def _limit() -> str:
 
 
 def _exempt() -> bool:
+    if request.path == "/metrics":
+        # The configured scraper only; anyone else counts like any caller.
+        return metrics.is_scraper()
     return request.path in _UNLIMITED_PATHS or request.path.startswith(_UNLIMITED_PREFIXES)
 
 

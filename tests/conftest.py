@@ -27,6 +27,10 @@ os.environ.setdefault("LOG_LEVEL", "WARNING")
 # The whole suite calls from 127.0.0.1, one address for many organisations'
 # token requests and sign-ins; tests of the per-address limit set their own.
 os.environ.setdefault("RATE_LIMIT_ANONYMOUS", "100000 per minute")
+os.environ.setdefault("METRICS_TOKEN", "test-metrics-token")
+# Tests read the totals right after changing them; tests/api/test_metrics.py
+# covers the cache with an app of its own.
+os.environ.setdefault("METRICS_CACHE_SECONDS", "0")
 
 from redis import Redis  # noqa: E402
 from rq import SimpleWorker  # noqa: E402
