@@ -23,6 +23,7 @@ from flask_wtf.csrf import CSRFProtect
 
 from config import logging as log_context
 from config.settings import Settings
+from partner_api import failed_attempts
 from partner_api.auth import SCOPES_BY_KIND, Principal
 from partner_api.errors import NOT_FOUND_DETAIL
 from tenants import portal_users
@@ -92,6 +93,17 @@ def sign_in_account() -> str:
     """The account a sign-in form names, in the one form (``normalize_email``)
     used both to look it up and to count attempts against it."""
     return portal_users.normalize_email(request.form.get("email", ""))
+
+
+def check_password(account: str, password: str) -> PortalUser | None:
+    """``portal_users.check_password`` behind the failed-attempt backstop: 429
+    (``ApiError``) while the account must wait, and a wrong password counts."""
+    failures = failed_attempts.backstop("sign-in")
+    failures.check(account)
+    user = portal_users.check_password(account, password)
+    if user is None:
+        failures.record_failure(account)
+    return user
 
 
 def sign_in(user: PortalUser) -> None:

@@ -28,7 +28,7 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
-from partner_api import failed_attempts, views
+from partner_api import views
 from partner_api.errors import NOT_FOUND_DETAIL, ApiError, domain_detail, domain_status
 from partner_api.portal import auth
 from partner_api.portal.auth import signed_in
@@ -141,10 +141,9 @@ def sign_in():
     if request.method == "GET":
         return render_template("portal/sign_in.html", next=next_page, email="")
     auth.csrf.protect()
-    typed, account = request.form.get("email", ""), auth.sign_in_account()
-    failures = failed_attempts.backstop("sign-in")
+    typed = request.form.get("email", "")
     try:
-        failures.check(account)
+        user = auth.check_password(auth.sign_in_account(), request.form.get("password", ""))
     except ApiError as wait:
         error = wait.detail
         return (
@@ -152,9 +151,7 @@ def sign_in():
             429,
             wait.headers,
         )
-    user = portal_users.check_password(account, request.form.get("password", ""))
     if user is None:
-        failures.record_failure(account)
         error = "That email address and password do not match an account. Check both and try again."
         return render_template("portal/sign_in.html", next=next_page, email=typed, error=error), 401
     auth.sign_in(user)
@@ -177,14 +174,12 @@ def password():
     if request.method == "GET":
         return render_template("portal/password.html")
     user = g.portal_user
-    failures = failed_attempts.backstop("sign-in")
+    current, new = request.form.get("current_password", ""), request.form.get("new_password", "")
     try:
-        failures.check(user.email)
+        current_is_right = auth.check_password(user.email, current) is not None
     except ApiError as wait:
         return render_template("portal/password.html", error=wait.detail), 429, wait.headers
-    current, new = request.form.get("current_password", ""), request.form.get("new_password", "")
-    if portal_users.check_password(user.email, current) is None:
-        failures.record_failure(user.email)
+    if not current_is_right:
         error = "The current password is not right. Type it again."
     elif new != request.form.get("repeat_password", ""):
         error = "The new password and its repetition differ. Type both again."
