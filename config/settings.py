@@ -18,6 +18,10 @@ DEFAULT_RATE_LIMITS = {
     "anonymous": "120 per minute",
     # Portal sign-in attempts per address and account, on top of the anonymous limit.
     "sign_in": "10 per minute",
+    # Failed sign-ins or token requests for one account (portal address, client ID)
+    # from all addresses together: a burst this size, then one per period/count
+    # (partner_api/failed_attempts.py). It delays guessing; it never locks anyone out.
+    "account_failures": "60 per hour",
 }
 
 
@@ -61,6 +65,13 @@ class Settings:
     portal_session_hours: int = 8
     # Send the portal's cookie over HTTPS only (set it when served behind TLS).
     portal_cookie_secure: bool = False
+    # How many proxies (load balancers) in front of the service append to
+    # X-Forwarded-For and set X-Forwarded-Proto; 0 trusts neither header.
+    trusted_proxy_hops: int = 0
+    # The bearer token Prometheus sends to GET /metrics; empty: /metrics is not served.
+    metrics_token: str = ""
+    # How long one computation of the totals /metrics reports is reused.
+    metrics_cache_seconds: int = 5
 
     @property
     def uses_embedded_redis(self) -> bool:
@@ -104,4 +115,7 @@ class Settings:
             portal_session_hours=_int("PORTAL_SESSION_HOURS", 8),
             portal_cookie_secure=os.environ.get("PORTAL_COOKIE_SECURE", "").strip().lower()
             in ("1", "true", "yes"),
+            trusted_proxy_hops=max(0, _int("TRUSTED_PROXY_HOPS", 0)),
+            metrics_token=os.environ.get("METRICS_TOKEN", "").strip(),
+            metrics_cache_seconds=max(0, _int("METRICS_CACHE_SECONDS", 5)),
         )

@@ -7,10 +7,20 @@ from pathlib import Path
 import flask_smorest
 import swagger_ui_bundle
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config.logging import configure_logging
 from config.settings import Settings
-from partner_api import auth, errors, metrics, portal, rate_limits, request_context, security
+from partner_api import (
+    auth,
+    errors,
+    failed_attempts,
+    metrics,
+    portal,
+    rate_limits,
+    request_context,
+    security,
+)
 from partner_api.keys import KeyRing
 from tenants import db
 
@@ -49,6 +59,12 @@ def create_app(settings: Settings | None = None) -> Flask:
         JSON_SORT_KEYS=False,
     )
     app.extensions["partner_api.settings"] = settings
+    if settings.trusted_proxy_hops:
+        # The caller's address and scheme as the load balancers saw them: rate
+        # limits count per real address, and HSTS goes out when the caller used
+        # HTTPS. Only the hops configured are believed; the rest is the caller's.
+        hops = settings.trusted_proxy_hops
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
     db.configure(settings.database_url)
 
     request_context.init_app(app)
@@ -56,6 +72,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     keys = KeyRing(settings.jwt_private_key_file)
     app.extensions["partner_api.keys"] = keys
     auth.init_app(app, keys, settings)
+    failed_attempts.init_app(app)  # before the limiter: see there
     rate_limits.init_app(app)
     metrics.init_app(app)
     portal.init_app(app, settings)
@@ -76,6 +93,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
     api.spec.components.security_scheme(
         "clientBasic", {"type": "http", "scheme": "basic", "description": "client_id:client_secret"}
+    )
+    api.spec.components.security_scheme(
+        "metricsToken",
+        {"type": "http", "scheme": "bearer", "description": "The configured METRICS_TOKEN"},
     )
     from partner_api.ops import TokenRequestSchema
 

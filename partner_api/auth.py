@@ -17,10 +17,11 @@ from authlib.oauth2.rfc6749 import ClientMixin, grants
 from authlib.oauth2.rfc6750 import InvalidTokenError
 from authlib.oauth2.rfc9068 import JWTBearerTokenGenerator, JWTBearerTokenValidator
 from authlib.oauth2.rfc9068.claims import JWTAccessTokenClaims
-from flask import Flask, Response, g, json
+from flask import Flask, Response, g, json, request
 from joserfc import jwt
 from joserfc.errors import JoseError
 
+from partner_api import failed_attempts
 from partner_api.errors import ApiError, problem_response
 from partner_api.keys import SIGNING_ALG, KeyRing
 from partner_api.request_context import request_session
@@ -193,7 +194,12 @@ protector = Protector()
 
 def _query_client(client_id: str) -> OAuthClient | None:
     row = client_store.find_active(client_id)
-    return OAuthClient(row) if row else None
+    if row is None:
+        # Authlib refuses an unknown client without checking a secret: do the
+        # check a wrong secret costs, so timing does not tell which IDs exist.
+        client_store.secret_matches(None, "")
+        return None
+    return OAuthClient(row)
 
 
 def init_app(app: Flask, keys: KeyRing, settings) -> None:
@@ -212,14 +218,28 @@ def init_app(app: Flask, keys: KeyRing, settings) -> None:
     )
 
 
+def requested_client_id() -> str | None:
+    """The client ID a token request authenticates as (HTTP Basic or form)."""
+    if request.authorization and request.authorization.username:
+        return request.authorization.username
+    return request.form.get("client_id") or None
+
+
 def token_response() -> Response:
     """Run the token endpoint; OAuth errors become problem JSON that keeps
-    RFC 6749's ``error`` and ``error_description``."""
+    RFC 6749's ``error`` and ``error_description``. Wrong secrets for one
+    client ID, from all addresses together, are slowed by the failure backstop."""
+    client_id = requested_client_id()
+    failures = failed_attempts.backstop("client")
+    if client_id:
+        failures.check(client_id)
     response = authorization.create_token_response()
     if response.status_code < 400:
         return response
     body = json.loads(response.get_data() or b"{}")
     error = body.get("error", "invalid_request")
+    if error == "invalid_client" and client_id:
+        failures.record_failure(client_id)
     description = body.get("error_description") or {
         "invalid_client": "The client ID or secret is wrong, or the client was revoked.",
         "unsupported_grant_type": "Only grant_type=client_credentials is supported.",

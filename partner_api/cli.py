@@ -280,6 +280,54 @@ def users_create(email, partner_id, tenant_id, support, name, password, as_json)
     )
 
 
+@users.command("set-password")
+@click.option("--email", required=True, help="The address the person signs in with")
+@click.option(
+    "--password",
+    envvar="PORTAL_USER_PASSWORD",
+    help="At least 12 characters (default: generated and shown once)",
+)
+@json_option
+def users_set_password(email: str, password: str | None, as_json: bool) -> None:
+    """Give a portal user a new password; every session signed in before ends at once."""
+    from tenants.errors import DomainError
+    from tenants.portal_users import normalize_email, set_password
+
+    _prepare_database(_settings())
+    try:
+        password = set_password(email, password)
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from exc
+    email = normalize_email(email)
+    _emit(
+        as_json,
+        {"email": email, "password": password},
+        f"portal user {email}\npassword={password}\n(the password is shown only now; "
+        "every session of this user has ended)",
+    )
+
+
+@users.command("sign-out")
+@click.option("--email", required=True, help="The address the person signs in with")
+@json_option
+def users_sign_out(email: str, as_json: bool) -> None:
+    """Sign a portal user out everywhere: every session ends at once."""
+    from tenants.errors import DomainError
+    from tenants.portal_users import normalize_email, sign_out_everywhere
+
+    _prepare_database(_settings())
+    try:
+        ended = sign_out_everywhere(email)
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from exc
+    email = normalize_email(email)
+    _emit(
+        as_json,
+        {"email": email, "sessions_ended": ended},
+        f"portal user {email} signed out everywhere ({ended} sessions ended)",
+    )
+
+
 @main.group()
 def orders() -> None:
     """Orders, as a partner, against a running service (local or remote)."""

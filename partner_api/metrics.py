@@ -1,21 +1,31 @@
-"""Prometheus metrics at ``/metrics``.
+"""Prometheus metrics at ``/metrics``, for the scraper that presents the
+bearer token configured in ``METRICS_TOKEN`` (without one, ``/metrics`` is not
+served: 404). A scrape without the token is refused before any work is done
+and counts against its address's rate limit; a scrape with it is not limited.
 
 - HTTP requests by route, method and status, and their latency, counted by
   each API process (with ``PROMETHEUS_MULTIPROC_DIR`` set, as
   config/gunicorn.py does, every process's counts are summed at a scrape).
-- Rows by state and error code, and orders by status: read from the database
-  at scrape time, so they are exact whichever process did the work.
-- Queue depth: read from Redis at scrape time.
+- Rows by state and error code, and orders by status: read from the database,
+  so they are exact whichever process did the work.
+- Queue depth: read from Redis.
 - Job durations and sweeper recoveries: the workers count them in Redis
-  (jobs/job_metrics.py), read at scrape time.
+  (jobs/job_metrics.py).
+
+Counting rows takes longer as the data grows, so the database and Redis
+figures are computed at most once per ``METRICS_CACHE_SECONDS`` in each
+process and reused by every scrape in between: however often anyone
+scrapes, the cost to the database stays the same.
 """
 
 from __future__ import annotations
 
+import hmac
 import os
+import threading
 import time
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, current_app, g, request
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -30,6 +40,7 @@ from sqlalchemy import func, select
 
 from jobs import job_metrics
 from jobs.connection import QUEUE_NAMES, connect
+from partner_api.errors import ApiError
 from tenants import db
 from tenants.models import Order, Registration
 from tenants.scoping import unscoped
@@ -48,12 +59,24 @@ HTTP_LATENCY = Histogram(
 
 
 class DomainCollector:
-    """What the database and Redis say, read at each scrape."""
+    """What the database and Redis say, computed at most once per
+    ``metrics_cache_seconds``: concurrent scrapes wait for one computation and
+    share it."""
 
     def __init__(self, settings) -> None:
         self.settings = settings
+        self._lock = threading.Lock()
+        self._families: list = []
+        self._computed_at = float("-inf")
 
     def collect(self):
+        with self._lock:
+            if time.monotonic() - self._computed_at >= self.settings.metrics_cache_seconds:
+                self._families = list(self._compute())
+                self._computed_at = time.monotonic()
+            return list(self._families)
+
+    def _compute(self):
         rows = GaugeMetricFamily(
             "partner_api_registrations",
             "Registration rows by stored state and error code",
@@ -115,6 +138,36 @@ def _observe(response: Response) -> Response:
     if started is not None:
         HTTP_LATENCY.labels(route, method).observe(time.perf_counter() - started)
     return response
+
+
+def is_scraper() -> bool:
+    """The request carries the configured metrics token."""
+    expected = current_app.extensions["partner_api.settings"].metrics_token
+    header = request.headers.get("Authorization", "")
+    scheme, _, presented = header.partition(" ")
+    return (
+        bool(expected)
+        and scheme.lower() == "bearer"
+        and (hmac.compare_digest(presented.strip().encode(), expected.encode()))
+    )
+
+
+def require_scraper() -> None:
+    """404 when no metrics token is configured, 401 without the right one."""
+    if not current_app.extensions["partner_api.settings"].metrics_token:
+        raise ApiError(
+            404,
+            "not_found",
+            "Metrics are not served here: set METRICS_TOKEN to serve them to the scraper "
+            "that presents it.",
+        )
+    if not is_scraper():
+        raise ApiError(
+            401,
+            "missing_token",
+            "Metrics need the scraper's token: send 'Authorization: Bearer <METRICS_TOKEN>'.",
+            headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+        )
 
 
 def scrape(app: Flask) -> Response:

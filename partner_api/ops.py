@@ -72,12 +72,19 @@ def readyz():
             "description": "Prometheus metrics (text exposition format)",
             "content": {"text/plain": {"schema": {"type": "string"}}},
         }
-    }
+    },
+    security=[{"metricsToken": []}],
 )
+@blp.problem(401, 404)
 def prometheus_metrics():
-    """Metrics for Prometheus: requests, rows by outcome, orders, queues, jobs, sweeper."""
+    """Metrics for Prometheus: requests, rows by outcome, orders, queues, jobs, sweeper.
+
+    Only for the scraper holding ``METRICS_TOKEN`` (``Authorization: Bearer ...``);
+    404 when none is configured. Totals are at most ``METRICS_CACHE_SECONDS`` old.
+    """
     from partner_api import metrics
 
+    metrics.require_scraper()
     return metrics.scrape(current_app)
 
 

@@ -3,9 +3,16 @@ process shares them).
 
 A request with a bearer token counts against its client, at the limit of its
 principal kind (``RATE_LIMIT_PARTNER`` and friends); a request without one
-counts against its address (``RATE_LIMIT_ANONYMOUS``). Health checks are
-never limited, nor are the portal's and the docs' static assets. Over the
-limit: 429 problem JSON with ``Retry-After``.
+counts against its address (``RATE_LIMIT_ANONYMOUS``), token requests and
+sign-ins included. Portal sign-in attempts also count per account and address
+(``RATE_LIMIT_SIGN_IN``, partner_api/portal/__init__.py), and failures per
+account from all addresses together meet a backstop that delays rather than
+locks (partner_api/failed_attempts.py). Behind load balancers the address is
+the caller's only when ``TRUSTED_PROXY_HOPS`` says how many there are (else
+every caller is the balancer, and one caller's guessing delays the others).
+Health checks are never limited, nor are the portal's and the docs' static
+assets, nor the scraper that holds ``METRICS_TOKEN``. Over the limit: 429
+problem JSON with ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -14,11 +21,12 @@ from flask import Flask, current_app, g, request
 from flask_limiter import Limiter
 
 from jobs.connection import redis_url
+from partner_api import metrics
 from partner_api.auth import authenticate
 from partner_api.errors import ApiError
 from partner_api.portal.auth import portal_principal
 
-_UNLIMITED_PATHS = ("/healthz", "/readyz", "/metrics")
+_UNLIMITED_PATHS = ("/healthz", "/readyz")
 # Stylesheets and scripts every page loads: cheap, and not worth a budget.
 _UNLIMITED_PREFIXES = ("/portal/static/", "/docs/assets/")
 
@@ -41,13 +49,8 @@ def _key() -> str:
     principal = _principal()
     if principal is not None:
         return f"client:{principal.client_id}"
-    client_id = (request.authorization.username if request.authorization else None) or (
-        request.form.get("client_id") if request.path == "/oauth/token" else None
-    )
-    if client_id:
-        # Token requests count per client and address: a stranger who knows
-        # a client ID cannot use up that client's budget from elsewhere.
-        return f"token:{client_id}:{request.remote_addr}"
+    # Anything else, token requests included, counts against its address:
+    # naming a client ID (or another one each time) buys no budget of its own.
     return f"address:{request.remote_addr}"
 
 
@@ -58,6 +61,9 @@ def _limit() -> str:
 
 
 def _exempt() -> bool:
+    if request.path == "/metrics":
+        # The configured scraper only; anyone else counts like any caller.
+        return metrics.is_scraper()
     return request.path in _UNLIMITED_PATHS or request.path.startswith(_UNLIMITED_PREFIXES)
 
 

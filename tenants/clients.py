@@ -29,8 +29,21 @@ def hash_secret(secret: str) -> str:
     return generate_password_hash(secret, method="scrypt")
 
 
+# Checked against when nothing is stored (an unknown or revoked client ID, an
+# address with no portal account), so that path costs what a wrong secret costs.
+_NOTHING_STORED = hash_secret(secrets.token_urlsafe(16))
+
+
+def secret_matches(stored_hash: str | None, secret: str | None) -> bool:
+    """Whether ``secret`` matches ``stored_hash``, after exactly one slow hash
+    check whatever the inputs: an unknown account, an empty secret, a wrong one
+    and the right one take the same time, so the answer's timing reveals nothing."""
+    matches = check_password_hash(stored_hash or _NOTHING_STORED, secret or "")
+    return bool(stored_hash) and bool(secret) and matches
+
+
 def verify_secret(client: ApiClient, secret: str) -> bool:
-    return bool(secret) and check_password_hash(client.secret_hash, secret)
+    return secret_matches(client.secret_hash, secret)
 
 
 def create_client(

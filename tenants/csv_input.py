@@ -19,6 +19,8 @@ rows are handed out as they are parsed, and a row is at most
 ``write_rows_csv`` writes rows back in a format, with an error code and
 message per row, for the failed-rows download; reading that file again
 ignores the two error columns, so a partner can fix it and resubmit it.
+Cells a spreadsheet would run as formulas are written inert and read back as
+they were (tenants/spreadsheet_cells.py).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from typing import BinaryIO
 
 # The fields a device row may carry (SPEC section 2): one definition for JSON and CSV.
 from tenants.device_rows import FIELDS, implausible_serial_problem
+from tenants.spreadsheet_cells import neutralise, restore
 
 __all__ = [
     "ERROR_HEADER",
@@ -205,9 +208,10 @@ def write_rows_csv(
     fmt: CsvFormat, rows: Iterable[tuple[dict[str, str | None], str, str]]
 ) -> Iterator[str]:
     """CSV text in ``fmt`` plus the error columns: the header, then one row per
-    ``(values, error_code, error_message)``, each yielded as it is written."""
+    ``(values, error_code, error_message)``, each yielded as it is written.
+    Every cell is quoted, and none starts a spreadsheet formula."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer = csv.writer(buffer, lineterminator="\r\n", quoting=csv.QUOTE_ALL)
 
     def written() -> str:
         text = buffer.getvalue()
@@ -219,7 +223,8 @@ def write_rows_csv(
     yield written()
     for values, error_code, error_message in rows:
         cells = [values.get(field) or "" for field in fmt.fields]
-        writer.writerow([*cells, error_code or "", error_message or ""])
+        cells += [error_code or "", error_message or ""]
+        writer.writerow([neutralise(cell) for cell in cells])
         yield written()
 
 
@@ -657,7 +662,7 @@ def _parse(lines: _Lines, limits: _Limits) -> Iterator[DeviceRow]:
         values: dict[str, str | None] = dict.fromkeys(FIELDS)
         for field, cell in zip(layout.columns, cells, strict=False):
             if field is not None:
-                values[field] = cell or None
+                values[field] = restore(cell) or None
         serial = values["serial_number"]
         serial_problem = serial and implausible_serial_problem(serial)
         if serial_problem:

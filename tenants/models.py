@@ -104,7 +104,8 @@ class PortalUser(Base):
 
     __tablename__ = "portal_users"
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
-    # Stored lower-cased: sign-in is case-insensitive on the address.
+    # Stored as tenants.portal_users.normalize_email gives it: sign-in is
+    # case-insensitive on the address and ignores the spaces around it.
     email: Mapped[str] = mapped_column(String(320), unique=True)
     name: Mapped[str | None] = mapped_column(String(200))
     password_hash: Mapped[str] = mapped_column(String(255))
@@ -113,6 +114,20 @@ class PortalUser(Base):
     tenant_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("tenants.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     disabled_at: Mapped[datetime | None]
+
+
+class PortalSession(Base):
+    """One signed-in browser. The cookie carries a random secret; only its
+    SHA-256 is stored, so the table gives nobody a way in. Deleting the row
+    signs that browser out at once."""
+
+    __tablename__ = "portal_sessions"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("portal_users.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
 
 
 class Relationship(TenantOwned, Base):

@@ -1,30 +1,39 @@
 """People who sign in to the portal. Each belongs to one principal (a partner,
 a customer tenant, or support), as an API client does; passwords are kept only
-as slow salted hashes."""
+as slow salted hashes.
+
+Sessions live here too, on the server: a signed-in browser holds a random
+secret, and a session is only as good as its row. Signing out deletes the row;
+a new password and an administrator's "sign out everywhere" delete all of a
+user's rows, so a cookie copied before stops working at once.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import secrets
+import unicodedata
 import uuid
+from datetime import timedelta
 
-from sqlalchemy import func, select
-from werkzeug.security import check_password_hash
+from sqlalchemy import delete, func, select
 
 from tenants import audit, db
-from tenants.clients import hash_secret
+from tenants.clients import hash_secret, secret_matches
 from tenants.errors import Conflict, InputError, NotFound
-from tenants.models import Partner, PortalUser, Tenant
+from tenants.models import Partner, PortalSession, PortalUser, Tenant, utcnow
 
 PORTAL_KINDS = ("partner", "tenant", "support")
 MIN_PASSWORD_LENGTH = 12
 
-# Checked against when the address is unknown, so a wrong address takes as
-# long as a wrong password and sign-in does not reveal who has an account.
-_UNKNOWN_USER_HASH = hash_secret(secrets.token_urlsafe(16))
-
 
 def normalize_email(email: str) -> str:
-    return email.strip().lower()
+    """The one form of an address, used to store it, to look it up and to count
+    sign-in attempts against it: Unicode NFKC, case-folded, without surrounding
+    spaces. Variants of one address ("Victim@Y.example ", full-width letters)
+    are one account and share one sign-in limit."""
+    folded = unicodedata.normalize("NFKC", email).casefold()
+    return unicodedata.normalize("NFKC", folded).strip()
 
 
 def create_user(
@@ -43,10 +52,7 @@ def create_user(
     if "@" not in email or len(email) > 320:
         raise InputError(f"{email!r} is not an email address", field="email")
     password = password or secrets.token_urlsafe(12)
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise InputError(
-            f"the password needs at least {MIN_PASSWORD_LENGTH} characters", field="password"
-        )
+    _check_password_length(password)
     with db.transaction() as session:
         if kind == "partner" and session.get(Partner, partner_id) is None:
             raise NotFound(f"no partner with ID {partner_id}")
@@ -83,19 +89,113 @@ def find_by_email(email: str) -> PortalUser | None:
 
 
 def check_password(email: str, password: str) -> PortalUser | None:
-    """The active user with this address and password, else None."""
+    """The active user with this address and password, else None. Every path
+    does one hash check, so the time taken does not tell who has an account."""
     user = find_by_email(email)
-    if user is None or user.disabled_at is not None:
-        check_password_hash(_UNKNOWN_USER_HASH, password)
-        return None
-    return user if password and check_password_hash(user.password_hash, password) else None
+    usable = user is not None and user.disabled_at is None
+    matches = secret_matches(user.password_hash if usable else None, password)
+    return user if usable and matches else None
 
 
-def get_active(user_id: uuid.UUID) -> PortalUser | None:
-    """The user behind a portal session, while it is still allowed in."""
+def _session_id(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def start_session(user_id: uuid.UUID, lifetime: timedelta) -> str:
+    """A new session for the user; returns its secret, for the cookie only."""
+    secret = secrets.token_urlsafe(32)
+    now = utcnow()
     with db.transaction() as session:
-        user = session.get(PortalUser, user_id)
-        return user if user is not None and user.disabled_at is None else None
+        # The user's expired sessions are of no use to anyone: drop them.
+        session.execute(
+            delete(PortalSession).where(
+                PortalSession.user_id == user_id, PortalSession.expires_at <= now
+            )
+        )
+        session.add(
+            PortalSession(
+                id=_session_id(secret), user_id=user_id, created_at=now, expires_at=now + lifetime
+            )
+        )
+    return secret
+
+
+def session_user(secret: str) -> PortalUser | None:
+    """The user a session secret signs in, while the session lasts and the
+    user is allowed in; else None."""
+    with db.transaction() as session:
+        return session.scalars(
+            select(PortalUser)
+            .join(PortalSession, PortalSession.user_id == PortalUser.id)
+            .where(
+                PortalSession.id == _session_id(secret),
+                PortalSession.expires_at > utcnow(),
+                PortalUser.disabled_at.is_(None),
+            )
+        ).first()
+
+
+def end_session(secret: str) -> None:
+    """Sign one browser out."""
+    with db.transaction() as session:
+        session.execute(delete(PortalSession).where(PortalSession.id == _session_id(secret)))
+
+
+def _user_by_email(session, email: str) -> PortalUser:
+    user = session.scalars(
+        select(PortalUser).where(PortalUser.email == normalize_email(email))
+    ).first()
+    if user is None:
+        raise NotFound(f"no portal user {normalize_email(email)}")
+    return user
+
+
+def _end_all_sessions(session, user: PortalUser) -> int:
+    return session.execute(delete(PortalSession).where(PortalSession.user_id == user.id)).rowcount
+
+
+def sign_out_everywhere(email: str) -> int:
+    """End every session of the user at once (an administrator's action);
+    returns how many there were."""
+    with db.transaction() as session:
+        user = _user_by_email(session, email)
+        ended = _end_all_sessions(session, user)
+        audit.record(
+            session,
+            "portal_user.signed_out_everywhere",
+            object_type="portal_user",
+            object_id=user.id,
+            tenant_id=user.tenant_id,
+            detail={"sessions_ended": ended},
+        )
+    return ended
+
+
+def set_password(email: str, password: str | None = None) -> str:
+    """A new password for the user (generated when not given), which ends
+    every session signed in with the old one. Returns the password."""
+    password = password or secrets.token_urlsafe(12)
+    _check_password_length(password)
+    with db.transaction() as session:
+        user = _user_by_email(session, email)
+        user.password_hash = hash_secret(password)
+        ended = _end_all_sessions(session, user)
+        audit.record(
+            session,
+            "portal_user.password_changed",
+            object_type="portal_user",
+            object_id=user.id,
+            tenant_id=user.tenant_id,
+            detail={"sessions_ended": ended},
+        )
+    return password
+
+
+def _check_password_length(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise InputError(
+            f"the password needs at least {MIN_PASSWORD_LENGTH} characters", field="password"
+        )
 
 
 def demo_user(
@@ -103,11 +203,9 @@ def demo_user(
 ) -> tuple[str, str]:
     """A demo sign-in of this kind with a fresh password: (email, password)."""
     password = secrets.token_urlsafe(12)
-    with db.transaction() as session:
-        user = session.scalars(select(PortalUser).where(PortalUser.email == email)).first()
-        if user is not None:
-            user.password_hash = hash_secret(password)
-            return email, password
+    email = normalize_email(email)
+    if find_by_email(email) is not None:
+        return email, set_password(email, password)
     create_user(
         kind,
         email,

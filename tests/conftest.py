@@ -8,6 +8,7 @@ PostgreSQL and Redis).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tempfile
 import threading
@@ -23,6 +24,13 @@ os.environ["DATABASE_URL"] = os.environ.get("TEST_DATABASE_URL") or (
 os.environ["REDIS_URL"] = os.environ.get("TEST_REDIS_URL", "")
 os.environ.setdefault("ORDER_CHUNK_SIZE", "50")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
+# The whole suite calls from 127.0.0.1, one address for many organisations'
+# token requests and sign-ins; tests of the per-address limit set their own.
+os.environ.setdefault("RATE_LIMIT_ANONYMOUS", "100000 per minute")
+os.environ.setdefault("METRICS_TOKEN", "test-metrics-token")
+# Tests read the totals right after changing them; tests/api/test_metrics.py
+# covers the cache with an app of its own.
+os.environ.setdefault("METRICS_CACHE_SECONDS", "0")
 
 from redis import Redis  # noqa: E402
 from rq import SimpleWorker  # noqa: E402
@@ -79,6 +87,38 @@ def base_url(app) -> str:
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
+
+
+@pytest.fixture
+def serve(settings: Settings, redis_connection: Redis):
+    """Start another instance of the app, with some settings changed, on a real
+    port; returns its base URL. Stopped after the test."""
+    from partner_api.app import create_app
+
+    servers = []
+
+    def start(**changes) -> str:
+        server = make_server(
+            "127.0.0.1", 0, create_app(dataclasses.replace(settings, **changes)), threaded=True
+        )
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_port}"
+
+    yield start
+    for server in servers:
+        server.shutdown()
+
+
+@pytest.fixture
+def limits_lifted(app):
+    """The app's rate limits out of the way for one test (timing measurements)."""
+    settings = app.extensions["partner_api.settings"]
+    app.extensions["partner_api.settings"] = dataclasses.replace(
+        settings, rate_limits=dict.fromkeys(settings.rate_limits, "1000000 per minute")
+    )
+    yield
+    app.extensions["partner_api.settings"] = settings
 
 
 @pytest.fixture(scope="session")

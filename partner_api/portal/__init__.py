@@ -14,11 +14,11 @@ def init_app(app: Flask, settings: Settings) -> None:
     auth.init_app(app, settings)
     app.register_blueprint(bp)
     # Password guessing: sign-in attempts per address and account, beside the
-    # general per-address limit.
+    # general per-address limit; the account is the address as looked up.
     limiter = app.extensions["partner_api.limiter"]
     app.view_functions["portal.sign_in"] = limiter.limit(
         lambda: current_app.extensions["partner_api.settings"].rate_limits["sign_in"],
-        key_func=lambda: f"sign-in:{request.remote_addr}:{request.form.get('email', '').lower()}",
+        key_func=lambda: f"sign-in:{request.remote_addr}:{auth.sign_in_account()}",
         methods=["POST"],
         override_defaults=False,
     )(app.view_functions["portal.sign_in"])

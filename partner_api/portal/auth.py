@@ -1,4 +1,6 @@
-"""Portal sign-in: a signed session cookie naming a portal user.
+"""Portal sign-in: a signed session cookie carrying the secret of a session
+kept on the server (tenants/portal_users.py), checked on every request, so
+signing out, a new password or an administrator ends it at once.
 
 A signed-in person acts as their principal (partner, tenant or support) with
 every scope of its kind, under the same data scope an API token of that
@@ -12,16 +14,16 @@ import contextlib
 import functools
 import os
 import secrets
-import uuid
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
-from flask import Flask, g, redirect, request, session, url_for
+from flask import Flask, current_app, g, redirect, request, session, url_for
 from flask_wtf.csrf import CSRFProtect
 
 from config import logging as log_context
 from config.settings import Settings
+from partner_api import failed_attempts
 from partner_api.auth import SCOPES_BY_KIND, Principal
 from partner_api.errors import NOT_FOUND_DETAIL
 from tenants import portal_users
@@ -78,11 +80,8 @@ def portal_principal() -> Principal | None:
         return g.principal
     if not request.path.startswith(PREFIX + "/"):
         return None
-    raw = session.get("user_id")
-    try:
-        user = portal_users.get_active(uuid.UUID(raw)) if raw else None
-    except ValueError:
-        user = None
+    secret = session.get("session_secret")
+    user = portal_users.session_user(secret) if isinstance(secret, str) else None
     if user is None:
         return None
     g.portal_user = user
@@ -90,13 +89,35 @@ def portal_principal() -> Principal | None:
     return g.principal
 
 
+def sign_in_account() -> str:
+    """The account a sign-in form names, in the one form (``normalize_email``)
+    used both to look it up and to count attempts against it."""
+    return portal_users.normalize_email(request.form.get("email", ""))
+
+
+def check_password(account: str, password: str) -> PortalUser | None:
+    """``portal_users.check_password`` behind the failed-attempt backstop: 429
+    (``ApiError``) while the account must wait, and a wrong password counts."""
+    failures = failed_attempts.backstop("sign-in")
+    failures.check(account)
+    user = portal_users.check_password(account, password)
+    if user is None:
+        failures.record_failure(account)
+    return user
+
+
 def sign_in(user: PortalUser) -> None:
+    # A new cookie from scratch: nothing set before signing in carries over.
     session.clear()
     session.permanent = True
-    session["user_id"] = str(user.id)
+    lifetime = current_app.permanent_session_lifetime
+    session["session_secret"] = portal_users.start_session(user.id, lifetime)
 
 
 def sign_out() -> None:
+    secret = session.get("session_secret")
+    if isinstance(secret, str):
+        portal_users.end_session(secret)
     session.clear()
 
 

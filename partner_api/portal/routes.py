@@ -141,11 +141,19 @@ def sign_in():
     if request.method == "GET":
         return render_template("portal/sign_in.html", next=next_page, email="")
     auth.csrf.protect()
-    email = request.form.get("email", "")
-    user = portal_users.check_password(email, request.form.get("password", ""))
+    typed = request.form.get("email", "")
+    try:
+        user = auth.check_password(auth.sign_in_account(), request.form.get("password", ""))
+    except ApiError as wait:
+        error = wait.detail
+        return (
+            render_template("portal/sign_in.html", next=next_page, email=typed, error=error),
+            429,
+            wait.headers,
+        )
     if user is None:
         error = "That email address and password do not match an account. Check both and try again."
-        return render_template("portal/sign_in.html", next=next_page, email=email, error=error), 401
+        return render_template("portal/sign_in.html", next=next_page, email=typed, error=error), 401
     auth.sign_in(user)
     return redirect(next_page or url_for(HOME[user.principal_kind]))
 
@@ -156,6 +164,35 @@ def sign_out():
     auth.sign_out()
     flash("You are signed out.")
     return redirect(url_for("portal.sign_in"))
+
+
+@bp.route("/password", methods=["GET", "POST"])
+@signed_in("partner", "tenant", "support")
+def password():
+    """Change one's own password; every other browser signed in as this
+    person is signed out at once, this one stays signed in."""
+    if request.method == "GET":
+        return render_template("portal/password.html")
+    user = g.portal_user
+    current, new = request.form.get("current_password", ""), request.form.get("new_password", "")
+    try:
+        current_is_right = auth.check_password(user.email, current) is not None
+    except ApiError as wait:
+        return render_template("portal/password.html", error=wait.detail), 429, wait.headers
+    if not current_is_right:
+        error = "The current password is not right. Type it again."
+    elif new != request.form.get("repeat_password", ""):
+        error = "The new password and its repetition differ. Type both again."
+    else:
+        try:
+            portal_users.set_password(user.email, new)
+        except DomainError as problem:
+            error = problem_text(problem)[1]
+        else:
+            auth.sign_in(user)
+            flash("Your password is changed. Every other browser signed in as you is signed out.")
+            return redirect(url_for(HOME[user.principal_kind]))
+    return render_template("portal/password.html", error=error), 422
 
 
 # --- customers: devices, registering, relationships ------------------------------------------

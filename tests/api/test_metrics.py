@@ -1,14 +1,24 @@
-"""A /metrics scrape shows the counters moving after an order."""
+"""A /metrics scrape shows the counters moving after an order; only the
+configured scraper gets one, and however many come, the database does the
+same work."""
 
 from __future__ import annotations
 
-from prometheus_client.parser import text_string_to_metric_families
+import os
+import threading
 
-from tests.helpers import device, wait_for_order
+import requests
+from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import event
+
+from tenants import db
+from tests.helpers import assert_problem, device, wait_for_order
+
+SCRAPER = {"Authorization": f"Bearer {os.environ['METRICS_TOKEN']}"}
 
 
 def scrape(api) -> dict[tuple[str, tuple], float]:
-    response = api.get("/metrics", check=False)
+    response = api.get("/metrics", check=False, headers=SCRAPER)
     assert response.status_code == 200
     assert response.headers["Content-Type"].startswith("text/plain")
     samples = {}
@@ -55,3 +65,95 @@ def test_metrics_move_after_an_order(api, world, run_worker):
     assert value(after, "partner_api_queue_depth", queue="registrations") == 0
     latency = "partner_api_http_request_duration_seconds_count"
     assert value(after, latency, route=route, method="POST") >= 1
+
+
+class StatementLog:
+    """The SQL statements the app runs while the block is open."""
+
+    def __init__(self) -> None:
+        self.statements: list[str] = []
+
+    def _record(self, conn, cursor, statement, parameters, context, executemany) -> None:
+        self.statements.append(statement)
+
+    def __enter__(self) -> StatementLog:
+        event.listen(db.engine(), "before_cursor_execute", self._record)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        event.remove(db.engine(), "before_cursor_execute", self._record)
+
+    def totals(self) -> int:
+        """How often the row totals across tenants were counted."""
+        return sum(1 for s in self.statements if "GROUP BY registrations.state" in s)
+
+
+def test_metrics_are_only_for_the_configured_scraper(api, serve):
+    with StatementLog() as log:
+        for header in ({}, {"Authorization": "Bearer guess"}, {"Authorization": "Basic eDp5"}):
+            response = api.get("/metrics", headers=header)
+            assert_problem(response, 401, "missing_token")
+            assert "partner_api" not in response.text
+    assert log.statements == []  # refused before any work
+
+    unconfigured = serve(metrics_token="")
+    response = requests.get(f"{unconfigured}/metrics", headers=SCRAPER, timeout=30)
+    assert_problem(response, 404, "not_found")
+
+
+def test_anonymous_scrapes_count_against_their_address(settings, serve):
+    limits = dict(settings.rate_limits, anonymous="5 per minute")
+    base_url = serve(rate_limits=limits)
+    statuses = [requests.get(f"{base_url}/metrics", timeout=30).status_code for _ in range(6)]
+    assert statuses == [401] * 5 + [429]
+    # The scraper is not limited.
+    scraper = [
+        requests.get(f"{base_url}/metrics", headers=SCRAPER, timeout=30).status_code
+        for _ in range(8)
+    ]
+    assert scraper == [200] * 8
+
+
+def test_many_scrapes_at_once_count_the_totals_once(serve, world):
+    base_url = serve(metrics_cache_seconds=300)
+    answers: list[int] = []
+
+    def scrape_a_few() -> None:
+        for _ in range(4):
+            response = requests.get(f"{base_url}/metrics", headers=SCRAPER, timeout=60)
+            answers.append(response.status_code)
+
+    with StatementLog() as log:
+        threads = [threading.Thread(target=scrape_a_few) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    assert answers == [200] * 32
+    assert log.totals() == 1
+
+
+def test_the_totals_are_counted_again_once_they_are_old(api, world, run_worker, serve):
+    base_url = serve(metrics_cache_seconds=1)
+    first = requests.get(f"{base_url}/metrics", headers=SCRAPER, timeout=30)
+    partner, tenant = world.partner(), world.tenant()
+    world.approved(partner, tenant)
+    response = world.submit(partner, tenant, [device()])
+    wait_for_order(api, partner.token, response.headers["Location"], run_worker)
+
+    def ready(text: str) -> float:
+        samples = {
+            (s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+        }
+        return value(samples, "partner_api_registrations", state="ready_for_user", error_code="")
+
+    deadline = 50  # polls of 0.1 s: the cache is 1 s old at most
+    later = first
+    while ready(later.text) == ready(first.text) and deadline:
+        threading.Event().wait(0.1)
+        later = requests.get(f"{base_url}/metrics", headers=SCRAPER, timeout=30)
+        deadline -= 1
+    assert ready(later.text) == ready(first.text) + 1

@@ -689,11 +689,23 @@ def test_failed_rows_are_written_in_the_format_with_the_error_columns():
 
     assert len(chunks) == 3
     assert chunks[0] == (
-        "Device Serial Number,Windows Product ID,Hardware Hash,Manufacturer name,Device model,"
-        "Error Code,Error Message\r\n"
+        '"Device Serial Number","Windows Product ID","Hardware Hash","Manufacturer name",'
+        '"Device model","Error Code","Error Message"\r\n'
     )
-    assert chunks[1].endswith('"Laptop, 15""",device_not_found,Not found.\r\n')
-    assert chunks[2] == "SN-2,,,,,unexpected_error,Contact support: req-1\r\n"
+    assert chunks[1].endswith('"Laptop, 15""","device_not_found","Not found."\r\n')
+    assert chunks[2] == '"SN-2","","","","","unexpected_error","Contact support: req-1"\r\n'
+
+
+def test_formula_cells_are_written_inert_and_read_back_as_sent():
+    values = expected_values(
+        "partner", serial_number="-2+3", manufacturer='=HYPERLINK("http://evil.example")'
+    )
+    text = "".join(write_rows_csv(FORMAT["partner"], [(values, "device_not_found", "@once")]))
+
+    assert '"\'-2+3"' in text and '"\'=HYPERLINK(""http://evil.example"")"' in text
+    assert text.endswith('"device_not_found","\'@once"\r\n')
+    (row,) = read(("failures.csv", encode([text.removesuffix("\r\n")])))
+    assert row.values == values
 
 
 @pytest.mark.parametrize("encoding", ENCODINGS)
