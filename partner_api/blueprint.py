@@ -37,15 +37,18 @@ ERROR_DESCRIPTIONS = {
 
 
 class ApiBlueprint(flask_smorest.Blueprint):
-    def problem(self, *statuses: int) -> Callable:
-        """Document problem+json error responses."""
+    def problem(
+        self, *statuses: int, schema: type[ma.Schema] = ProblemSchema, description: str = ""
+    ) -> Callable:
+        """Document problem+json error responses (``schema`` when the problem
+        carries more than the common fields)."""
 
         def decorator(func: Callable) -> Callable:
             for status in statuses:
                 func = self.alt_response(
                     status,
-                    schema=ProblemSchema,
-                    description=ERROR_DESCRIPTIONS.get(status, "Error."),
+                    schema=schema,
+                    description=description or ERROR_DESCRIPTIONS.get(status, "Error."),
                     content_type=PROBLEM_CONTENT_TYPE,
                 )(func)
             return func

@@ -13,7 +13,7 @@ import marshmallow as ma
 from flask import Flask, Response, g, json
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from tenants.errors import Conflict, DomainError, Forbidden, InputError, NotFound
+from tenants.errors import Conflict, DomainError, Forbidden, InputError, NotFound, RetryLater
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,13 @@ _HTTP_CODES = {
     503: "service_unavailable",
 }
 
-_DOMAIN_STATUS = {InputError: 422, NotFound: 404, Forbidden: 403, Conflict: 409}
+_DOMAIN_STATUS = {
+    InputError: 422,
+    NotFound: 404,
+    Forbidden: 403,
+    Conflict: 409,
+    RetryLater: 429,
+}
 
 
 class ProblemSchema(ma.Schema):
@@ -202,7 +208,17 @@ def handle_domain_error(error: DomainError) -> Response:
     if isinstance(error, InputError):
         key = error.location() or error.field or "body"
         errors = {key: [error.message]}
-    return problem_response(domain_status(error), error.code, domain_detail(error), errors=errors)
+    headers = {}
+    if isinstance(error, RetryLater):
+        headers["Retry-After"] = str(error.retry_after)
+    return problem_response(
+        domain_status(error),
+        error.code,
+        domain_detail(error),
+        errors=errors,
+        headers=headers,
+        extra=error.details,
+    )
 
 
 def handle_unexpected(error: BaseException) -> Response:

@@ -147,6 +147,12 @@ def _fail_unexpectedly(
 
 def _process(session, order: Order, start: int, stop: int, request_id: str) -> int:
     now = utcnow()
+    # First, before any other lock: a revoke locks the relationship, then the
+    # rows and the order; taking them in the same order cannot deadlock. Held
+    # until COMMIT, so a revoke waits for this chunk instead of racing it.
+    revoked = order.partner_id is not None and not relationships.is_active(
+        session, order.partner_id, order.tenant_id, hold=True
+    )
     session.execute(
         update(Order)
         .where(Order.id == order.id, Order.started_at.is_(None))
@@ -178,9 +184,7 @@ def _process(session, order: Order, start: int, stop: int, request_id: str) -> i
 
     # registration id -> (error code, message); error code None means registered.
     decided: dict[uuid.UUID, tuple[str | None, str | None]] = {}
-    if order.partner_id is not None and not relationships.is_active(
-        session, order.partner_id, order.tenant_id
-    ):
+    if revoked:
         decided = {row.id: _outcome(outcomes.RELATIONSHIP_REVOKED) for row in rows}
     else:
         identities = {row.id: row.identity_key for row in rows if row.hardware_hash is not None}
