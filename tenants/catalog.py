@@ -206,6 +206,8 @@ class Match:
     model: str
     serial_number: str
     product_key_id: str | None
+    # Found by the PKID alone: the row does not carry the device's other values.
+    by_pkid: bool = False
 
 
 @dataclass(frozen=True)
@@ -265,7 +267,7 @@ def resolve(session: Session, rows: Sequence[UnresolvedRow]) -> dict[uuid.UUID, 
                 c for c in candidates if normalize_identity_part(c.serial_number) == wanted
             ]
         if len(candidates) == 1:
-            result[row.registration_id] = _match(candidates[0])
+            result[row.registration_id] = _match(candidates[0], by_pkid=True)
         elif not candidates:
             result[row.registration_id] = _not_found(
                 f"No supplier has a record of the product key ID {row.product_key_id}"
@@ -279,8 +281,9 @@ def resolve(session: Session, rows: Sequence[UnresolvedRow]) -> dict[uuid.UUID, 
     return result
 
 
-def _match(rec) -> Match:
+def _match(rec, *, by_pkid: bool = False) -> Match:
     return Match(
+        by_pkid=by_pkid,
         identity_key=rec.identity_key,
         manufacturer=rec.manufacturer,
         model=rec.model,

@@ -297,3 +297,48 @@ def test_two_suppliers_uploading_the_same_devices_at_once_each_device_has_one_ow
                 select(ApiClient.supplier_id).where(ApiClient.client_id == supplier.client_id)
             )
             assert owners.get(supplier_id, 0) == body["stored"]
+
+
+def test_a_pkid_row_for_another_organisations_device_shows_only_what_was_submitted(
+    api, world, run_worker
+):
+    supplier = world.supplier()
+    owner_partner, owner = world.partner(), world.tenant()
+    prober, prober_customer = world.partner(), world.tenant()
+    world.approved(owner_partner, owner)
+    world.approved(prober, prober_customer)
+    serial, key = unique("OWNED-SN"), pkid()
+    api.post(
+        "/v1/supplier/catalog",
+        token=supplier.token,
+        json={"devices": [_record(serial, key, "Secret Model")]},
+    )
+    owned = world.submit(owner_partner, owner, [{"product_key_id": key}])
+    wait_for_order(api, owner_partner.token, owned.headers["Location"], run_worker)
+
+    # Another partner, for another customer, submits only the PKID.
+    response = world.submit(prober, prober_customer, [{"product_key_id": key}])
+    order = wait_for_order(api, prober.token, response.headers["Location"], run_worker)
+
+    [row] = api.get(f"/v1/partner/orders/{order['id']}/registrations", token=prober.token).json()
+    assert row["error_code"] == "device_claimed_by_another_organization"
+    assert (row["manufacturer"], row["model"], row["serial_number"]) == (None, None, None)
+    assert row["product_key_id"] == key
+    for token, path in (
+        (prober.token, f"/v1/partner/orders/{order['id']}/failures.csv"),
+        (prober_customer.token, f"/v1/customer/orders/{order['id']}/failures.csv"),
+        (
+            prober_customer.token,
+            "/v1/customer/devices?error_code=device_claimed_by_another_organization",
+        ),
+    ):
+        text = api.get(path, token=token).text
+        assert key in text
+        for secret in (serial, "Secret Model", "Fabrikam"):
+            assert secret not in text, (path, secret)
+
+    # The owner's own row, resolved by the same PKID, shows the device.
+    [owned_row] = api.get(
+        f"/v1/partner/orders/{owned.json()['id']}/registrations", token=owner_partner.token
+    ).json()
+    assert (owned_row["serial_number"], owned_row["model"]) == (serial, "Secret Model")
