@@ -10,7 +10,16 @@ from flask import Flask
 
 from config.logging import configure_logging
 from config.settings import Settings
-from partner_api import auth, errors, metrics, portal, rate_limits, request_context, security
+from partner_api import (
+    auth,
+    errors,
+    json_bodies,
+    metrics,
+    portal,
+    rate_limits,
+    request_context,
+    security,
+)
 from partner_api.keys import KeyRing
 from tenants import db
 
@@ -36,6 +45,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     configure_logging(settings.log_level)
     settings.instance_path.mkdir(parents=True, exist_ok=True)
     app = Flask(__name__, instance_path=str(settings.instance_path))
+    app.json = json_bodies.JsonProvider(app)
     app.config.update(
         API_TITLE=API_TITLE,
         API_VERSION="1.0.0",

@@ -156,10 +156,9 @@ def handle_http_exception(error: HTTPException) -> Response:
     status = error.code or 500
     data = getattr(error, "data", None) or {}
     errors = data.get("errors") or data.get("messages")
-    if status == 422 and errors:
-        return problem_response(
-            422, "validation_failed", describe_validation(errors), errors=errors
-        )
+    if status in (400, 422) and errors:
+        code = "validation_failed" if status == 422 else "bad_request"
+        return problem_response(status, code, describe_validation(errors), errors=errors)
     if isinstance(error, InternalServerError):
         return handle_unexpected(getattr(error, "original_exception", None) or error)
     detail = data.get("message") or error.description or ""
