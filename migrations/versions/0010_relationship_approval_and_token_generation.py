@@ -76,7 +76,7 @@ def _backfill_approved_at() -> None:
     approvals = dict(
         connection.execute(
             sa.select(events.c.object_id, sa.func.max(events.c.at))
-            .where(events.c.action == "relationship.approved")
+            .where(events.c.action == "relationship.active")
             .group_by(events.c.object_id)
         ).all()
     )
