@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 DEFAULT_RATE_LIMITS = {
@@ -58,6 +59,8 @@ class Settings:
     idempotency_ttl_seconds: int = 24 * 3600
     sweep_interval_seconds: int = 60
     pending_deadline_seconds: int = 300
+    # How long a partner that was declined or revoked waits before asking that customer again.
+    relationship_ask_again_hours: int = 24
     # principal kind (or "anonymous") -> limit, e.g. "600 per minute"
     rate_limits: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_RATE_LIMITS))
     # Signs portal session cookies; generated on first run when the file is missing.
@@ -72,6 +75,10 @@ class Settings:
     metrics_token: str = ""
     # How long one computation of the totals /metrics reports is reused.
     metrics_cache_seconds: int = 5
+
+    @property
+    def relationship_ask_again_after(self) -> timedelta:
+        return timedelta(hours=self.relationship_ask_again_hours)
 
     @property
     def uses_embedded_redis(self) -> bool:
@@ -105,6 +112,7 @@ class Settings:
             idempotency_ttl_seconds=max(24 * 3600, _int("IDEMPOTENCY_TTL_SECONDS", 24 * 3600)),
             sweep_interval_seconds=_int("SWEEP_INTERVAL_SECONDS", 60),
             pending_deadline_seconds=_int("PENDING_DEADLINE_SECONDS", 300),
+            relationship_ask_again_hours=_int("RELATIONSHIP_ASK_AGAIN_HOURS", 24),
             rate_limits={
                 kind: os.environ.get(f"RATE_LIMIT_{kind.upper()}", "").strip() or default
                 for kind, default in DEFAULT_RATE_LIMITS.items()

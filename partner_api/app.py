@@ -15,6 +15,7 @@ from partner_api import (
     auth,
     errors,
     failed_attempts,
+    json_bodies,
     metrics,
     portal,
     rate_limits,
@@ -46,6 +47,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     configure_logging(settings.log_level)
     settings.instance_path.mkdir(parents=True, exist_ok=True)
     app = Flask(__name__, instance_path=str(settings.instance_path))
+    app.json = json_bodies.JsonProvider(app)
     app.config.update(
         API_TITLE=API_TITLE,
         API_VERSION="1.0.0",

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer, ResourceProtector
 from authlib.oauth2 import OAuth2Error
-from authlib.oauth2.rfc6749 import ClientMixin, grants
+from authlib.oauth2.rfc6749 import ClientMixin, InvalidScopeError, grants, scope_to_list
 from authlib.oauth2.rfc6750 import InvalidTokenError
 from authlib.oauth2.rfc9068 import JWTBearerTokenGenerator, JWTBearerTokenValidator
 from authlib.oauth2.rfc9068.claims import JWTAccessTokenClaims
@@ -104,6 +104,20 @@ class OAuthClient(ClientMixin):
 class ClientCredentialsGrant(grants.ClientCredentialsGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
 
+    def validate_requested_scope(self) -> None:
+        """RFC 6749 section 5.2: a scope the client does not hold is
+        ``invalid_scope``, never a token with less (or no) scope."""
+        super().validate_requested_scope()
+        requested = set(scope_to_list(self.request.payload.scope) or ())
+        missing = requested - set(self.request.client.row.scopes.split())
+        if missing:
+            raise InvalidScopeError(
+                description=(
+                    f"This client does not hold the scope {', '.join(sorted(missing))}; "
+                    f"it holds: {self.request.client.row.scopes or 'none'}."
+                )
+            )
+
 
 class AccessTokenGenerator(JWTBearerTokenGenerator):
     def __init__(self, keys: KeyRing, issuer: str, audience: str, lifetime: int):
@@ -121,10 +135,11 @@ class AccessTokenGenerator(JWTBearerTokenGenerator):
 
     def get_extra_claims(self, client: OAuthClient, grant_type, user, scope) -> dict:
         row = client.row
-        principal_id = row.partner_id or row.tenant_id or row.supplier_id
         return {
             "principal_kind": row.principal_kind,
-            "principal_id": str(principal_id) if principal_id else None,
+            "principal_id": client_store.principal_id(row),
+            # The client's generation when minted: rotating the secret ends these tokens.
+            "token_generation": row.token_generation,
         }
 
 
@@ -264,14 +279,24 @@ def authenticate() -> Principal:
         claims = protector.acquire_token()
     except OAuth2Error as error:
         protector.raise_error_response(error)
-    # A revoked client's tokens stop working at once, not when they expire.
-    if not client_store.is_active(request_session(), claims["client_id"]):
+    # Who the bearer is comes from the client record, read on every request:
+    # a revoked client's tokens, and tokens minted before a secret rotation,
+    # stop working at once; a token whose principal is not its client's (or
+    # whose scope the client no longer holds) grants nothing more than the
+    # client holds now.
+    client = client_store.active_client(request_session(), claims["client_id"])
+    if (
+        client is None
+        or claims.get("token_generation", 0) != client.token_generation
+        or claims["principal_kind"] != client.principal_kind
+        or claims.get("principal_id") != client_store.principal_id(client)
+    ):
         protector.raise_error_response(InvalidTokenError())
     principal = Principal(
-        kind=claims["principal_kind"],
-        id=claims.get("principal_id"),
-        client_id=claims["client_id"],
-        scopes=frozenset(str(claims.get("scope") or "").split()),
+        kind=client.principal_kind,
+        id=client_store.principal_id(client),
+        client_id=client.client_id,
+        scopes=frozenset(str(claims.get("scope") or "").split()) & set(client.scopes.split()),
     )
     g.principal = principal
     return principal

@@ -20,6 +20,7 @@ from flask import current_app
 from config import logging as log_context
 from partner_api.auth import authenticate
 from partner_api.errors import NOT_FOUND_DETAIL, PROBLEM_CONTENT_TYPE, ApiError, ProblemSchema
+from partner_api.json_bodies import ArgumentsParser
 from partner_api.uploads import multipart_schema, parse_device_body
 from tenants.scoping import scoped
 
@@ -37,15 +38,21 @@ ERROR_DESCRIPTIONS = {
 
 
 class ApiBlueprint(flask_smorest.Blueprint):
-    def problem(self, *statuses: int) -> Callable:
-        """Document problem+json error responses."""
+    # Request bodies are parsed as partner_api/json_bodies.py says.
+    ARGUMENTS_PARSER = ArgumentsParser()
+
+    def problem(
+        self, *statuses: int, schema: type[ma.Schema] = ProblemSchema, description: str = ""
+    ) -> Callable:
+        """Document problem+json error responses (``schema`` when the problem
+        carries more than the common fields)."""
 
         def decorator(func: Callable) -> Callable:
             for status in statuses:
                 func = self.alt_response(
                     status,
-                    schema=ProblemSchema,
-                    description=ERROR_DESCRIPTIONS.get(status, "Error."),
+                    schema=schema,
+                    description=description or ERROR_DESCRIPTIONS.get(status, "Error."),
                     content_type=PROBLEM_CONTENT_TYPE,
                 )(func)
             return func

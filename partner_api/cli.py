@@ -202,16 +202,23 @@ def clients_create(partner_id, tenant_id, support, supplier_id, scopes, name, as
 
 @clients.command("rotate-secret")
 @click.argument("client_id")
+@click.option(
+    "--keep-tokens",
+    is_flag=True,
+    help="Let tokens minted with the old secret live until they expire (a planned rotation "
+    "where nothing leaked). By default they stop working at once.",
+)
 @json_option
-def clients_rotate_secret(client_id: str, as_json: bool) -> None:
-    """Give a client a new secret; the old one stops working at once."""
+def clients_rotate_secret(client_id: str, keep_tokens: bool, as_json: bool) -> None:
+    """Give a client a new secret; the old one, and the tokens minted with it,
+    stop working at once."""
     from tenants.clients import rotate_secret
 
     _prepare_database(_settings())
-    secret = rotate_secret(client_id)
+    secret = rotate_secret(client_id, end_tokens=not keep_tokens)
     _emit(
         as_json,
-        {"client_id": client_id, "client_secret": secret},
+        {"client_id": client_id, "client_secret": secret, "tokens_ended": not keep_tokens},
         f"client_id={client_id}\nclient_secret={secret}\n(the secret is shown only now)",
     )
 

@@ -13,7 +13,7 @@ import marshmallow as ma
 from flask import Flask, Response, g, json
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from tenants.errors import Conflict, DomainError, Forbidden, InputError, NotFound
+from tenants.errors import Conflict, DomainError, Forbidden, InputError, NotFound, RetryLater
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,13 @@ _HTTP_CODES = {
     503: "service_unavailable",
 }
 
-_DOMAIN_STATUS = {InputError: 422, NotFound: 404, Forbidden: 403, Conflict: 409}
+_DOMAIN_STATUS = {
+    InputError: 422,
+    NotFound: 404,
+    Forbidden: 403,
+    Conflict: 409,
+    RetryLater: 429,
+}
 
 
 class ProblemSchema(ma.Schema):
@@ -150,10 +156,9 @@ def handle_http_exception(error: HTTPException) -> Response:
     status = error.code or 500
     data = getattr(error, "data", None) or {}
     errors = data.get("errors") or data.get("messages")
-    if status == 422 and errors:
-        return problem_response(
-            422, "validation_failed", describe_validation(errors), errors=errors
-        )
+    if status in (400, 422) and errors:
+        code = "validation_failed" if status == 422 else "bad_request"
+        return problem_response(status, code, describe_validation(errors), errors=errors)
     if isinstance(error, InternalServerError):
         return handle_unexpected(getattr(error, "original_exception", None) or error)
     detail = data.get("message") or error.description or ""
@@ -202,7 +207,17 @@ def handle_domain_error(error: DomainError) -> Response:
     if isinstance(error, InputError):
         key = error.location() or error.field or "body"
         errors = {key: [error.message]}
-    return problem_response(domain_status(error), error.code, domain_detail(error), errors=errors)
+    headers = {}
+    if isinstance(error, RetryLater):
+        headers["Retry-After"] = str(error.retry_after)
+    return problem_response(
+        domain_status(error),
+        error.code,
+        domain_detail(error),
+        errors=errors,
+        headers=headers,
+        extra=error.details,
+    )
 
 
 def handle_unexpected(error: BaseException) -> Response:

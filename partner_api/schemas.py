@@ -8,6 +8,7 @@ from datetime import UTC
 import marshmallow as ma
 from marshmallow import validate
 
+from partner_api.errors import ProblemSchema
 from tenants import outcomes
 from tenants.devices import SORT_COLUMNS as DEVICE_SORT_COLUMNS
 from tenants.devices import effective_state
@@ -180,17 +181,40 @@ class RegistrationFilterSchema(ma.Schema):
     serial_number = ma.fields.String(validate=_TEXT)
 
 
+RELATIONSHIP_STATES = ["pending", "active", "declined", "revoked"]
+
+
 class RelationshipSchema(ma.Schema):
+    """A relationship as the customer sees it."""
+
     id = ma.fields.UUID(required=True)
     partner_id = ma.fields.UUID(required=True)
     partner_name = ma.fields.String(attribute="partner.name", required=True)
     tenant_id = ma.fields.UUID(required=True)
     tenant_name = ma.fields.String(attribute="tenant.name", required=True)
-    status = ma.fields.String(
-        required=True, metadata={"enum": ["pending", "active", "declined", "revoked"]}
-    )
+    status = ma.fields.String(required=True, metadata={"enum": RELATIONSHIP_STATES})
     requested_at = ma.fields.DateTime(required=True)
     decided_at = ma.fields.DateTime(allow_none=True)
+
+
+class PartnerRelationshipSchema(RelationshipSchema):
+    """A relationship as the partner sees it: the customer's name only once
+    the customer approved (before, a partner knows only the ID it asked for)."""
+
+    tenant_name = ma.fields.String(
+        attribute="tenant_name_for_partner",
+        required=True,
+        allow_none=True,
+        metadata={"description": "The customer's name; null until the customer approved."},
+    )
+
+
+class RelationshipConflictSchema(ProblemSchema):
+    """409 ``relationship_state_conflict``: another decision changed the
+    relationship first; ``current_status`` is the state it is in now (the
+    decision that won)."""
+
+    current_status = ma.fields.String(required=True, metadata={"enum": RELATIONSHIP_STATES})
 
 
 class DeviceSchema(ma.Schema):

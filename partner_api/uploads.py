@@ -15,7 +15,9 @@ from collections.abc import Iterable, Iterator
 
 import marshmallow as ma
 from flask import request
+from werkzeug.exceptions import BadRequest
 
+from partner_api import json_bodies
 from partner_api.errors import ApiError, describe_validation
 from tenants import csv_input
 from tenants.device_rows import RowInput
@@ -135,11 +137,14 @@ def _load(schema: ma.Schema, data: object, location: str) -> dict:
 
 
 def _parse_json(json_schema: type[ma.Schema]) -> dict:
-    payload = request.get_json(silent=True)
-    if payload is None:
+    try:
+        payload = request.get_json()
+    except BadRequest as exc:
         raise ApiError(
-            400, "bad_request", "The request body is not valid JSON. Check quotes and commas."
-        )
+            400,
+            "bad_request",
+            f"The request body is not valid JSON. {json_bodies.describe(exc)}",
+        ) from exc
     body = _load(json_schema(), payload, "json")
     devices = body.pop("devices")
     body["rows"] = RowStream(

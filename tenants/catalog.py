@@ -110,13 +110,16 @@ def _record(values: dict[str, object]) -> dict:
     }
 
 
-def _upsert(session: Session, records: list[dict]) -> None:
+def _upsert(session: Session, records: list[dict]) -> set[str]:
+    """Insert new records and replace the supplier's own; returns the identity
+    keys written. A record another supplier owns is left as it is: the
+    conflict update applies only where the stored record's supplier is the
+    writer, decided by the database row by row (concurrent uploads included)."""
     dialect = session.get_bind().dialect.name
     stmt = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(_CATALOG)
     updated = {
         c: stmt.excluded[c]
         for c in (
-            "supplier_id",
             "manufacturer",
             "model",
             "serial_number",
@@ -127,43 +130,67 @@ def _upsert(session: Session, records: list[dict]) -> None:
             "updated_at",
         )
     }
-    session.execute(
-        stmt.values(records).on_conflict_do_update(index_elements=["identity_key"], set_=updated)
+    written = session.execute(
+        stmt.values(records)
+        .on_conflict_do_update(
+            index_elements=["identity_key"],
+            set_=updated,
+            where=_CATALOG.c.supplier_id == stmt.excluded.supplier_id,
+        )
+        .returning(_CATALOG.c.identity_key)
     )
+    return set(written.scalars())
+
+
+OWNED_BY_ANOTHER_SUPPLIER = (
+    "Another supplier already has a factory record of this device (same manufacturer and "
+    "serial number); only the supplier that created a record may replace it. If the record "
+    "is wrong, ask the operator to correct it."
+)
 
 
 def store_records(
     session: Session, supplier_id: str, rows: Iterable[RowInput], *, request_id: str
 ) -> CatalogResult:
-    """Add or replace factory records; a record for a known device replaces it.
+    """Add factory records, or replace the supplier's own.
 
-    Rows that cannot be a record are reported, not stored; the caller commits.
+    A record belongs to the supplier that created it: a row for a device
+    another supplier's record describes is rejected, with the reason, and the
+    record stays as it was. Rows that cannot be a record are reported, not
+    stored; the caller commits.
     """
     result = CatalogResult()
-    batch: dict[str, dict] = {}
+    # identity key -> (record, where the row came from)
+    batch: dict[str, tuple[dict, RowInput]] = {}
     now = utcnow()
 
+    def reject(row: RowInput, message: str) -> None:
+        result.rejected += 1
+        if len(result.rejections) < MAX_REPORTED_REJECTIONS:
+            result.rejections.append({"source": row.source, "line": row.line, "message": message})
+
     def flush() -> None:
-        if batch:
-            _upsert(session, list(batch.values()))
-            batch.clear()
+        if not batch:
+            return
+        written = _upsert(session, [record for record, _ in batch.values()])
+        for key, (_, row) in batch.items():
+            if key in written:
+                result.stored += 1
+            else:
+                reject(row, OWNED_BY_ANOTHER_SUPPLIER)
+        batch.clear()
 
     for row in rows:
         result.received += 1
         try:
             record = _record(row.values)
         except InputError as exc:
-            result.rejected += 1
-            if len(result.rejections) < MAX_REPORTED_REJECTIONS:
-                result.rejections.append(
-                    {"source": row.source, "line": row.line, "message": exc.message}
-                )
+            reject(row, exc.message)
             continue
         record.update(supplier_id=supplier_id, request_id=request_id, updated_at=now)
         # The same device twice in one upload: the later record wins (one
         # statement may not touch a key twice).
-        batch[record["identity_key"]] = record
-        result.stored += 1
+        batch[record["identity_key"]] = (record, row)
         if len(batch) >= _UPSERT_BATCH:
             flush()
     flush()
@@ -190,6 +217,8 @@ class Match:
     model: str
     serial_number: str
     product_key_id: str | None
+    # Found by the PKID alone: the row does not carry the device's other values.
+    by_pkid: bool = False
 
 
 @dataclass(frozen=True)
@@ -249,7 +278,7 @@ def resolve(session: Session, rows: Sequence[UnresolvedRow]) -> dict[uuid.UUID, 
                 c for c in candidates if normalize_identity_part(c.serial_number) == wanted
             ]
         if len(candidates) == 1:
-            result[row.registration_id] = _match(candidates[0])
+            result[row.registration_id] = _match(candidates[0], by_pkid=True)
         elif not candidates:
             result[row.registration_id] = _not_found(
                 f"No supplier has a record of the product key ID {row.product_key_id}"
@@ -263,8 +292,9 @@ def resolve(session: Session, rows: Sequence[UnresolvedRow]) -> dict[uuid.UUID, 
     return result
 
 
-def _match(rec) -> Match:
+def _match(rec, *, by_pkid: bool = False) -> Match:
     return Match(
+        by_pkid=by_pkid,
         identity_key=rec.identity_key,
         manufacturer=rec.manufacturer,
         model=rec.model,

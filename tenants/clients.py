@@ -105,21 +105,26 @@ def _client(session, client_id: str) -> ApiClient:
     return row
 
 
-def rotate_secret(client_id: str) -> str:
-    """A new secret for the client; the old one stops working at once.
-    Tokens issued before stay valid until they expire (revoke to stop them)."""
+def rotate_secret(client_id: str, *, end_tokens: bool = True) -> str:
+    """A new secret for the client; the old one stops working at once, and so
+    do the tokens minted before (their generation is no longer the client's).
+    ``end_tokens=False`` keeps those tokens until they expire, for a planned
+    rotation where nothing leaked."""
     secret = secrets.token_urlsafe(32)
     with db.transaction() as session:
         row = _client(session, client_id)
         if row.revoked_at is not None:
             raise InputError(f"client {client_id} is revoked; create a new client instead")
         row.secret_hash = hash_secret(secret)
+        if end_tokens:
+            row.token_generation = ApiClient.token_generation + 1
         audit.record(
             session,
             "client.secret_rotated",
             object_type="client",
             object_id=client_id,
             tenant_id=row.tenant_id,
+            detail={"tokens_ended": end_tokens},
         )
     return secret
 
@@ -139,12 +144,14 @@ def revoke(client_id: str) -> None:
             )
 
 
-def is_active(session, client_id: str) -> bool:
-    return (
-        session.scalar(
-            select(ApiClient.id).where(
-                ApiClient.client_id == client_id, ApiClient.revoked_at.is_(None)
-            )
-        )
-        is not None
-    )
+def active_client(session, client_id: str) -> ApiClient | None:
+    """The client, unless it was revoked: what a token's bearer is read from."""
+    return session.scalars(
+        select(ApiClient).where(ApiClient.client_id == client_id, ApiClient.revoked_at.is_(None))
+    ).first()
+
+
+def principal_id(client: ApiClient) -> str | None:
+    """The ID of the principal the client belongs to (None for support)."""
+    value = client.partner_id or client.tenant_id or client.supplier_id
+    return str(value) if value else None

@@ -10,7 +10,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Select, case, func, literal, or_, select
+from sqlalchemy import Select, case, func, literal, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -63,15 +63,30 @@ def _require_registered(device: Registration, doing: str) -> None:
 
 def deregister(session: Session, device_id: uuid.UUID, request_id: str) -> Registration:
     """Release the device: its claim goes, so another tenant may register it
-    later (resale, repair); the row stays, ``deregistered``, as history."""
+    later (resale, repair); the row stays, ``deregistered``, as history.
+
+    One conditional UPDATE from the registered state decides: of several
+    deregistrations sent at once exactly one changes the row, releases the
+    claim and records the event; the others answer the device as it now is.
+    """
     device = get_device(session, device_id)
     _require_registered(device, "deregistered")
-    if device.state == outcomes.DEREGISTERED:
+    now = utcnow()
+    changed = session.execute(
+        update(Registration)
+        .where(Registration.id == device.id, Registration.state == outcomes.READY)
+        .values(
+            state=outcomes.DEREGISTERED,
+            deregistered_at=now,
+            updated_request_id=request_id,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    session.refresh(device)
+    if not changed:
         return device
     ownership.release(session, device.id)
-    device.state = outcomes.DEREGISTERED
-    device.deregistered_at = utcnow()
-    device.updated_request_id = request_id
     audit.record(
         session,
         "device.deregistered",

@@ -12,11 +12,15 @@ class DomainError(Exception):
 
     code = "domain_error"
 
-    def __init__(self, message: str, *, code: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, code: str | None = None, details: dict | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         if code:
             self.code = code
+        # Machine-readable facts the caller acts on (e.g. the state that won a race).
+        self.details = details or {}
 
 
 class InputError(DomainError):
@@ -64,3 +68,14 @@ class Conflict(DomainError):
     """The request conflicts with the current state (409)."""
 
     code = "conflict"
+
+
+class RetryLater(DomainError):
+    """The same request is refused for a while; ``retry_after`` says how long
+    in seconds (429)."""
+
+    code = "retry_later"
+
+    def __init__(self, message: str, *, retry_after: int, code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.retry_after = max(1, retry_after)

@@ -96,6 +96,9 @@ class ApiClient(Base):
     name: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None]
+    # Tokens carry the generation they were minted for; rotating the secret
+    # moves it on, and tokens of an earlier generation stop working at once.
+    token_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class PortalUser(Base):
@@ -136,13 +139,30 @@ class Relationship(TenantOwned, Base):
     __tablename__ = "relationships"
     __table_args__ = (UniqueConstraint("partner_id", "tenant_id"),)
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    # No foreign key: a partner's request for an ID that is no tenant is stored
+    # like any other (and never approved), so the answer cannot tell a partner
+    # which tenant IDs exist.
+    tenant_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
     status: Mapped[str] = mapped_column(String(16))
     requested_at: Mapped[datetime] = mapped_column(default=utcnow)
     decided_at: Mapped[datetime | None]
+    # When the customer last approved it; the partner learns the customer's name only then.
+    approved_at: Mapped[datetime | None]
     request_id: Mapped[str | None] = mapped_column(String(128))
 
     partner: Mapped[Partner] = relationship(lazy="joined")
-    tenant: Mapped[Tenant] = relationship(lazy="joined")
+    tenant: Mapped[Tenant | None] = relationship(
+        lazy="joined",
+        primaryjoin="foreign(Relationship.tenant_id) == Tenant.id",
+        viewonly=True,
+    )
+
+    @property
+    def tenant_name_for_partner(self) -> str | None:
+        """The customer's name as its partner sees it: only once the customer approved."""
+        if self.approved_at is None or self.tenant is None:
+            return None
+        return self.tenant.name
 
 
 class Order(TenantOwned, Base):

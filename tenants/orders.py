@@ -95,7 +95,10 @@ def submit_order(
     The caller commits; the chunks must be enqueued only after the commit.
     """
     if submission.partner_id is not None:
-        relationships.require_active(session, submission.partner_id, submission.tenant_id)
+        # Held until COMMIT: a revoke waits for this order, then fails its rows.
+        relationships.require_active(
+            session, submission.partner_id, submission.tenant_id, hold=not dry_run
+        )
     if dry_run:
         verdicts = list(_prepared_rows(rows, submission, _row_context(session, submission)))
         if not verdicts:

@@ -147,6 +147,12 @@ def _fail_unexpectedly(
 
 def _process(session, order: Order, start: int, stop: int, request_id: str) -> int:
     now = utcnow()
+    # First, before any other lock: a revoke locks the relationship, then the
+    # rows and the order; taking them in the same order cannot deadlock. Held
+    # until COMMIT, so a revoke waits for this chunk instead of racing it.
+    revoked = order.partner_id is not None and not relationships.is_active(
+        session, order.partner_id, order.tenant_id, hold=True
+    )
     session.execute(
         update(Order)
         .where(Order.id == order.id, Order.started_at.is_(None))
@@ -178,16 +184,16 @@ def _process(session, order: Order, start: int, stop: int, request_id: str) -> i
 
     # registration id -> (error code, message); error code None means registered.
     decided: dict[uuid.UUID, tuple[str | None, str | None]] = {}
-    if order.partner_id is not None and not relationships.is_active(
-        session, order.partner_id, order.tenant_id
-    ):
+    if revoked:
         decided = {row.id: _outcome(outcomes.RELATIONSHIP_REVOKED) for row in rows}
     else:
         identities = {row.id: row.identity_key for row in rows if row.hardware_hash is not None}
-        identities.update(_resolve_from_catalog(session, rows, decided, request_id, now))
+        learned = _resolve_from_catalog(session, rows, decided)
+        identities.update({rid: match.identity_key for rid, match in learned.items()})
         claims = [ownership.ClaimRequest(rid, key) for rid, key in identities.items()]
         for rid, code in ownership.claim(session, order.tenant_id, claims).items():
             decided[rid] = _outcome(code)
+        _fill_from_catalog(session, learned, decided, request_id, now)
 
     by_outcome: dict[tuple[str | None, str | None], list[uuid.UUID]] = defaultdict(list)
     for registration_id, outcome in decided.items():
@@ -211,12 +217,11 @@ def _outcome(error_code: str | None) -> tuple[str | None, str | None]:
     return error_code, outcomes.message(error_code) if error_code else None
 
 
-def _resolve_from_catalog(session, rows, decided, request_id: str, now) -> dict[uuid.UUID, str]:
+def _resolve_from_catalog(session, rows, decided) -> dict[uuid.UUID, catalog.Match]:
     """Resolve rows without a hash against the supplier catalog.
 
-    Matched rows take the catalog's identity and values (one executemany
-    UPDATE); unmatched rows are decided ``device_not_found``. Returns the
-    identities to claim.
+    Unmatched rows are decided ``device_not_found``; returns the matches,
+    whose identities are to be claimed.
     """
     unresolved = [
         catalog.UnresolvedRow(
@@ -227,29 +232,38 @@ def _resolve_from_catalog(session, rows, decided, request_id: str, now) -> dict[
     ]
     if not unresolved:
         return {}
-    identities: dict[uuid.UUID, str] = {}
-    filled = []
-    by_pkid = {row.registration_id for row in unresolved if row.identity_key is None}
+    matches: dict[uuid.UUID, catalog.Match] = {}
     for rid, found in catalog.resolve(session, unresolved).items():
         if isinstance(found, catalog.NoMatch):
             decided[rid] = (outcomes.DEVICE_NOT_FOUND, found.message)
-            continue
-        identities[rid] = found.identity_key
-        if rid not in by_pkid:
-            continue  # a tuple row already carries its identity and values
-        # A PKID row learns which device it is from the catalog.
-        filled.append(
-            {
-                "id": rid,
-                "identity_key": found.identity_key,
-                "manufacturer": found.manufacturer,
-                "model": found.model,
-                "serial_number": found.serial_number,
-                "product_key_id": found.product_key_id,
-                "updated_request_id": request_id,
-                "updated_at": now,
-            }
-        )
+        else:
+            matches[rid] = found
+    return matches
+
+
+# Outcomes after which the device is the tenant's: its row may show what the catalog says.
+_THE_TENANTS_DEVICE = (None, outcomes.ALREADY_REGISTERED)
+
+
+def _fill_from_catalog(session, matches, decided, request_id: str, now) -> None:
+    """A row submitted by PKID learns which device it is from the catalog --
+    but only when that device is now, or already was, the tenant's. A device
+    another organisation owns keeps only what the partner submitted: the
+    catalog must not tell a partner the serial number, manufacturer and model
+    behind a PKID it does not hold. (Tuple rows carry their own values.)"""
+    filled = [
+        {
+            "id": rid,
+            "identity_key": match.identity_key,
+            "manufacturer": match.manufacturer,
+            "model": match.model,
+            "serial_number": match.serial_number,
+            "product_key_id": match.product_key_id,
+            "updated_request_id": request_id,
+            "updated_at": now,
+        }
+        for rid, match in matches.items()
+        if match.by_pkid and decided[rid][0] in _THE_TENANTS_DEVICE
+    ]
     if filled:
         session.execute(update(Registration), filled)
-    return identities

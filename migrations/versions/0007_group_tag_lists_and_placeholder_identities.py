@@ -32,8 +32,9 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("tenants") as batch_op:
-        batch_op.add_column(sa.Column("group_tags", sa.Text(), nullable=True))
+    # A plain ADD COLUMN: SQLite's batch mode would copy the table, which the
+    # foreign keys of every tenant-owned row forbid.
+    op.add_column("tenants", sa.Column("group_tags", sa.Text(), nullable=True))
     connection = op.get_bind()
     _reidentify(connection, "registrations", key_column="id")
     _reidentify(connection, "catalog_devices", key_column="identity_key")
@@ -114,5 +115,4 @@ def _reidentify(connection: sa.Connection, name: str, *, key_column: str) -> Non
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("tenants") as batch_op:
-        batch_op.drop_column("group_tags")
+    op.drop_column("tenants", "group_tags")

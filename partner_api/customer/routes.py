@@ -21,6 +21,7 @@ from partner_api.schemas import (
     OrderSchema,
     RegistrationFilterSchema,
     RegistrationSchema,
+    RelationshipConflictSchema,
     RelationshipSchema,
 )
 from tenants import devices, orders, relationships
@@ -44,6 +45,13 @@ def list_relationships():
     return session.scalars(select(Relationship).order_by(Relationship.requested_at)).all()
 
 
+# A decision sent while another is taken: exactly one wins.
+_DECISION_CONFLICT = (
+    "Another decision changed this relationship first (`relationship_state_conflict`); "
+    "`current_status` is the state it is in now."
+)
+
+
 def _change_relationship(relationship_id: uuid.UUID, action: str):
     session = request_session()
     relationship = relationships.change(session, relationship_id, action, current_request_id())
@@ -54,16 +62,20 @@ def _change_relationship(relationship_id: uuid.UUID, action: str):
 @blp.route("/relationships/<uuid:relationship_id>/approve", methods=["POST"])
 @blp.auth("tenant", "customer:write")
 @blp.response(200, RelationshipSchema)
-@blp.problem(409)
+@blp.problem(409, schema=RelationshipConflictSchema, description=_DECISION_CONFLICT)
 def approve_relationship(relationship_id: uuid.UUID):
-    """Approve a pending request: the partner may then register devices for you."""
+    """Approve a pending request: the partner may then register devices for you.
+
+    When another decision on the same relationship wins the race, the answer
+    is 409 ``relationship_state_conflict`` with the state that won.
+    """
     return _change_relationship(relationship_id, "approve")
 
 
 @blp.route("/relationships/<uuid:relationship_id>/decline", methods=["POST"])
 @blp.auth("tenant", "customer:write")
 @blp.response(200, RelationshipSchema)
-@blp.problem(409)
+@blp.problem(409, schema=RelationshipConflictSchema, description=_DECISION_CONFLICT)
 def decline_relationship(relationship_id: uuid.UUID):
     """Decline a pending request."""
     return _change_relationship(relationship_id, "decline")
@@ -72,9 +84,14 @@ def decline_relationship(relationship_id: uuid.UUID):
 @blp.route("/relationships/<uuid:relationship_id>/revoke", methods=["POST"])
 @blp.auth("tenant", "customer:write")
 @blp.response(200, RelationshipSchema)
-@blp.problem(409)
+@blp.problem(409, schema=RelationshipConflictSchema, description=_DECISION_CONFLICT)
 def revoke_relationship(relationship_id: uuid.UUID):
-    """Revoke a relationship: new orders stop at once, queued rows fail."""
+    """Revoke a relationship: new orders stop at once, queued rows fail.
+
+    An order being stored while the revoke arrives is finished first and its
+    rows then fail ``relationship_revoked`` with the others; no order is
+    accepted once the revoke has been answered.
+    """
     return _change_relationship(relationship_id, "revoke")
 
 

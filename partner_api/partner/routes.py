@@ -16,9 +16,9 @@ from partner_api.schemas import (
     OrderCreateSchema,
     OrderFormSchema,
     OrderSchema,
+    PartnerRelationshipSchema,
     RegistrationFilterSchema,
     RegistrationSchema,
-    RelationshipSchema,
 )
 from tenants import orders, relationships
 from tenants.models import Order, Registration, Relationship
@@ -33,7 +33,7 @@ blp = ApiBlueprint(
 
 @blp.route("/customers")
 @blp.auth("partner", "partner:read")
-@blp.response(200, RelationshipSchema(many=True))
+@blp.response(200, PartnerRelationshipSchema(many=True))
 def list_customers():
     """Your relationships with customer tenants."""
     session = request_session()
@@ -42,12 +42,22 @@ def list_customers():
 
 @blp.route("/customers/<uuid:tenant_id>/relationship-requests", methods=["POST"])
 @blp.auth("partner", "partner:write")
-@blp.response(201, RelationshipSchema)
+@blp.response(201, PartnerRelationshipSchema)
 def request_relationship(tenant_id: uuid.UUID):
-    """Ask a customer tenant for a relationship; the customer approves or declines it."""
+    """Ask a customer tenant for a relationship; the customer approves or declines it.
+
+    The answer is the same for any tenant ID (asking again answers the same
+    request), and names the customer only once it approved. After a decline
+    or a revoke you may ask again once ``RELATIONSHIP_ASK_AGAIN_HOURS`` have
+    passed (429 ``relationship_request_too_soon`` with ``Retry-After`` before).
+    """
     session = request_session()
     relationship = relationships.request_relationship(
-        session, current_principal().partner_id, tenant_id, current_request_id()
+        session,
+        current_principal().partner_id,
+        tenant_id,
+        current_request_id(),
+        ask_again_after=views.settings().relationship_ask_again_after,
     )
     session.commit()
     return relationship

@@ -16,6 +16,7 @@ import marshmallow as ma
 from flask import (
     Blueprint,
     abort,
+    current_app,
     flash,
     g,
     redirect,
@@ -307,7 +308,11 @@ def request_relationship():
         return redirect(url_for("portal.customers"))
     session = request_session()
     relationship = relationships.request_relationship(
-        session, g.principal.partner_id, tenant_id, current_request_id()
+        session,
+        g.principal.partner_id,
+        tenant_id,
+        current_request_id(),
+        ask_again_after=current_app.extensions["partner_api.settings"].relationship_ask_again_after,
     )
     status = relationship.status
     session.commit()

@@ -21,12 +21,14 @@ blp = ApiBlueprint(
 @blp.device_body(CatalogCreateSchema, CatalogFormSchema)
 @blp.response(200, CatalogResultSchema)
 def upload_catalog(body: dict):
-    """Add or replace factory records, as JSON or as CSV files.
+    """Add factory records, or replace your own, as JSON or as CSV files.
 
     Each record needs the manufacturer, model and serial number, or a
     hardware hash that contains them; the product key ID is optional. A
-    record for a device already in the catalog replaces it. Rows that cannot
-    be records are listed in ``rejections`` with their file and line; the
+    record belongs to the supplier that created it: your record for a device
+    already in your catalog replaces it, but a device another supplier's
+    record describes is rejected and that record stays as it is. Rejected
+    rows are listed in ``rejections`` with their file, line and reason; the
     others are stored.
     """
     session = request_session()

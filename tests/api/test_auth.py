@@ -7,8 +7,11 @@ import time
 import requests
 from joserfc import jwt
 from joserfc.jwk import RSAKey
+from sqlalchemy import update
 
 from partner_api.keys import load_signing_key
+from tenants import db
+from tenants.models import ApiClient
 from tests.helpers import assert_problem
 
 
@@ -226,3 +229,51 @@ def test_token_endpoint_rejects_get(base_url):
     response = requests.get(f"{base_url}/oauth/token", timeout=10)
     assert response.status_code == 405
     assert response.headers["Content-Type"].startswith("application/problem+json")
+
+
+# --- scopes and principals are the client record's ---------------------------------------
+
+
+def _token_request(api, client, scope: str):
+    return api.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials", "scope": scope},
+        auth=(client.client_id, client.client_secret),
+    )
+
+
+def test_a_scope_the_client_does_not_hold_is_invalid_scope(api, world):
+    reader = world.partner(scopes=("partner:read",))
+    for scope in ("partner:write", "partner:read partner:write", "customer:read", "admin"):
+        body = assert_problem(_token_request(api, reader, scope), 400, "invalid_scope")
+        assert body["error"] == "invalid_scope"
+        assert scope.split()[-1] in body["error_description"]
+    granted = _token_request(api, reader, "partner:read")
+    assert granted.status_code == 200 and granted.json()["scope"] == "partner:read"
+
+
+def test_a_signed_token_naming_another_principal_than_its_client_is_refused(api, world, settings):
+    """The principal is the client record's: a token that says its client is
+    another partner (or another kind) opens nothing."""
+    partner, victim = world.partner(), world.partner()
+    for overrides in (
+        {"principal_id": str(victim.id)},
+        {"principal_kind": "support", "principal_id": None},
+        {"principal_kind": "tenant"},
+    ):
+        token = _signed(settings, _good_claims(settings, partner, **overrides))
+        assert_problem(api.get("/v1/partner/customers", token=token), 401, "invalid_token")
+
+
+def test_a_scope_taken_from_the_client_stops_its_tokens_granting_it(api, world):
+    partner, tenant = world.partner(), world.tenant()
+    world.approved(partner, tenant)
+    with db.transaction() as session:
+        session.execute(
+            update(ApiClient)
+            .where(ApiClient.client_id == partner.client_id)
+            .values(scopes="partner:read")
+        )
+    response = world.submit(partner, tenant, [{"serial_number": "X"}])
+    assert_problem(response, 403, "insufficient_scope")
+    assert api.get("/v1/partner/customers", token=partner.token).status_code == 200

@@ -91,3 +91,31 @@ def test_revoked_client_tokens_stop_working_at_once(api, world):
         auth=(partner.client_id, partner.client_secret),
     )
     assert_problem(refused, 401, "invalid_client")
+
+
+def test_secret_rotation_ends_the_tokens_minted_before(api, world):
+    partner = world.partner()
+    before = partner.token
+    assert api.get("/v1/partner/customers", token=before).status_code == 200
+
+    rotated = cli("clients", "rotate-secret", partner.client_id)
+
+    assert rotated["tokens_ended"] is True
+    assert_problem(api.get("/v1/partner/customers", token=before), 401, "invalid_token")
+    after = api.token(partner.client_id, rotated["client_secret"])
+    assert api.get("/v1/partner/customers", token=after).status_code == 200
+
+
+def test_a_planned_rotation_may_keep_the_tokens_minted_before(api, world):
+    partner = world.partner()
+
+    rotated = cli("clients", "rotate-secret", partner.client_id, "--keep-tokens")
+
+    assert rotated["tokens_ended"] is False
+    assert api.get("/v1/partner/customers", token=partner.token).status_code == 200
+    refused = api.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials"},
+        auth=(partner.client_id, partner.client_secret),
+    )
+    assert_problem(refused, 401, "invalid_client")

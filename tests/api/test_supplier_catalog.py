@@ -4,7 +4,14 @@ against it, through HTTP and a real worker."""
 
 from __future__ import annotations
 
+import threading
+
+import requests
+from sqlalchemy import func, select
+
+from tenants import db
 from tenants.hardware_hash import build_hardware_hash
+from tenants.models import ApiClient, CatalogDevice
 from tests.helpers import (
     CSV_HEADERS,
     assert_problem,
@@ -184,3 +191,154 @@ def test_empty_catalog_upload_is_422(api, world):
     response = api.post("/v1/supplier/catalog", token=supplier.token, json={"devices": []})
 
     assert_problem(response, 422, "validation_failed")
+
+
+def _record(serial: str, key: str, model: str = "Tower 9") -> dict:
+    return {
+        "manufacturer": "Fabrikam",
+        "model": model,
+        "serial_number": serial,
+        "product_key_id": key,
+    }
+
+
+def test_a_supplier_cannot_take_over_another_suppliers_record(api, world, run_worker):
+    oem1, oem2 = world.supplier(), world.supplier()
+    partner, tenant = world.partner(), world.tenant()
+    world.approved(partner, tenant)
+    serial, key, forged_key = unique("SN"), pkid(), pkid()
+    first = api.post(
+        "/v1/supplier/catalog", token=oem1.token, json={"devices": [_record(serial, key)]}
+    )
+    assert first.json()["stored"] == 1, first.text
+
+    # The same manufacturer and serial number from another supplier, with its own PKID
+    # and model, in JSON and in a CSV file: refused row by row, with the reason.
+    takeover = api.post(
+        "/v1/supplier/catalog",
+        token=oem2.token,
+        json={"devices": [_record(unique("SN"), pkid()), _record(serial, forged_key, "Evil")]},
+    )
+    assert takeover.status_code == 200, takeover.text
+    body = takeover.json()
+    assert (body["received"], body["stored"], body["rejected"]) == (2, 1, 1)
+    [rejection] = body["rejections"]
+    assert rejection["line"] == 2
+    assert "Another supplier already has a factory record" in rejection["message"]
+    factory = encode_csv(
+        [
+            ("Manufacturer", "Model", "Serial Number", "Hardware Hash"),
+            ("FABRIKAM", "Evil", serial.lower(), ""),
+        ]
+    )
+    by_file = upload(api, "/v1/supplier/catalog", oem2.token, [("factory.csv", factory)])
+    assert by_file.json()["rejected"] == 1, by_file.text
+    assert by_file.json()["rejections"][0]["source"] == "factory.csv"
+
+    # The catalog still says what OEM1 said: its PKID resolves, OEM2's does not.
+    response = world.submit(
+        partner, tenant, [{"product_key_id": key}, {"product_key_id": forged_key}]
+    )
+    order = wait_for_order(api, partner.token, response.headers["Location"], run_worker)
+    rows = api.get(f"/v1/partner/orders/{order['id']}/registrations", token=partner.token).json()
+    assert [(r["model"], r["state"], r["error_code"]) for r in rows] == [
+        ("Tower 9", "ready_for_user", None),
+        (None, "registration_failed", "device_not_found"),
+    ]
+
+    # Its owner may still replace it.
+    again = api.post(
+        "/v1/supplier/catalog", token=oem1.token, json={"devices": [_record(serial, key, "T10")]}
+    )
+    assert again.json()["stored"] == 1, again.text
+
+
+def test_two_suppliers_uploading_the_same_devices_at_once_each_device_has_one_owner(
+    api, world, base_url
+):
+    suppliers = [world.supplier(), world.supplier()]
+    serials = [unique("RACE") for _ in range(400)]
+    answers: list = [None, None]
+    barrier = threading.Barrier(2)
+
+    def send(index: int) -> None:
+        records = [_record(serial, pkid()) for serial in serials]
+        with requests.Session() as http:
+            barrier.wait(timeout=30)
+            answers[index] = http.post(
+                f"{base_url}/v1/supplier/catalog",
+                headers={"Authorization": f"Bearer {suppliers[index].token}"},
+                json={"devices": records},
+                timeout=120,
+            )
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    bodies = []
+    for response in answers:
+        api.check_against_spec(response)
+        assert response.status_code == 200, response.text
+        bodies.append(response.json())
+    assert sum(b["stored"] for b in bodies) == len(serials)
+    assert sum(b["rejected"] for b in bodies) == len(serials)
+    with db.transaction() as session:
+        owners = dict(
+            session.execute(
+                select(CatalogDevice.supplier_id, func.count())
+                .where(CatalogDevice.serial_number.in_(serials))
+                .group_by(CatalogDevice.supplier_id)
+            ).all()
+        )
+        for supplier, body in zip(suppliers, bodies, strict=True):
+            supplier_id = session.scalar(
+                select(ApiClient.supplier_id).where(ApiClient.client_id == supplier.client_id)
+            )
+            assert owners.get(supplier_id, 0) == body["stored"]
+
+
+def test_a_pkid_row_for_another_organisations_device_shows_only_what_was_submitted(
+    api, world, run_worker
+):
+    supplier = world.supplier()
+    owner_partner, owner = world.partner(), world.tenant()
+    prober, prober_customer = world.partner(), world.tenant()
+    world.approved(owner_partner, owner)
+    world.approved(prober, prober_customer)
+    serial, key = unique("OWNED-SN"), pkid()
+    api.post(
+        "/v1/supplier/catalog",
+        token=supplier.token,
+        json={"devices": [_record(serial, key, "Secret Model")]},
+    )
+    owned = world.submit(owner_partner, owner, [{"product_key_id": key}])
+    wait_for_order(api, owner_partner.token, owned.headers["Location"], run_worker)
+
+    # Another partner, for another customer, submits only the PKID.
+    response = world.submit(prober, prober_customer, [{"product_key_id": key}])
+    order = wait_for_order(api, prober.token, response.headers["Location"], run_worker)
+
+    [row] = api.get(f"/v1/partner/orders/{order['id']}/registrations", token=prober.token).json()
+    assert row["error_code"] == "device_claimed_by_another_organization"
+    assert (row["manufacturer"], row["model"], row["serial_number"]) == (None, None, None)
+    assert row["product_key_id"] == key
+    for token, path in (
+        (prober.token, f"/v1/partner/orders/{order['id']}/failures.csv"),
+        (prober_customer.token, f"/v1/customer/orders/{order['id']}/failures.csv"),
+        (
+            prober_customer.token,
+            "/v1/customer/devices?error_code=device_claimed_by_another_organization",
+        ),
+    ):
+        text = api.get(path, token=token).text
+        assert key in text
+        for secret in (serial, "Secret Model", "Fabrikam"):
+            assert secret not in text, (path, secret)
+
+    # The owner's own row, resolved by the same PKID, shows the device.
+    [owned_row] = api.get(
+        f"/v1/partner/orders/{owned.json()['id']}/registrations", token=owner_partner.token
+    ).json()
+    assert (owned_row["serial_number"], owned_row["model"]) == (serial, "Secret Model")
