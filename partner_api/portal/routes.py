@@ -67,6 +67,14 @@ SORTABLE = (
 )
 
 
+# The states a device in the device list can be in (failed rows are not devices).
+DEVICE_STATES = tuple(s for s in outcomes.STATES if s != outcomes.FAILED)
+# The device list's filters; errors belong to failed rows, which are not devices.
+DEVICE_FILTERS = DeviceFilterSchema(exclude=("error_code",))
+# The order page's row filters: the device list's, for one order.
+ORDER_ROW_FILTERS = DeviceFilterSchema(only=("state", "error_code"))
+
+
 class PortalOrderForm(OrderFormSchema):
     """The register form: the API's form fields, plus the page's own
     (CSRF token, which button was pressed), which are not order fields."""
@@ -82,13 +90,24 @@ def _page_parameters(default_size: int = 50) -> PaginationParameters:
 
 
 def _pages(parameters: PaginationParameters) -> dict:
+    """The pager of the current page: where it is, and links to its neighbours.
+
+    The links go to this same page (its path arguments, such as the order's
+    ID, and its filters kept), only the page number changes."""
     total = parameters.item_count or 0
     last = max(1, -(-total // parameters.page_size))
+
+    def link(page: int) -> str:
+        arguments = {**request.args.to_dict(), **(request.view_args or {}), "page": page}
+        return url_for(request.endpoint, **arguments)
+
     return {
         "page": parameters.page,
         "page_size": parameters.page_size,
         "total": total,
         "last": last,
+        "previous_url": link(parameters.page - 1) if parameters.page > 1 else None,
+        "next_url": link(parameters.page + 1) if parameters.page < last else None,
     }
 
 
@@ -164,18 +183,19 @@ def sign_out():
 @bp.route("/devices", endpoint="devices")
 @signed_in("tenant")
 def devices_page():
-    raw = {k: v.strip() for k, v in request.args.items() if k in DeviceFilterSchema().fields}
+    raw = {k: v.strip() for k, v in request.args.items() if k in DEVICE_FILTERS.fields}
     raw = {k: v for k, v in raw.items() if v}
     try:
-        filters = DeviceFilterSchema().load(raw)
+        filters = DEVICE_FILTERS.load(raw)
     except ma.ValidationError as exc:
         filters, error = {"sort": "-created_at"}, _validation_text(exc.messages)
     else:
         error = None
-    query = views.device_query(filters)
+    # Failed attempts are not devices: they are listed with their order.
+    query = views.device_query(filters, include_failed=False)
     session = request_session()
     parameters = _page_parameters()
-    window = views.page_window(parameters, session.scalar(devices.device_count(query)))
+    window = views.page_window(parameters, session.scalar(devices.device_count(query)), clamp=True)
     rows = []
     if window is not None:
         limit, offset = window
@@ -189,8 +209,7 @@ def devices_page():
         filters=raw,
         sort=filters["sort"],
         sortable=SORTABLE,
-        states=outcomes.STATES,
-        error_codes=outcomes.ERROR_CODES,
+        states=DEVICE_STATES,
         pages=_pages(parameters),
         error=error,
     ), 422 if error else 200
@@ -360,7 +379,7 @@ def orders_page():
     session = request_session()
     parameters = _page_parameters(25)
     stmt = select(Order).order_by(Order.created_at.desc(), Order.id)
-    page = views.paginate(session, stmt, parameters)
+    page = views.paginate(session, stmt, parameters, clamp=True)
     bodies = [views.order_body(session, order) for order in page]
     _name_parties(session, bodies)
     return render_template("portal/orders.html", orders=bodies, pages=_pages(parameters))
@@ -385,18 +404,33 @@ def _name_parties(session, bodies: list[dict]) -> None:
 @bp.route("/orders/<uuid:order_id>")
 @signed_in("partner", "tenant")
 def order(order_id: uuid.UUID):
+    """One order: its progress, and its rows, all or those of one state or
+    error code (the counts in the progress panel link to them)."""
     session = request_session()
     body = _order_progress(session, order_id)
-    outcome = request.args.get("outcome", "")
-    filters = {"state": outcomes.FAILED} if outcome == "failed" else {}
+    raw = {k: request.args.get(k, "").strip() for k in ORDER_ROW_FILTERS.fields}
+    if request.args.get("outcome") == "failed":  # the "Failed rows" tab
+        raw["state"] = outcomes.FAILED
+    raw = {k: v for k, v in raw.items() if v}
+    try:
+        filters = ORDER_ROW_FILTERS.load(raw)
+    except ma.ValidationError as exc:
+        filters, error = {}, _validation_text(exc.messages)
+    else:
+        error = None
     parameters = _page_parameters()
     stmt = views.filter_registrations(
         select(Registration).where(Registration.order_pk == order_id), filters
     ).order_by(Registration.line_index)
-    rows = views.paginate(session, stmt, parameters)
+    rows = views.paginate(session, stmt, parameters, clamp=True)
     return render_template(
-        "portal/order.html", order=body, rows=rows, outcome=outcome, pages=_pages(parameters)
-    )
+        "portal/order.html",
+        order=body,
+        rows=rows,
+        filters=filters,
+        error=error,
+        pages=_pages(parameters),
+    ), 422 if error else 200
 
 
 @bp.route("/orders/<uuid:order_id>/progress")

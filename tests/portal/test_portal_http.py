@@ -6,14 +6,16 @@ route in the URL map: a page it does not know how to call makes it fail."""
 
 from __future__ import annotations
 
+import html
 import json
+import re
 import subprocess
 import sys
 
 import pytest
 import requests
 
-from tests.helpers import fill_rule, unique
+from tests.helpers import device, fill_rule, unique, wait_for_order
 from tests.portal.conftest import Person, csrf_token, signed_in_session
 
 # Pages anyone may open, signed in or not.
@@ -234,3 +236,91 @@ def test_users_create_from_the_command_line_can_sign_in(world, base_url):
     again = create()
     assert again.returncode != 0
     assert f"a portal user {email} already exists" in again.stderr
+
+
+# --- every paged page, at more than one page of data --------------------------------------
+
+
+def _walk_pages(http: requests.Session, base_url: str, path: str, marker: str) -> list[str]:
+    """Follow a paged page's "Next" links from ``path`` to the end; returns the
+    ``marker`` attribute of every row on the way, in order."""
+    seen, url = [], base_url + path
+    for _ in range(100):
+        response = http.get(url, timeout=30)
+        assert response.status_code == 200, f"{url}: {response.status_code}"
+        seen += re.findall(rf'<tr {marker}="([^"]+)"', response.text)
+        following = re.search(r'<a href="([^"]+)" rel="next">', response.text)
+        if following is None:
+            return seen
+        url = base_url + html.unescape(following.group(1))
+    raise AssertionError(f"{path}: more than 100 pages")
+
+
+@pytest.fixture
+def paged_estate(api, world, people, base_url, run_worker):
+    """A partner's 130-row order (20 rows with broken hashes) for a customer, and
+    27 more one-row orders: several pages of rows, orders and devices."""
+    partner, tenant = world.partner(), world.tenant()
+    world.approved(partner, tenant)
+    rows = [device(unique("PAGE")) for _ in range(110)]
+    rows += [{"hardware_hash": "T0Ebroken", "serial_number": f"BROKEN-{i}"} for i in range(20)]
+    big = world.submit(partner, tenant, rows, order_id="PO-PAGES")
+    order = wait_for_order(api, partner.token, big.headers["Location"], run_worker)
+    for i in range(27):
+        world.submit(partner, tenant, [device()], order_id=f"PO-SMALL-{i}")
+    return {
+        "order": order,
+        "partner": signed_in_session(base_url, people("partner", partner)),
+        "tenant": signed_in_session(base_url, people("tenant", tenant)),
+    }
+
+
+@pytest.mark.parametrize("kind", ["partner", "tenant"])
+def test_every_paged_page_can_be_followed_to_its_end(paged_estate, base_url, kind):
+    http, order_pk = paged_estate[kind], paged_estate["order"]["id"]
+
+    lines = _walk_pages(http, base_url, f"/portal/orders/{order_pk}?page_size=25", "data-line")
+    assert lines == [str(n) for n in range(1, 131)]
+    failed = _walk_pages(
+        http,
+        base_url,
+        f"/portal/orders/{order_pk}?state=registration_failed&page_size=25",
+        "data-line",
+    )
+    assert failed == [str(n) for n in range(111, 131)]
+    by_code = _walk_pages(
+        http, base_url, f"/portal/orders/{order_pk}?error_code=hardware_hash_invalid", "data-line"
+    )
+    assert by_code == failed
+
+    listed = _walk_pages(http, base_url, "/portal/orders", "data-order")
+    assert len(listed) == len(set(listed)) == 28 and order_pk in listed
+
+    if kind == "tenant":
+        serials = _walk_pages(http, base_url, "/portal/devices?page_size=25", "data-serial")
+        # The 20 failed rows are not devices: they are listed with their order.
+        assert len(serials) == len(set(serials)) == 110 + 27
+        assert not [s for s in serials if s.startswith("BROKEN-")]
+
+
+@pytest.mark.parametrize("page", ["0", "-3", "x", "7", "1000000", "99999999999999999999999"])
+def test_any_page_number_answers_a_page(paged_estate, base_url, page):
+    http, order_pk = paged_estate["tenant"], paged_estate["order"]["id"]
+    for path, last in (
+        (f"/portal/orders/{order_pk}?page_size=25", 6),
+        (f"/portal/orders/{order_pk}?state=registration_failed&page_size=25", 1),
+        ("/portal/orders", 2),
+        ("/portal/devices?page_size=50", 3),
+    ):
+        separator = "&" if "?" in path else "?"
+        response = http.get(f"{base_url}{path}{separator}page={page}", timeout=30)
+        assert response.status_code == 200, f"{path} page {page}: {response.status_code}"
+        if page in ("7", "1000000", "99999999999999999999999") and last > 1:
+            assert f"Page {last} of {last}" in response.text, path  # past the end: the last page
+
+
+def test_bad_row_filters_on_an_order_say_what_is_wrong(paged_estate, base_url):
+    http, order_pk = paged_estate["partner"], paged_estate["order"]["id"]
+    response = http.get(f"{base_url}/portal/orders/{order_pk}?error_code=lost", timeout=30)
+    assert response.status_code == 422
+    assert "error_code: Must be one of" in response.text
