@@ -9,7 +9,6 @@ device lookups.
 
 from __future__ import annotations
 
-import logging
 import uuid
 
 import marshmallow as ma
@@ -29,7 +28,13 @@ from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
 from partner_api import views
-from partner_api.errors import NOT_FOUND_DETAIL, ApiError, domain_detail, domain_status
+from partner_api.errors import (
+    NOT_FOUND_DETAIL,
+    ApiError,
+    domain_detail,
+    domain_status,
+    record_unexpected,
+)
 from partner_api.portal import auth
 from partner_api.portal.auth import signed_in
 from partner_api.request_context import current_request_id, request_session
@@ -39,8 +44,6 @@ from tenants import devices, orders, outcomes, portal_users, relationships, supp
 from tenants.devices import STATE_MEANINGS
 from tenants.errors import DomainError
 from tenants.models import Order, Partner, Registration, Relationship, Tenant
-
-log = logging.getLogger(__name__)
 
 bp = Blueprint(
     "portal",
@@ -467,12 +470,21 @@ def _order_progress(session, order_id: uuid.UUID) -> dict:
 @bp.route("/requests")
 @signed_in("support")
 def requests():
-    request_id = request.args.get("request_id", "").strip()
-    trace = None
-    if request_id:
-        trace = support.trace_request(request_session(), request_id)
-    status = 404 if request_id and trace is None else 200
-    return render_template("portal/requests.html", looked_up=request_id, trace=trace), status
+    """Look up a request ID: ours (the trace), or one a caller chose (the
+    requests that sent it, each traced under its own ID)."""
+    looked_up = request.args.get("request_id", "").strip()
+    trace, sent_by_callers = None, []
+    if looked_up:
+        session = request_session()
+        trace = support.trace_request(session, looked_up)
+        sent_by_callers = support.requests_by_client_id(session, looked_up)
+    status = 404 if looked_up and trace is None and not sent_by_callers else 200
+    return render_template(
+        "portal/requests.html",
+        looked_up=looked_up,
+        trace=trace,
+        sent_by_callers=sent_by_callers,
+    ), status
 
 
 @bp.route("/device-history")
@@ -526,7 +538,7 @@ def _http_error(error: HTTPException):
 
 @bp.errorhandler(Exception)
 def _unexpected(error: Exception):
-    log.error("unhandled error", exc_info=error)
+    record_unexpected(error)
     detail = (
         "Your request could not be processed. Contact support and provide the request ID: "
         f"{current_request_id()}"

@@ -15,6 +15,7 @@ import sys
 import pytest
 import requests
 
+from tenants import orders
 from tests.helpers import device, fill_rule, unique, wait_for_order
 from tests.portal.conftest import Person, csrf_token, signed_in_session
 
@@ -324,3 +325,62 @@ def test_bad_row_filters_on_an_order_say_what_is_wrong(paged_estate, base_url):
     response = http.get(f"{base_url}/portal/orders/{order_pk}?error_code=lost", timeout=30)
     assert response.status_code == 422
     assert "error_code: Must be one of" in response.text
+
+
+# --- support's request lookup ------------------------------------------------------------
+
+
+def test_support_sees_why_a_portal_page_failed(
+    api, world, people, base_url, run_worker, monkeypatch
+):
+    partner, tenant = world.partner(), world.tenant()
+    world.approved(partner, tenant)
+    accepted = world.submit(partner, tenant, [device()], order_id="PO-500")
+    order = wait_for_order(api, partner.token, accepted.headers["Location"], run_worker)
+    clerk = signed_in_session(base_url, people("partner", partner))
+    support = signed_in_session(base_url, people("support"))
+
+    def failing(session, order_pk):
+        raise RuntimeError("could not read the counts: server closed the connection")
+
+    monkeypatch.setattr(orders, "order_counts", failing)
+    page = clerk.get(f"{base_url}/portal/orders/{order['id']}", timeout=30)
+    monkeypatch.undo()
+    assert page.status_code == 500
+    assert "Something went wrong" in page.text and "server closed" not in page.text
+    request_id = page.headers["X-Request-ID"]
+    assert request_id in page.text
+
+    lookup = support.get(
+        f"{base_url}/portal/requests", params={"request_id": request_id.upper()}, timeout=30
+    )
+    assert lookup.status_code == 200
+    cause = re.search(r'data-testid="request-error">(.*?)</tr>', lookup.text, re.S).group(1)
+    assert "builtins.RuntimeError" in cause
+    assert "could not read the counts: server closed the connection" in cause
+    assert "partner_api/views.py:" in cause
+    assert "None of them failed" not in lookup.text
+    assert "The request itself failed" in lookup.text
+    assert f"/portal/orders/{order['id']}" in lookup.text
+
+
+def test_support_finds_a_request_by_the_callers_own_id(world, people, base_url, api):
+    partner = world.partner()
+    mine = api.get(
+        "/v1/partner/orders", token=partner.token, headers={"X-Request-ID": "erp-batch-0042"}
+    )
+    support = signed_in_session(base_url, people("support"))
+
+    lookup = support.get(
+        f"{base_url}/portal/requests", params={"request_id": "ERP-BATCH-0042"}, timeout=30
+    )
+
+    assert lookup.status_code == 200
+    matches = re.search(r'data-testid="client-matches">(.*?)</section>', lookup.text, re.S)
+    assert mine.headers["X-Request-ID"] in matches.group(1)
+    assert 'data-testid="trace"' not in lookup.text  # never merged into a trace of its own
+    nothing = support.get(
+        f"{base_url}/portal/requests", params={"request_id": "no-such-id"}, timeout=30
+    )
+    assert nothing.status_code == 404
+    assert "Nothing is recorded under the request ID" in nothing.text
