@@ -16,12 +16,13 @@ from dataclasses import dataclass, field
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
-from tenants import audit, outcomes, relationships
+from tenants import audit, outcomes, preview, relationships
 from tenants.device_rows import (
     OrderDeduplicator,
     PreparedRow,
     RowContext,
     RowInput,
+    check_group_tag,
     prepare_row,
 )
 from tenants.devices import effective_state_sql
@@ -78,6 +79,18 @@ def _prepared_rows(rows: Iterable[RowInput], submission: Submission) -> Iterator
         yield dedupe.check(prepared)
 
 
+def _check_order_group_tag(submission: Submission) -> None:
+    """The order's own group tag (a form field) is checked once, as a field
+    error of the order, not as the same failure on every row that takes it."""
+    problem = check_group_tag(submission.group_tag, submission.allowed_group_tags)
+    if problem:
+        raise InputError(
+            outcomes.message(outcomes.GROUP_TAG_INVALID, detail=problem),
+            code=outcomes.GROUP_TAG_INVALID,
+            field="group_tag",
+        )
+
+
 def submit_order(
     session: Session, submission: Submission, rows: Iterable[RowInput], *, dry_run: bool = False
 ) -> SubmitResult:
@@ -87,10 +100,12 @@ def submit_order(
     """
     if submission.partner_id is not None:
         relationships.require_active(session, submission.partner_id, submission.tenant_id)
+    _check_order_group_tag(submission)
     if dry_run:
         verdicts = list(_prepared_rows(rows, submission))
         if not verdicts:
             raise InputError("The order has no device rows.", code="order_empty")
+        preview.judge_like_the_worker(session, submission.tenant_id, verdicts)
         return SubmitResult(order=None, verdicts=verdicts)
 
     order = Order(

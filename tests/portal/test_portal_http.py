@@ -16,7 +16,16 @@ import pytest
 import requests
 
 from tenants import orders
-from tests.helpers import device, fill_rule, unique, wait_for_order
+from tenants.hardware_hash import build_hardware_hash
+from tests.helpers import (
+    CSV_HEADERS,
+    csv_row,
+    device,
+    encode_csv,
+    fill_rule,
+    unique,
+    wait_for_order,
+)
 from tests.portal.conftest import Person, csrf_token, signed_in_session
 
 # Pages anyone may open, signed in or not.
@@ -384,3 +393,34 @@ def test_support_finds_a_request_by_the_callers_own_id(world, people, base_url, 
     )
     assert nothing.status_code == 404
     assert "Nothing is recorded under the request ID" in nothing.text
+
+
+# --- the register form -------------------------------------------------------------------
+
+
+def test_the_portal_preview_reports_a_wrong_group_tag_once(world, people, base_url):
+    tenant = world.tenant()
+    http = signed_in_session(base_url, people("tenant", tenant))
+    fmt = "self_registration"
+    data = encode_csv(
+        [
+            CSV_HEADERS[fmt],
+            *(
+                csv_row(fmt, serial=s, hardware_hash=build_hardware_hash("Contoso", "Laptop 7", s))
+                for s in (unique("SN") for _ in range(302))
+            ),
+        ]
+    )
+    token = csrf_token(http.get(f"{base_url}/portal/register", timeout=30).text)
+
+    response = http.post(
+        f"{base_url}/portal/register",
+        data={"csrf_token": token, "intent": "preview", "group_tag": "microsoft365managed_kiosk"},
+        files={"file": ("pcs.csv", data)},
+        headers={"X-Portal-Fragment": "preview"},
+        timeout=60,
+    )
+
+    assert response.status_code == 422
+    assert response.text.count("The group tag is not one this service accepts") == 1
+    assert "use &#39;Microsoft365Managed_Kiosk&#39;" in response.text
