@@ -35,7 +35,7 @@ from partner_api.errors import (
     domain_status,
     record_unexpected,
 )
-from partner_api.portal import auth
+from partner_api.portal import auth, time_zones
 from partner_api.portal.auth import signed_in
 from partner_api.request_context import current_request_id, request_session
 from partner_api.schemas import DeviceFilterSchema, OrderCreateSchema, OrderFormSchema
@@ -130,6 +130,8 @@ def _portal_context() -> dict:
         "organisation": _organisation_name(user) if user else None,
         "request_id": current_request_id(),
         "state_meanings": STATE_MEANINGS,
+        "reader_time": time_zones.reader_time,
+        "reader_zone": time_zones.reader_zone()[0],
     }
 
 

@@ -11,6 +11,8 @@ import json
 import re
 import subprocess
 import sys
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 import requests
@@ -424,3 +426,36 @@ def test_the_portal_preview_reports_a_wrong_group_tag_once(world, people, base_u
     assert response.status_code == 422
     assert response.text.count("The group tag is not one this service accepts") == 1
     assert "use &#39;Microsoft365Managed_Kiosk&#39;" in response.text
+
+
+# --- times in the reader's time zone -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("cookie", "zone"),
+    [
+        (None, "UTC"),
+        ("Europe/Stockholm", "Europe/Stockholm"),
+        ("America/Argentina/Buenos_Aires", "America/Argentina/Buenos_Aires"),
+        ("Mars/Olympus_Mons", "UTC"),
+        ("../../../etc/passwd", "UTC"),
+    ],
+)
+def test_times_are_shown_in_the_readers_zone_and_name_it(
+    api, world, people, base_url, cookie, zone
+):
+    partner, tenant = world.partner(), world.tenant()
+    world.approved(partner, tenant)
+    accepted = world.submit(partner, tenant, [device()], order_id="PO-TZ")
+    created = datetime.fromisoformat(accepted.json()["created_at"])
+    http = signed_in_session(base_url, people("tenant", tenant))
+    if cookie:
+        http.cookies.set("tz", cookie, path="/portal")
+
+    page = http.get(f"{base_url}/portal/orders/{accepted.json()['id']}", timeout=30)
+
+    assert page.status_code == 200
+    local = created.astimezone(ZoneInfo(zone))
+    shown = f"{local:%Y-%m-%d %H:%M} {local.tzname()}"
+    assert f'title="{zone}">{shown}</time>' in page.text
+    assert f'times in <span data-testid="time-zone">{zone}</span>' in page.text
