@@ -245,8 +245,8 @@ def register():
 @bp.route("/relationships", endpoint="relationships")
 @signed_in("tenant")
 def relationships_page():
-    rows = _relationships_newest_first()
-    return render_template("portal/relationships.html", relationships=rows)
+    rows, pages = _relationships_newest_first()
+    return render_template("portal/relationships.html", relationships=rows, pages=pages)
 
 
 @bp.route(
@@ -263,10 +263,13 @@ def change_relationship(relationship_id: uuid.UUID, action: str):
     return redirect(url_for("portal.relationships"))
 
 
-def _relationships_newest_first() -> list[Relationship]:
-    """The relationships of the signed-in customer or partner (its scope filters them)."""
-    stmt = select(Relationship).order_by(Relationship.requested_at.desc())
-    return request_session().scalars(stmt).all()
+def _relationships_newest_first() -> tuple[list[Relationship], dict]:
+    """A page of the relationships of the signed-in customer or partner (its
+    scope filters them), and its pager."""
+    stmt = select(Relationship).order_by(Relationship.requested_at.desc(), Relationship.id)
+    parameters = _page_parameters()
+    rows = views.paginate(request_session(), stmt, parameters, clamp=True)
+    return rows, _pages(parameters)
 
 
 # --- partners: customers and their orders ------------------------------------------------------
@@ -275,8 +278,8 @@ def _relationships_newest_first() -> list[Relationship]:
 @bp.route("/customers")
 @signed_in("partner")
 def customers():
-    rows = _relationships_newest_first()
-    return render_template("portal/customers.html", relationships=rows)
+    rows, pages = _relationships_newest_first()
+    return render_template("portal/customers.html", relationships=rows, pages=pages)
 
 
 @bp.route("/customers/relationship-requests", methods=["POST"])

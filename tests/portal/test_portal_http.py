@@ -17,8 +17,9 @@ from zoneinfo import ZoneInfo
 import pytest
 import requests
 
-from tenants import orders
+from tenants import db, directory, orders, relationships
 from tenants.hardware_hash import build_hardware_hash
+from tenants.scoping import Scope, scoped
 from tests.helpers import (
     CSV_HEADERS,
     csv_row,
@@ -336,6 +337,30 @@ def test_bad_row_filters_on_an_order_say_what_is_wrong(paged_estate, base_url):
     response = http.get(f"{base_url}/portal/orders/{order_pk}?error_code=lost", timeout=30)
     assert response.status_code == 422
     assert "error_code: Must be one of" in response.text
+
+
+def test_relationship_pages_are_paged(api, world, people, base_url):
+    """A partner with 55 customers, a customer with 55 partners."""
+    partner, tenant = world.partner(), world.tenant()
+    for _ in range(55):
+        customer = directory.create_tenant(unique("Tenant"))
+        response = api.post(
+            f"/v1/partner/customers/{customer.id}/relationship-requests", token=partner.token
+        )
+        assert response.status_code == 201, response.text
+        other = directory.create_partner(unique("Partner"))
+        with scoped(Scope.partner(other.id)), db.transaction() as session:
+            relationships.request_relationship(session, other.id, tenant.id, "test-setup")
+
+    for person, path, marker in (
+        (people("partner", partner), "/portal/customers", "data-customer"),
+        (people("tenant", tenant), "/portal/relationships", "data-partner"),
+    ):
+        http = signed_in_session(base_url, person)
+        names = _walk_pages(http, base_url, path, marker)
+        assert len(names) == len(set(names)) == 55, path
+        last = http.get(f"{base_url}{path}?page=9", timeout=30)
+        assert last.status_code == 200 and "Page 2 of 2" in last.text
 
 
 # --- support's request lookup ------------------------------------------------------------
