@@ -8,6 +8,8 @@ messages). Never a stack trace, never an HTML page.
 from __future__ import annotations
 
 import logging
+import traceback
+from pathlib import Path
 
 import marshmallow as ma
 from flask import Flask, Response, g, json
@@ -220,8 +222,41 @@ def handle_domain_error(error: DomainError) -> Response:
     )
 
 
-def handle_unexpected(error: BaseException) -> Response:
+# Our own code, where the "where" of an unexpected error points.
+_PROJECT_ROOT = Path(__file__).resolve().parent.parent
+_OWN_PACKAGES = tuple(
+    str(_PROJECT_ROOT / name) for name in ("partner_api", "tenants", "jobs", "config")
+)
+
+
+def describe_exception(error: BaseException) -> dict:
+    """What support sees of an unexpected error: its type, its message, and
+    where it was raised (the innermost frame of our own code, else the
+    innermost frame)."""
+    frames = traceback.extract_tb(error.__traceback__) if error.__traceback__ else []
+    ours = [f for f in frames if f.filename.startswith(_OWN_PACKAGES)]
+    frame = (ours or frames or [None])[-1]
+    where = None
+    if frame is not None:
+        path = Path(frame.filename)
+        shown = path.relative_to(_PROJECT_ROOT) if path.is_relative_to(_PROJECT_ROOT) else path
+        where = f"{shown}:{frame.lineno} in {frame.name}"
+    return {
+        "type": f"{type(error).__module__}.{type(error).__qualname__}",
+        "message": str(error)[:2000],
+        "where": where,
+    }
+
+
+def record_unexpected(error: BaseException) -> None:
+    """Log an unexpected error and keep its description for the request log,
+    where support finds it under the request ID."""
     log.error("unhandled error", exc_info=error)
+    g.unexpected_error = describe_exception(error)
+
+
+def handle_unexpected(error: BaseException) -> Response:
+    record_unexpected(error)
     return problem_response(
         500,
         "internal_error",

@@ -1,8 +1,13 @@
 """Per-request plumbing: the request ID, the database session, the request log.
 
-A caller-supplied ``X-Request-ID`` is kept when it is a sane token (letters,
-digits and ``-_.:``, up to 128 characters); anything else is replaced by a
-generated one. Every response carries it, and so does every log line.
+The request ID is always generated here (32 lower-case hex digits), so no
+caller can borrow another's and mix its activity into someone else's support
+lookup. A caller's own ``X-Request-ID`` is kept beside it as the client
+request ID when it is a sane token (letters, digits and ``-_.:``, up to 128
+characters): logged, shown to support and searchable, never the key that ties
+records together. Every response carries the request ID, and so does every
+log line. A request that ends in a 5xx records the exception behind it with
+the request (see ``partner_api.errors.record_unexpected``).
 """
 
 from __future__ import annotations
@@ -32,10 +37,11 @@ def new_request_id() -> str:
     return uuid.uuid4().hex
 
 
-def accept_request_id(supplied: str | None) -> str:
+def client_request_id(supplied: str | None) -> str | None:
+    """The caller's own request ID, when it is a sane token; else None."""
     if supplied and _SANE_REQUEST_ID.match(supplied):
         return supplied
-    return new_request_id()
+    return None
 
 
 def current_request_id() -> str:
@@ -51,10 +57,11 @@ def request_session() -> Session:
 
 
 def _before() -> None:
-    g.request_id = accept_request_id(request.headers.get("X-Request-ID"))
+    g.request_id = new_request_id()
+    g.client_request_id = client_request_id(request.headers.get("X-Request-ID"))
     g.started = time.perf_counter()
     log_context.clear()
-    log_context.bind(request_id=g.request_id)
+    log_context.bind(request_id=g.request_id, client_request_id=g.client_request_id)
     _refuse_nul_characters()
 
 
@@ -98,6 +105,7 @@ def _record(status: int) -> None:
             session.add(
                 RequestLog(
                     request_id=current_request_id(),
+                    client_request_id=g.get("client_request_id"),
                     principal_kind=principal.kind if principal else None,
                     principal_id=principal.id if principal else None,
                     client_id=principal.client_id if principal else None,
@@ -105,6 +113,7 @@ def _record(status: int) -> None:
                     path=request.full_path.rstrip("?")[:2000],
                     status=status,
                     duration_ms=elapsed,
+                    error=g.get("unexpected_error") if status >= 500 else None,
                 )
             )
     except Exception:  # the request log must never break the response

@@ -277,9 +277,10 @@ def dry_run_body(result: orders.SubmitResult) -> dict:
     }
 
 
-def device_query(filters: dict) -> devices.DeviceQuery:
+def device_query(filters: dict, *, include_failed: bool = True) -> devices.DeviceQuery:
     """The device list's query from its loaded filters (``DeviceFilterSchema``)."""
     return devices.DeviceQuery(
+        include_failed=include_failed,
         state=filters.get("state"),
         error_code=filters.get("error_code"),
         serial_number=filters.get("serial_number"),
@@ -304,20 +305,27 @@ def device_body(row: dict) -> dict:
     }
 
 
-def paginate(session: Session, stmt: Select, pagination_parameters) -> list:
+def paginate(session: Session, stmt: Select, pagination_parameters, *, clamp: bool = False) -> list:
     total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
-    window = page_window(pagination_parameters, total)
+    window = page_window(pagination_parameters, total, clamp=clamp)
     if window is None:
         return []
     limit, offset = window
     return list(session.scalars(stmt.limit(limit).offset(offset)))
 
 
-def page_window(pagination_parameters, total: int) -> tuple[int, int] | None:
+def page_window(
+    pagination_parameters, total: int, *, clamp: bool = False
+) -> tuple[int, int] | None:
     """Record the total for X-Pagination; (limit, offset) of the page, or None
-    past the end (any page number is accepted; the database's are bounded)."""
+    past the end (any page number is accepted; the database's are bounded).
+
+    With ``clamp`` (the portal's pages), a page past the end shows the last
+    page instead, and ``pagination_parameters.page`` says which it is."""
     pagination_parameters.item_count = total
     page, size = pagination_parameters.page, pagination_parameters.page_size
+    if clamp and (page - 1) * size >= total:
+        page = pagination_parameters.page = max(1, -(-total // size))
     if (page - 1) * size >= total:
         return None
     return size, (page - 1) * size

@@ -254,16 +254,12 @@ class OrderDeduplicator:
     """The first row of a device in an order is processed; later ones fail."""
 
     def __init__(self) -> None:
-        self._first: dict[str, tuple[int, str]] = {}
+        self._first: dict[str, tuple[int, tuple[str | None, int]]] = {}
 
     def check(self, row: PreparedRow) -> PreparedRow:
         if row.failed or row.dedupe_key is None:
             return row
-        where = f"{row.source}, line {row.line}" if row.source else f"line {row.line}"
-        first_index, first_where = self._first.setdefault(row.dedupe_key, (row.line_index, where))
-        if first_index != row.line_index:
-            row.fail(
-                outcomes.DUPLICATE_IN_ORDER,
-                f"{outcomes.message(outcomes.DUPLICATE_IN_ORDER)} (First seen on {first_where}.)",
-            )
+        first = self._first.setdefault(row.dedupe_key, (row.line_index, (row.source, row.line)))
+        if first[0] != row.line_index:
+            row.fail(outcomes.DUPLICATE_IN_ORDER, outcomes.duplicate_message(*first[1]))
         return row

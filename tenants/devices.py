@@ -171,6 +171,9 @@ class DeviceQuery:
     partner_id: uuid.UUID | None = None
     text: str | None = None
     sort: str = "-created_at"
+    # False: the devices alone, without the failed attempts (those belong to
+    # their order), as the portal's device list shows them.
+    include_failed: bool = True
 
 
 # What the device list shows of a registration (never its hash or internal detail).
@@ -247,6 +250,8 @@ def _sorted(stmt: Select, sort: str) -> Select:
 
 def _registration_filters(stmt: Select, query: DeviceQuery, now: datetime | None) -> Select:
     """The filters that need no other table than registrations."""
+    if not query.include_failed:
+        stmt = stmt.where(Registration.state != outcomes.FAILED)
     if query.state:
         stmt = stmt.where(effective_state_sql(now) == query.state)
     if query.error_code:
@@ -304,8 +309,18 @@ def device_count(query: DeviceQuery, now: datetime | None = None) -> Select:
         query.order_id or query.text
     ):
         # Every row of every order: the orders know how many rows they hold,
-        # which is cheap to add up however many devices there are.
-        return select(func.coalesce(func.sum(Order.row_count), 0))
+        # which is cheap to add up however many devices there are; failed
+        # rows, when left out, are counted on their index.
+        every_row = select(func.coalesce(func.sum(Order.row_count), 0)).scalar_subquery()
+        if query.include_failed:
+            return select(every_row)
+        failed = (
+            select(func.count())
+            .select_from(Registration)
+            .where(Registration.state == outcomes.FAILED)
+            .scalar_subquery()
+        )
+        return select(every_row - failed)
     if query.order_id or query.text:
         return select(func.count()).select_from(device_rows(query, now).order_by(None).subquery())
     return _registration_filters(select(func.count()).select_from(Registration), query, now)

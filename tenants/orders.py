@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
-from tenants import audit, group_tags, outcomes, relationships
+from tenants import audit, group_tags, outcomes, preview, relationships
 from tenants.device_rows import (
     OrderDeduplicator,
     PreparedRow,
@@ -87,6 +87,18 @@ def _prepared_rows(
         yield dedupe.check(prepared)
 
 
+def _check_order_group_tag(submission: Submission, ctx: RowContext) -> None:
+    """The order's own group tag (a form field) is checked once, as a field
+    error of the order, not as the same failure on every row that takes it."""
+    problem = ctx.group_tags.problem(submission.group_tag)
+    if problem:
+        raise InputError(
+            outcomes.message(outcomes.GROUP_TAG_INVALID, detail=problem),
+            code=outcomes.GROUP_TAG_INVALID,
+            field="group_tag",
+        )
+
+
 def submit_order(
     session: Session, submission: Submission, rows: Iterable[RowInput], *, dry_run: bool = False
 ) -> SubmitResult:
@@ -99,10 +111,14 @@ def submit_order(
         relationships.require_active(
             session, submission.partner_id, submission.tenant_id, hold=not dry_run
         )
+    # Read before the rows stream (on PostgreSQL, into COPY on this connection).
+    ctx = _row_context(session, submission)
+    _check_order_group_tag(submission, ctx)
     if dry_run:
-        verdicts = list(_prepared_rows(rows, submission, _row_context(session, submission)))
+        verdicts = list(_prepared_rows(rows, submission, ctx))
         if not verdicts:
             raise InputError("The order has no device rows.", code="order_empty")
+        preview.judge_like_the_worker(session, submission.tenant_id, verdicts)
         return SubmitResult(order=None, verdicts=verdicts)
 
     order = Order(
@@ -124,7 +140,6 @@ def submit_order(
     }
     count = 0
     now = utcnow()
-    ctx = _row_context(session, submission)
     with RegistrationWriter(session) as writer:
         for prepared in _prepared_rows(rows, submission, ctx):
             writer.write(

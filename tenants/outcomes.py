@@ -58,5 +58,11 @@ def message(code: str, **values: str) -> str:
     return MESSAGES[code].format(**values) if values else MESSAGES[code]
 
 
+def duplicate_message(first_source: str | None, first_line: int) -> str:
+    """``duplicate_in_order``'s message, naming the row that was processed."""
+    where = f"{first_source}, line {first_line}" if first_source else f"line {first_line}"
+    return f"{message(DUPLICATE_IN_ORDER)} (First seen on {where}.)"
+
+
 # Outcomes that count as success for an order: the tenant holds the device.
 SUCCESS_ERROR_CODES = (ALREADY_REGISTERED,)

@@ -120,6 +120,20 @@ _UNNEST_INSERT = text(
 ).columns(registration_id=Uuid)
 
 
+def holders(session: Session, identity_keys: Sequence[str]) -> dict[str, uuid.UUID]:
+    """Which tenant holds each of these devices now (read-only, for a preview:
+    only ``claim`` decides ownership)."""
+    if not identity_keys:
+        return {}
+    return dict(
+        session.execute(
+            select(_CLAIMS.c.identity_key, _CLAIMS.c.tenant_id).where(
+                db.one_of(session, _CLAIMS.c.identity_key, identity_keys)
+            )
+        ).all()
+    )
+
+
 def release(session: Session, registration_id: uuid.UUID) -> bool:
     """Give up the claim a registration holds, so another tenant may register it."""
     deleted = session.execute(delete(_CLAIMS).where(_CLAIMS.c.registration_id == registration_id))

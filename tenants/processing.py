@@ -190,9 +190,23 @@ def _process(session, order: Order, start: int, stop: int, request_id: str) -> i
         identities = {row.id: row.identity_key for row in rows if row.hardware_hash is not None}
         learned = _resolve_from_catalog(session, rows, decided)
         identities.update({rid: match.identity_key for rid, match in learned.items()})
-        claims = [ownership.ClaimRequest(rid, key) for rid, key in identities.items()]
-        for rid, code in ownership.claim(session, order.tenant_id, claims).items():
+        _store_identities(session, learned)
+        # Claimed in line order: of two rows naming one device differently (its
+        # PKID, its tuple), the first claims it and the second is the duplicate.
+        claims = [
+            ownership.ClaimRequest(r.id, identities[r.id]) for r in rows if r.id in identities
+        ]
+        claimed = ownership.claim(session, order.tenant_id, claims)
+        for rid, code in claimed.items():
             decided[rid] = _outcome(code)
+        held_here = [rid for rid, code in claimed.items() if code == outcomes.ALREADY_REGISTERED]
+        for rid, (source, line) in _first_rows_of_the_same_device(
+            session, order, {rid: identities[rid] for rid in held_here}
+        ).items():
+            decided[rid] = (
+                outcomes.DUPLICATE_IN_ORDER,
+                outcomes.duplicate_message(source, line),
+            )
         _fill_from_catalog(session, learned, decided, request_id, now)
 
     by_outcome: dict[tuple[str | None, str | None], list[uuid.UUID]] = defaultdict(list)
@@ -211,6 +225,30 @@ def _process(session, order: Order, start: int, stop: int, request_id: str) -> i
             .execution_options(synchronize_session=False)
         )
     return len(rows)
+
+
+def _first_rows_of_the_same_device(
+    session, order: Order, identities: dict[uuid.UUID, str]
+) -> dict[uuid.UUID, tuple[str | None, int]]:
+    """For rows whose device the tenant already holds: (file, line) of the
+    earlier row of this same order that holds it, when one does. Such a row
+    is a duplicate in the order, not a device registered before."""
+    if not identities:
+        return {}
+    earlier = session.execute(
+        select(Registration.id, Registration.identity_key, Registration.source, Registration.line)
+        .where(
+            Registration.order_pk == order.id,
+            db.one_of(session, Registration.identity_key, set(identities.values())),
+            Registration.state != outcomes.FAILED,
+        )
+        .order_by(Registration.line_index)
+    ).all()
+    first: dict[str, tuple[uuid.UUID, str | None, int]] = {}
+    for rid, key, source, line in earlier:
+        if rid not in identities:
+            first.setdefault(key, (rid, source, line))
+    return {rid: first[key][1:] for rid, key in identities.items() if key in first}
 
 
 def _outcome(error_code: str | None) -> tuple[str | None, str | None]:
@@ -239,6 +277,17 @@ def _resolve_from_catalog(session, rows, decided) -> dict[uuid.UUID, catalog.Mat
         else:
             matches[rid] = found
     return matches
+
+
+def _store_identities(session, matches) -> None:
+    """Rows matched by PKID keep the identity they resolved to (internal: how
+    later rows of the order are recognised as the same device); what a person
+    reads is filled in only by ``_fill_from_catalog``."""
+    by_pkid = [
+        {"id": rid, "identity_key": m.identity_key} for rid, m in matches.items() if m.by_pkid
+    ]
+    if by_pkid:
+        session.execute(update(Registration), by_pkid)
 
 
 # Outcomes after which the device is the tenant's: its row may show what the catalog says.

@@ -23,19 +23,43 @@ from tenants.scoping import unscoped
 
 _ROW_LIMIT = 200
 
+# Request log columns support sees for each request.
+_REQUEST_FIELDS = (
+    "request_id",
+    "client_request_id",
+    "at",
+    "principal_kind",
+    "principal_id",
+    "client_id",
+    "method",
+    "path",
+    "status",
+    "duration_ms",
+    "error",
+)
+
+
+def request_id_forms(request_id: str) -> set[str]:
+    """The stored forms a looked-up request ID may have: the service's IDs are
+    lower-case hex, so a pasted upper-case copy matches; IDs recorded before
+    the service generated every one are matched as typed."""
+    typed = request_id.strip()
+    return {typed, typed.lower()}
+
 
 def trace_request(session: Session, request_id: str) -> dict | None:
     """The request(s) logged under this ID and the objects they created or
-    changed; None when nothing carries the ID."""
+    changed, every organisation named; None when nothing carries the ID."""
+    forms = request_id_forms(request_id)
     with unscoped("support: trace a request ID across tenants"):
         requests = session.scalars(
-            select(RequestLog).where(RequestLog.request_id == request_id).order_by(RequestLog.at)
+            select(RequestLog).where(RequestLog.request_id.in_(forms)).order_by(RequestLog.at)
         ).all()
         created_orders = session.scalars(
-            select(Order).where(Order.request_id == request_id).order_by(Order.created_at)
+            select(Order).where(Order.request_id.in_(forms)).order_by(Order.created_at)
         ).all()
         touched = or_(
-            Registration.request_id == request_id, Registration.updated_request_id == request_id
+            Registration.request_id.in_(forms), Registration.updated_request_id.in_(forms)
         )
         row_total = session.scalar(select(func.count()).select_from(Registration).where(touched))
         failed_rows = session.scalars(
@@ -45,19 +69,22 @@ def trace_request(session: Session, request_id: str) -> dict | None:
             .limit(_ROW_LIMIT)
         ).all()
         changed_relationships = session.scalars(
-            select(Relationship).where(Relationship.request_id == request_id)
+            select(Relationship).where(Relationship.request_id.in_(forms))
         ).all()
         events = session.scalars(
             select(AuditEvent)
-            .where(AuditEvent.request_id == request_id)
+            .where(AuditEvent.request_id.in_(forms))
             .order_by(AuditEvent.at, AuditEvent.id)
             .limit(_ROW_LIMIT)
         ).all()
+        names = Names(session)
         order_bodies = [
             {
                 "id": order.id,
                 "tenant_id": order.tenant_id,
+                "tenant_name": names.tenant(order.tenant_id),
                 "partner_id": order.partner_id,
+                "partner_name": names.partner(order.partner_id),
                 "order_id": order.order_id,
                 "status": order.status,
                 "row_count": order.row_count,
@@ -67,17 +94,116 @@ def trace_request(session: Session, request_id: str) -> dict | None:
             }
             for order in created_orders
         ]
+        request_bodies = [_request_body(names, r) for r in requests]
+        relationship_bodies = [
+            {
+                "id": r.id,
+                "partner_id": r.partner_id,
+                "partner_name": r.partner.name,
+                "tenant_id": r.tenant_id,
+                "tenant_name": r.tenant.name,
+                "status": r.status,
+                "decided_at": r.decided_at,
+            }
+            for r in changed_relationships
+        ]
+        event_bodies = [
+            {**_columns(e, _EVENT_FIELDS), "actor_name": names.label(e.actor)} for e in events
+        ]
     if not (requests or created_orders or row_total or changed_relationships or events):
         return None
     return {
-        "request_id": request_id,
-        "requests": requests,
+        "request_id": next(iter(r.request_id for r in requests), request_id.strip()),
+        "requests": request_bodies,
+        # A request answered 5xx failed, whatever became of the rows it touched.
+        "failed": any(r.status >= 500 for r in requests),
         "orders": order_bodies,
         "registrations_touched": row_total,
         "failed_registrations": failed_rows,
-        "relationships": changed_relationships,
-        "audit_events": events,
+        "relationships": relationship_bodies,
+        "audit_events": event_bodies,
     }
+
+
+def requests_by_client_id(session: Session, client_request_id: str) -> list[dict]:
+    """The requests whose callers sent this as their own X-Request-ID (matched
+    case-insensitively), newest first: each is its own request, traced under
+    its own request ID."""
+    with unscoped("support: search the callers' own request IDs"):
+        rows = session.scalars(
+            select(RequestLog)
+            .where(func.lower(RequestLog.client_request_id) == client_request_id.strip().lower())
+            .order_by(RequestLog.at.desc(), RequestLog.id.desc())
+            .limit(_ROW_LIMIT)
+        ).all()
+        names = Names(session)
+        return [_request_body(names, r) for r in rows]
+
+
+def _request_body(names: Names, logged: RequestLog) -> dict:
+    return {
+        **_columns(logged, _REQUEST_FIELDS),
+        "principal_name": names.label(f"{logged.principal_kind}:{logged.principal_id}")
+        if logged.principal_kind
+        else None,
+    }
+
+
+_EVENT_FIELDS = (
+    "at",
+    "request_id",
+    "actor",
+    "action",
+    "object_type",
+    "object_id",
+    "tenant_id",
+    "detail",
+)
+
+
+def _columns(row, fields: tuple[str, ...]) -> dict:
+    return {name: getattr(row, name) for name in fields}
+
+
+class Names:
+    """The names of partners and tenants, each looked up once (support reads
+    names, not only IDs). Runs inside the caller's unscoped block."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self._cache: dict[tuple[type, uuid.UUID], str | None] = {}
+
+    def _name(self, model, object_id) -> str | None:
+        if object_id is None:
+            return None
+        try:
+            key = (model, object_id if isinstance(object_id, uuid.UUID) else uuid.UUID(object_id))
+        except ValueError:
+            return None
+        if key not in self._cache:
+            found = self.session.get(model, key[1])
+            self._cache[key] = found.name if found else None
+        return self._cache[key]
+
+    def tenant(self, tenant_id) -> str | None:
+        return self._name(Tenant, tenant_id)
+
+    def partner(self, partner_id) -> str | None:
+        return self._name(Partner, partner_id)
+
+    def label(self, label: str) -> str | None:
+        """The name behind a principal label such as ``partner:<id>``; a
+        supplier is named by its ID, support by its kind."""
+        kind, _, object_id = label.partition(":")
+        if kind == "tenant":
+            return self.tenant(object_id)
+        if kind == "partner":
+            return self.partner(object_id)
+        if kind == "supplier":
+            return object_id or None
+        if kind == "support":
+            return "Support"
+        return None
 
 
 def device_history(session: Session, serial_number: str, manufacturer: str | None = None) -> dict:

@@ -196,6 +196,9 @@ def assert_problem(response: requests.Response, status: int, code: str) -> dict:
     return body
 
 
+# A group tag that no tenant's policy accepts: longer than any tag may be.
+UNACCEPTABLE_TAG = "Microsoft365Managed_" + "Standard" * 16
+
 # CSV files as the collection tools and portals write them (SPEC section 3).
 CSV_HEADERS = {
     "self_registration": ("Manufacturer", "Model", "Serial Number", "Hardware Hash"),

@@ -9,7 +9,6 @@ device lookups.
 
 from __future__ import annotations
 
-import logging
 import uuid
 
 import marshmallow as ma
@@ -30,8 +29,14 @@ from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
 from partner_api import views
-from partner_api.errors import NOT_FOUND_DETAIL, ApiError, domain_detail, domain_status
-from partner_api.portal import auth
+from partner_api.errors import (
+    NOT_FOUND_DETAIL,
+    ApiError,
+    domain_detail,
+    domain_status,
+    record_unexpected,
+)
+from partner_api.portal import auth, time_zones
 from partner_api.portal.auth import signed_in
 from partner_api.request_context import current_request_id, request_session
 from partner_api.schemas import DeviceFilterSchema, OrderCreateSchema, OrderFormSchema
@@ -40,8 +45,6 @@ from tenants import devices, group_tags, orders, outcomes, portal_users, relatio
 from tenants.devices import STATE_MEANINGS
 from tenants.errors import DomainError
 from tenants.models import Order, Partner, Registration, Relationship, Tenant
-
-log = logging.getLogger(__name__)
 
 bp = Blueprint(
     "portal",
@@ -68,6 +71,14 @@ SORTABLE = (
 )
 
 
+# The states a device in the device list can be in (failed rows are not devices).
+DEVICE_STATES = tuple(s for s in outcomes.STATES if s != outcomes.FAILED)
+# The device list's filters; errors belong to failed rows, which are not devices.
+DEVICE_FILTERS = DeviceFilterSchema(exclude=("error_code",))
+# The order page's row filters: the device list's, for one order.
+ORDER_ROW_FILTERS = DeviceFilterSchema(only=("state", "error_code"))
+
+
 class PortalOrderForm(OrderFormSchema):
     """The register form: the API's form fields, plus the page's own
     (CSRF token, which button was pressed), which are not order fields."""
@@ -83,13 +94,24 @@ def _page_parameters(default_size: int = 50) -> PaginationParameters:
 
 
 def _pages(parameters: PaginationParameters) -> dict:
+    """The pager of the current page: where it is, and links to its neighbours.
+
+    The links go to this same page (its path arguments, such as the order's
+    ID, and its filters kept), only the page number changes."""
     total = parameters.item_count or 0
     last = max(1, -(-total // parameters.page_size))
+
+    def link(page: int) -> str:
+        arguments = {**request.args.to_dict(), **(request.view_args or {}), "page": page}
+        return url_for(request.endpoint, **arguments)
+
     return {
         "page": parameters.page,
         "page_size": parameters.page_size,
         "total": total,
         "last": last,
+        "previous_url": link(parameters.page - 1) if parameters.page > 1 else None,
+        "next_url": link(parameters.page + 1) if parameters.page < last else None,
     }
 
 
@@ -109,6 +131,8 @@ def _portal_context() -> dict:
         "organisation": _organisation_name(user) if user else None,
         "request_id": current_request_id(),
         "state_meanings": STATE_MEANINGS,
+        "reader_time": time_zones.reader_time,
+        "reader_zone": time_zones.reader_zone()[0],
     }
 
 
@@ -202,18 +226,19 @@ def password():
 @bp.route("/devices", endpoint="devices")
 @signed_in("tenant")
 def devices_page():
-    raw = {k: v.strip() for k, v in request.args.items() if k in DeviceFilterSchema().fields}
+    raw = {k: v.strip() for k, v in request.args.items() if k in DEVICE_FILTERS.fields}
     raw = {k: v for k, v in raw.items() if v}
     try:
-        filters = DeviceFilterSchema().load(raw)
+        filters = DEVICE_FILTERS.load(raw)
     except ma.ValidationError as exc:
         filters, error = {"sort": "-created_at"}, _validation_text(exc.messages)
     else:
         error = None
-    query = views.device_query(filters)
+    # Failed attempts are not devices: they are listed with their order.
+    query = views.device_query(filters, include_failed=False)
     session = request_session()
     parameters = _page_parameters()
-    window = views.page_window(parameters, session.scalar(devices.device_count(query)))
+    window = views.page_window(parameters, session.scalar(devices.device_count(query)), clamp=True)
     rows = []
     if window is not None:
         limit, offset = window
@@ -227,8 +252,7 @@ def devices_page():
         filters=raw,
         sort=filters["sort"],
         sortable=SORTABLE,
-        states=outcomes.STATES,
-        error_codes=outcomes.ERROR_CODES,
+        states=DEVICE_STATES,
         pages=_pages(parameters),
         error=error,
     ), 422 if error else 200
@@ -259,8 +283,8 @@ def register():
 @bp.route("/relationships", endpoint="relationships")
 @signed_in("tenant")
 def relationships_page():
-    rows = _relationships_newest_first()
-    return render_template("portal/relationships.html", relationships=rows)
+    rows, pages = _relationships_newest_first()
+    return render_template("portal/relationships.html", relationships=rows, pages=pages)
 
 
 @bp.route(
@@ -277,10 +301,13 @@ def change_relationship(relationship_id: uuid.UUID, action: str):
     return redirect(url_for("portal.relationships"))
 
 
-def _relationships_newest_first() -> list[Relationship]:
-    """The relationships of the signed-in customer or partner (its scope filters them)."""
-    stmt = select(Relationship).order_by(Relationship.requested_at.desc())
-    return request_session().scalars(stmt).all()
+def _relationships_newest_first() -> tuple[list[Relationship], dict]:
+    """A page of the relationships of the signed-in customer or partner (its
+    scope filters them), and its pager."""
+    stmt = select(Relationship).order_by(Relationship.requested_at.desc(), Relationship.id)
+    parameters = _page_parameters()
+    rows = views.paginate(request_session(), stmt, parameters, clamp=True)
+    return rows, _pages(parameters)
 
 
 # --- partners: customers and their orders ------------------------------------------------------
@@ -289,8 +316,8 @@ def _relationships_newest_first() -> list[Relationship]:
 @bp.route("/customers")
 @signed_in("partner")
 def customers():
-    rows = _relationships_newest_first()
-    return render_template("portal/customers.html", relationships=rows)
+    rows, pages = _relationships_newest_first()
+    return render_template("portal/customers.html", relationships=rows, pages=pages)
 
 
 @bp.route("/customers/relationship-requests", methods=["POST"])
@@ -402,7 +429,7 @@ def orders_page():
     session = request_session()
     parameters = _page_parameters(25)
     stmt = select(Order).order_by(Order.created_at.desc(), Order.id)
-    page = views.paginate(session, stmt, parameters)
+    page = views.paginate(session, stmt, parameters, clamp=True)
     bodies = [views.order_body(session, order) for order in page]
     _name_parties(session, bodies)
     return render_template("portal/orders.html", orders=bodies, pages=_pages(parameters))
@@ -427,18 +454,33 @@ def _name_parties(session, bodies: list[dict]) -> None:
 @bp.route("/orders/<uuid:order_id>")
 @signed_in("partner", "tenant")
 def order(order_id: uuid.UUID):
+    """One order: its progress, and its rows, all or those of one state or
+    error code (the counts in the progress panel link to them)."""
     session = request_session()
     body = _order_progress(session, order_id)
-    outcome = request.args.get("outcome", "")
-    filters = {"state": outcomes.FAILED} if outcome == "failed" else {}
+    raw = {k: request.args.get(k, "").strip() for k in ORDER_ROW_FILTERS.fields}
+    if request.args.get("outcome") == "failed":  # the "Failed rows" tab
+        raw["state"] = outcomes.FAILED
+    raw = {k: v for k, v in raw.items() if v}
+    try:
+        filters = ORDER_ROW_FILTERS.load(raw)
+    except ma.ValidationError as exc:
+        filters, error = {}, _validation_text(exc.messages)
+    else:
+        error = None
     parameters = _page_parameters()
     stmt = views.filter_registrations(
         select(Registration).where(Registration.order_pk == order_id), filters
     ).order_by(Registration.line_index)
-    rows = views.paginate(session, stmt, parameters)
+    rows = views.paginate(session, stmt, parameters, clamp=True)
     return render_template(
-        "portal/order.html", order=body, rows=rows, outcome=outcome, pages=_pages(parameters)
-    )
+        "portal/order.html",
+        order=body,
+        rows=rows,
+        filters=filters,
+        error=error,
+        pages=_pages(parameters),
+    ), 422 if error else 200
 
 
 @bp.route("/orders/<uuid:order_id>/progress")
@@ -475,12 +517,21 @@ def _order_progress(session, order_id: uuid.UUID) -> dict:
 @bp.route("/requests")
 @signed_in("support")
 def requests():
-    request_id = request.args.get("request_id", "").strip()
-    trace = None
-    if request_id:
-        trace = support.trace_request(request_session(), request_id)
-    status = 404 if request_id and trace is None else 200
-    return render_template("portal/requests.html", looked_up=request_id, trace=trace), status
+    """Look up a request ID: ours (the trace), or one a caller chose (the
+    requests that sent it, each traced under its own ID)."""
+    looked_up = request.args.get("request_id", "").strip()
+    trace, sent_by_callers = None, []
+    if looked_up:
+        session = request_session()
+        trace = support.trace_request(session, looked_up)
+        sent_by_callers = support.requests_by_client_id(session, looked_up)
+    status = 404 if looked_up and trace is None and not sent_by_callers else 200
+    return render_template(
+        "portal/requests.html",
+        looked_up=looked_up,
+        trace=trace,
+        sent_by_callers=sent_by_callers,
+    ), status
 
 
 @bp.route("/device-history")
@@ -534,7 +585,7 @@ def _http_error(error: HTTPException):
 
 @bp.errorhandler(Exception)
 def _unexpected(error: Exception):
-    log.error("unhandled error", exc_info=error)
+    record_unexpected(error)
     detail = (
         "Your request could not be processed. Contact support and provide the request ID: "
         f"{current_request_id()}"

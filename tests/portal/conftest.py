@@ -100,9 +100,12 @@ def open_portal(browser, base_url):
     """A new browser context (its own cookies), signed in as the person given."""
     contexts = []
 
-    def open_as(person: Person):
+    def open_as(person: Person, timezone_id: str | None = None):
         context = browser.new_context(
-            base_url=base_url, viewport={"width": 1280, "height": 860}, accept_downloads=True
+            base_url=base_url,
+            viewport={"width": 1280, "height": 860},
+            accept_downloads=True,
+            timezone_id=timezone_id,
         )
         context.set_default_timeout(30_000)
         contexts.append(context)

@@ -103,9 +103,11 @@ def test_customer_previews_registers_and_watches_progress(
     assert table[0] == [*CSV_HEADERS["self_registration"], "Error Code", "Error Message"]
     assert [(r[2], r[-2]) for r in table[1:]] == [("BROKEN-1", "hardware_hash_invalid")]
 
-    # The devices page lists them with their state and its meaning.
+    # The devices page lists them with their state and its meaning; the
+    # failed row is not a device, it stays with its order.
     nav(page, "Devices").click()
-    expect(page.locator("table.devices tbody tr")).to_have_count(4)
+    expect(page.locator("table.devices tbody tr")).to_have_count(3)
+    expect(page.locator('tr[data-serial="BROKEN-1"]')).to_have_count(0)
     first = page.locator(f'tr[data-serial="{good[0]}"]')
     expect(first).to_contain_text("ready for user")
     expect(first).to_contain_text("Registered to your organisation and waiting for its user.")
@@ -139,15 +141,16 @@ def test_customer_filters_sorts_and_pages_the_devices_list(
     page.get_by_label("Per page").select_option("25")
     page.get_by_role("button", name="Apply").click()
     expect(devices).to_have_count(25)
-    expect(page.locator("nav.pager")).to_contain_text("Page 1 of 2 · 31 in all")
+    # The failed row is not a device: it stays with its order.
+    expect(page.locator("nav.pager")).to_contain_text("Page 1 of 2 · 30 in all")
     page.get_by_role("link", name="Next →").click()
-    expect(devices).to_have_count(6)
+    expect(devices).to_have_count(5)
 
-    page.get_by_label("State").select_option("registration_failed")
+    page.get_by_label("State").select_option("ready_for_user")
+    page.get_by_label("Search").fill(serials[3])
     page.get_by_role("button", name="Apply").click()
     expect(devices).to_have_count(1)
-    expect(devices).to_contain_text("hardware_hash_invalid")
-    expect(devices).to_contain_text("Could not be registered; the message says why")
+    expect(devices).to_contain_text("Registered to your organisation and waiting for its user.")
     screenshot(page, "devices-filtered")
 
     page.get_by_role("link", name="Clear").click()
@@ -269,3 +272,190 @@ def test_sign_in_refuses_a_wrong_password_and_sign_out_ends_the_session(
     page.goto("/portal/devices")
     expect(page).to_have_url(re.compile(r"/portal/sign-in"))
     context.close()
+
+
+# --- orders at the sizes partners and customers send -------------------------------------
+
+
+def _write_order_file(path, lines: list[list[str]]) -> str:
+    """A CSV file on disk (a 5,000-row file is about 20 MB: the browser reads
+    it from disk rather than from a buffer sent over the wire)."""
+    path.write_bytes(encode_csv(lines))
+    return str(path)
+
+
+def _hashed(fmt: str, serial: str) -> list[str]:
+    return csv_row(
+        fmt, serial=serial, hardware_hash=build_hardware_hash("Contoso", "Laptop 7", serial)
+    )
+
+
+def _download_failures(page, tmp_path, name: str) -> list[list[str]]:
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download failed rows (CSV)").click()
+    saved = tmp_path / name
+    download.value.save_as(saved)
+    return list(csv.reader(saved.read_text(encoding="utf-8-sig").splitlines()))
+
+
+def _fixed(fmt: str, failures: list[list[str]]) -> list[list[str]]:
+    """What a clerk does with failures.csv: a fresh hash for each row whose hash
+    was broken, the rest as they are (the error columns may stay)."""
+    header, *rows = failures
+    serial_column = header.index(
+        "Serial Number" if fmt == "self_registration" else "Device Serial Number"
+    )
+    hash_column = header.index("Hardware Hash")
+    fixed = [header]
+    for row in rows:
+        if row[-2] == "hardware_hash_invalid":
+            row = list(row)
+            row[hash_column] = build_hardware_hash("Contoso", "Laptop 7", row[serial_column])
+        fixed.append(row)
+    return fixed
+
+
+def _follow_order(page, run_worker) -> None:
+    """Run a real RQ worker until the order is final; the page follows by itself."""
+    run_worker()
+    expect(page.get_by_test_id("order-status")).to_have_text(
+        re.compile("completed|completed with errors|failed"), timeout=120_000
+    )
+
+
+def test_customer_registers_300_devices_and_fixes_the_failed_rows(
+    world, people, open_portal, run_worker, tmp_path
+):
+    tenant = world.tenant()
+    page = open_portal(people("tenant", tenant), timezone_id="Europe/Stockholm")
+    fmt = "self_registration"
+    good = [unique("C300") for _ in range(280)]
+    broken = [unique("BRK") for _ in range(12)]
+    rows = [_hashed(fmt, s) for s in good]
+    rows += [csv_row(fmt, serial=s, hardware_hash="T0Ebroken") for s in broken]
+    rows += [_hashed(fmt, s) for s in good[:8]]  # the same devices again
+    upload = _write_order_file(tmp_path / "pcs-300.csv", [CSV_HEADERS[fmt], *rows])
+
+    nav(page, "Register devices").click()
+    page.get_by_label("CSV file").set_input_files(upload)
+    page.get_by_label("Order ID").fill("PO-300")
+    page.get_by_role("button", name="Preview (dry run)").click()
+    preview = page.get_by_test_id("preview")
+    expect(preview).to_contain_text("300 rows")
+    expect(preview).to_contain_text("280 would be accepted")
+    expect(preview).to_contain_text("20 would fail")
+    expect(preview.locator("tbody tr")).to_have_count(20)
+
+    page.get_by_role("button", name="Register devices").click()
+    expect(page.get_by_text("Order PO-300 accepted: 300 rows.")).to_be_visible()
+    _follow_order(page, run_worker)
+    expect(page.get_by_test_id("order-status")).to_have_text("completed with errors")
+    expect(page.get_by_test_id("progress-text")).to_contain_text("280 registered · 20 failed")
+    # The reader's zone, named, in the page's times.
+    expect(page.get_by_test_id("time-zone")).to_have_text("Europe/Stockholm")
+    expect(page.locator("#progress time").first).to_have_text(re.compile(r" CES?T$"))
+
+    # Six pages of rows, followed to the end.
+    rows_shown = page.locator("table.rows tbody tr")
+    expect(page.locator("nav.pager")).to_contain_text("Page 1 of 6 · 300 in all")
+    for number in range(2, 7):
+        page.get_by_role("link", name="Next →").click()
+        expect(page.locator("nav.pager")).to_contain_text(f"Page {number} of 6")
+    expect(rows_shown).to_have_count(50)
+    expect(rows_shown.last).to_have_attribute("data-line", "301")
+    expect(page.get_by_role("link", name="Next →")).to_have_count(0)
+
+    # Each error's count leads to its rows.
+    page.get_by_test_id("counts").get_by_role("link", name="duplicate_in_order").click()
+    expect(rows_shown).to_have_count(8)
+    expect(page.get_by_test_id("row-filter")).to_have_text("duplicate_in_order (8)")
+    page.get_by_test_id("counts").get_by_role("link", name="hardware_hash_invalid").click()
+    expect(rows_shown).to_have_count(12)
+    page.get_by_role("link", name="Failed rows (20)").click()
+    expect(rows_shown).to_have_count(20)
+    screenshot(page, "order-failed-rows")
+
+    # Fix the failed rows and send them again, as downloaded.
+    failures = _download_failures(page, tmp_path, "failures-300.csv")
+    assert len(failures) == 21
+    nav(page, "Register devices").click()
+    page.get_by_label("CSV file").set_input_files(
+        _write_order_file(tmp_path / "fixed-300.csv", _fixed(fmt, failures))
+    )
+    page.get_by_label("Order ID").fill("PO-300-FIX")
+    page.get_by_role("button", name="Register devices").click()
+    _follow_order(page, run_worker)
+    expect(page.get_by_test_id("order-status")).to_have_text("completed")
+    expect(page.get_by_test_id("progress-text")).to_contain_text("12 registered · 8 failed")
+    expect(page.get_by_test_id("counts")).to_contain_text("device_already_registered")
+
+    # Every device once in the list, on its pages; no failed attempt among them.
+    nav(page, "Devices").click()
+    expect(page.locator("nav.pager")).to_contain_text("Page 1 of 6 · 292 in all")
+
+
+def test_partner_follows_a_5000_row_order_the_customer_sees_it(
+    world, people, open_portal, run_worker, tmp_path
+):
+    partner, tenant = world.partner(), world.tenant()
+    world.approved(partner, tenant)
+    fmt = "partner"
+    good = [unique("P5K") for _ in range(4_940)]
+    broken = [unique("BRK") for _ in range(40)]
+    rows = [_hashed(fmt, s) for s in good]
+    rows[1000:1000] = [csv_row(fmt, serial=s, hardware_hash="T0Ebroken") for s in broken]
+    rows += [_hashed(fmt, s) for s in good[:20]]
+    assert len(rows) == 5_000
+    upload = _write_order_file(tmp_path / "po-5000.csv", [CSV_HEADERS[fmt], *rows])
+
+    page = open_portal(people("partner", partner))
+    page.get_by_role("link", name="Submit order").click()
+    page.get_by_label("CSV file").set_input_files(upload)
+    page.get_by_label("Order ID").fill("PO-5000")
+    page.get_by_role("button", name="Register devices").click()
+    expect(page.get_by_text("Order PO-5000 accepted: 5000 rows.")).to_be_visible(timeout=120_000)
+    order_url = page.url
+    _follow_order(page, run_worker)
+    expect(page.get_by_test_id("progress-text")).to_contain_text(
+        "5000 of 5000 rows processed (100%) · 4940 registered · 60 failed"
+    )
+
+    # A hundred pages of rows: the next page, a far one, one past the end.
+    expect(page.locator("nav.pager")).to_contain_text("Page 1 of 100 · 5000 in all")
+    page.get_by_role("link", name="Next →").click()
+    expect(page.locator("table.rows tbody tr").first).to_have_attribute("data-line", "52")
+    page.goto(order_url + "?page=21")
+    expect(page.locator("table.rows tbody tr").nth(1)).to_contain_text("hardware_hash_invalid")
+    page.goto(order_url + "?page=5000")
+    expect(page.locator("nav.pager")).to_contain_text("Page 100 of 100")
+
+    page.get_by_test_id("counts").get_by_role("link", name="hardware_hash_invalid").click()
+    expect(page.locator("table.rows tbody tr")).to_have_count(40)
+    failures = _download_failures(page, tmp_path, "failures-5000.csv")
+    assert len(failures) == 61
+
+    # The partner's orders list leads to it; so does the customer's.
+    nav(page, "Orders").click()
+    page.get_by_role("link", name="PO-5000").click()
+    expect(page.get_by_role("heading", name="Order PO-5000")).to_be_visible()
+    customer = open_portal(people("tenant", tenant))
+    nav(customer, "Orders").click()
+    customer.get_by_role("link", name="PO-5000").click()
+    expect(customer.get_by_test_id("progress-text")).to_contain_text("4940 registered · 60 failed")
+    customer.get_by_role("link", name="Failed rows (60)").click()
+    expect(customer.locator("table.rows tbody tr")).to_have_count(50)
+    customer.get_by_role("link", name="Next →").click()
+    expect(customer.locator("table.rows tbody tr")).to_have_count(10)
+    nav(customer, "Devices").click()
+    expect(customer.locator("nav.pager")).to_contain_text("Page 1 of 99 · 4940 in all")
+
+    # The partner fixes the broken rows and sends the failures file again.
+    nav(page, "Customers").click()
+    page.get_by_role("link", name="Submit order").click()
+    page.get_by_label("CSV file").set_input_files(
+        _write_order_file(tmp_path / "fixed-5000.csv", _fixed(fmt, failures))
+    )
+    page.get_by_role("button", name="Register devices").click()
+    _follow_order(page, run_worker)
+    expect(page.get_by_test_id("order-status")).to_have_text("completed")
+    expect(page.get_by_test_id("progress-text")).to_contain_text("40 registered · 20 failed")

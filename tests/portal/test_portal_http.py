@@ -6,14 +6,30 @@ route in the URL map: a page it does not know how to call makes it fail."""
 
 from __future__ import annotations
 
+import html
 import json
+import re
 import subprocess
 import sys
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 import requests
 
-from tests.helpers import fill_rule, unique
+from tenants import db, directory, orders, relationships
+from tenants.hardware_hash import build_hardware_hash
+from tenants.scoping import Scope, scoped
+from tests.helpers import (
+    CSV_HEADERS,
+    UNACCEPTABLE_TAG,
+    csv_row,
+    device,
+    encode_csv,
+    fill_rule,
+    unique,
+    wait_for_order,
+)
 from tests.portal.conftest import Person, csrf_token, signed_in_session
 
 # Pages anyone may open, signed in or not.
@@ -234,3 +250,237 @@ def test_users_create_from_the_command_line_can_sign_in(world, base_url):
     again = create()
     assert again.returncode != 0
     assert f"a portal user {email} already exists" in again.stderr
+
+
+# --- every paged page, at more than one page of data --------------------------------------
+
+
+def _walk_pages(http: requests.Session, base_url: str, path: str, marker: str) -> list[str]:
+    """Follow a paged page's "Next" links from ``path`` to the end; returns the
+    ``marker`` attribute of every row on the way, in order."""
+    seen, url = [], base_url + path
+    for _ in range(100):
+        response = http.get(url, timeout=30)
+        assert response.status_code == 200, f"{url}: {response.status_code}"
+        seen += re.findall(rf'<tr {marker}="([^"]+)"', response.text)
+        following = re.search(r'<a href="([^"]+)" rel="next">', response.text)
+        if following is None:
+            return seen
+        url = base_url + html.unescape(following.group(1))
+    raise AssertionError(f"{path}: more than 100 pages")
+
+
+@pytest.fixture
+def paged_estate(api, world, people, base_url, run_worker):
+    """A partner's 130-row order (20 rows with broken hashes) for a customer, and
+    27 more one-row orders: several pages of rows, orders and devices."""
+    partner, tenant = world.partner(), world.tenant()
+    world.approved(partner, tenant)
+    rows = [device(unique("PAGE")) for _ in range(110)]
+    rows += [{"hardware_hash": "T0Ebroken", "serial_number": f"BROKEN-{i}"} for i in range(20)]
+    big = world.submit(partner, tenant, rows, order_id="PO-PAGES")
+    order = wait_for_order(api, partner.token, big.headers["Location"], run_worker)
+    for i in range(27):
+        world.submit(partner, tenant, [device()], order_id=f"PO-SMALL-{i}")
+    return {
+        "order": order,
+        "partner": signed_in_session(base_url, people("partner", partner)),
+        "tenant": signed_in_session(base_url, people("tenant", tenant)),
+    }
+
+
+@pytest.mark.parametrize("kind", ["partner", "tenant"])
+def test_every_paged_page_can_be_followed_to_its_end(paged_estate, base_url, kind):
+    http, order_pk = paged_estate[kind], paged_estate["order"]["id"]
+
+    lines = _walk_pages(http, base_url, f"/portal/orders/{order_pk}?page_size=25", "data-line")
+    assert lines == [str(n) for n in range(1, 131)]
+    failed = _walk_pages(
+        http,
+        base_url,
+        f"/portal/orders/{order_pk}?state=registration_failed&page_size=25",
+        "data-line",
+    )
+    assert failed == [str(n) for n in range(111, 131)]
+    by_code = _walk_pages(
+        http, base_url, f"/portal/orders/{order_pk}?error_code=hardware_hash_invalid", "data-line"
+    )
+    assert by_code == failed
+
+    listed = _walk_pages(http, base_url, "/portal/orders", "data-order")
+    assert len(listed) == len(set(listed)) == 28 and order_pk in listed
+
+    if kind == "tenant":
+        serials = _walk_pages(http, base_url, "/portal/devices?page_size=25", "data-serial")
+        # The 20 failed rows are not devices: they are listed with their order.
+        assert len(serials) == len(set(serials)) == 110 + 27
+        assert not [s for s in serials if s.startswith("BROKEN-")]
+
+
+@pytest.mark.parametrize("page", ["0", "-3", "x", "7", "1000000", "99999999999999999999999"])
+def test_any_page_number_answers_a_page(paged_estate, base_url, page):
+    http, order_pk = paged_estate["tenant"], paged_estate["order"]["id"]
+    for path, last in (
+        (f"/portal/orders/{order_pk}?page_size=25", 6),
+        (f"/portal/orders/{order_pk}?state=registration_failed&page_size=25", 1),
+        ("/portal/orders", 2),
+        ("/portal/devices?page_size=50", 3),
+    ):
+        separator = "&" if "?" in path else "?"
+        response = http.get(f"{base_url}{path}{separator}page={page}", timeout=30)
+        assert response.status_code == 200, f"{path} page {page}: {response.status_code}"
+        if page in ("7", "1000000", "99999999999999999999999") and last > 1:
+            assert f"Page {last} of {last}" in response.text, path  # past the end: the last page
+
+
+def test_bad_row_filters_on_an_order_say_what_is_wrong(paged_estate, base_url):
+    http, order_pk = paged_estate["partner"], paged_estate["order"]["id"]
+    response = http.get(f"{base_url}/portal/orders/{order_pk}?error_code=lost", timeout=30)
+    assert response.status_code == 422
+    assert "error_code: Must be one of" in response.text
+
+
+def test_relationship_pages_are_paged(api, world, people, base_url):
+    """A partner with 55 customers, a customer with 55 partners."""
+    partner, tenant = world.partner(), world.tenant()
+    for _ in range(55):
+        customer = directory.create_tenant(unique("Tenant"))
+        response = api.post(
+            f"/v1/partner/customers/{customer.id}/relationship-requests", token=partner.token
+        )
+        assert response.status_code == 201, response.text
+        other = directory.create_partner(unique("Partner"))
+        with scoped(Scope.partner(other.id)), db.transaction() as session:
+            relationships.request_relationship(session, other.id, tenant.id, "test-setup")
+
+    for person, path, marker in (
+        (people("partner", partner), "/portal/customers", "data-customer"),
+        (people("tenant", tenant), "/portal/relationships", "data-partner"),
+    ):
+        http = signed_in_session(base_url, person)
+        names = _walk_pages(http, base_url, path, marker)
+        assert len(names) == len(set(names)) == 55, path
+        last = http.get(f"{base_url}{path}?page=9", timeout=30)
+        assert last.status_code == 200 and "Page 2 of 2" in last.text
+
+
+# --- support's request lookup ------------------------------------------------------------
+
+
+def test_support_sees_why_a_portal_page_failed(
+    api, world, people, base_url, run_worker, monkeypatch
+):
+    partner, tenant = world.partner(), world.tenant()
+    world.approved(partner, tenant)
+    accepted = world.submit(partner, tenant, [device()], order_id="PO-500")
+    order = wait_for_order(api, partner.token, accepted.headers["Location"], run_worker)
+    clerk = signed_in_session(base_url, people("partner", partner))
+    support = signed_in_session(base_url, people("support"))
+
+    def failing(session, order_pk):
+        raise RuntimeError("could not read the counts: server closed the connection")
+
+    monkeypatch.setattr(orders, "order_counts", failing)
+    page = clerk.get(f"{base_url}/portal/orders/{order['id']}", timeout=30)
+    monkeypatch.undo()
+    assert page.status_code == 500
+    assert "Something went wrong" in page.text and "server closed" not in page.text
+    request_id = page.headers["X-Request-ID"]
+    assert request_id in page.text
+
+    lookup = support.get(
+        f"{base_url}/portal/requests", params={"request_id": request_id.upper()}, timeout=30
+    )
+    assert lookup.status_code == 200
+    cause = re.search(r'data-testid="request-error">(.*?)</tr>', lookup.text, re.S).group(1)
+    assert "builtins.RuntimeError" in cause
+    assert "could not read the counts: server closed the connection" in cause
+    assert "partner_api/views.py:" in cause
+    assert "None of them failed" not in lookup.text
+    assert "The request itself failed" in lookup.text
+    assert f"/portal/orders/{order['id']}" in lookup.text
+
+
+def test_support_finds_a_request_by_the_callers_own_id(world, people, base_url, api):
+    partner = world.partner()
+    mine = api.get(
+        "/v1/partner/orders", token=partner.token, headers={"X-Request-ID": "erp-batch-0042"}
+    )
+    support = signed_in_session(base_url, people("support"))
+
+    lookup = support.get(
+        f"{base_url}/portal/requests", params={"request_id": "ERP-BATCH-0042"}, timeout=30
+    )
+
+    assert lookup.status_code == 200
+    matches = re.search(r'data-testid="client-matches">(.*?)</section>', lookup.text, re.S)
+    assert mine.headers["X-Request-ID"] in matches.group(1)
+    assert 'data-testid="trace"' not in lookup.text  # never merged into a trace of its own
+    nothing = support.get(
+        f"{base_url}/portal/requests", params={"request_id": "no-such-id"}, timeout=30
+    )
+    assert nothing.status_code == 404
+    assert "Nothing is recorded under the request ID" in nothing.text
+
+
+# --- the register form -------------------------------------------------------------------
+
+
+def test_the_portal_preview_reports_a_wrong_group_tag_once(world, people, base_url):
+    tenant = world.tenant()
+    http = signed_in_session(base_url, people("tenant", tenant))
+    fmt = "self_registration"
+    data = encode_csv(
+        [
+            CSV_HEADERS[fmt],
+            *(
+                csv_row(fmt, serial=s, hardware_hash=build_hardware_hash("Contoso", "Laptop 7", s))
+                for s in (unique("SN") for _ in range(302))
+            ),
+        ]
+    )
+    token = csrf_token(http.get(f"{base_url}/portal/register", timeout=30).text)
+
+    response = http.post(
+        f"{base_url}/portal/register",
+        data={"csrf_token": token, "intent": "preview", "group_tag": UNACCEPTABLE_TAG},
+        files={"file": ("pcs.csv", data)},
+        headers={"X-Portal-Fragment": "preview"},
+        timeout=60,
+    )
+
+    assert response.status_code == 422
+    assert response.text.count("The group tag is not one this service accepts") == 1
+
+
+# --- times in the reader's time zone -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("cookie", "zone"),
+    [
+        (None, "UTC"),
+        ("Europe/Stockholm", "Europe/Stockholm"),
+        ("America/Argentina/Buenos_Aires", "America/Argentina/Buenos_Aires"),
+        ("Mars/Olympus_Mons", "UTC"),
+        ("../../../etc/passwd", "UTC"),
+    ],
+)
+def test_times_are_shown_in_the_readers_zone_and_name_it(
+    api, world, people, base_url, cookie, zone
+):
+    partner, tenant = world.partner(), world.tenant()
+    world.approved(partner, tenant)
+    accepted = world.submit(partner, tenant, [device()], order_id="PO-TZ")
+    created = datetime.fromisoformat(accepted.json()["created_at"])
+    http = signed_in_session(base_url, people("tenant", tenant))
+    if cookie:
+        http.cookies.set("tz", cookie, path="/portal")
+
+    page = http.get(f"{base_url}/portal/orders/{accepted.json()['id']}", timeout=30)
+
+    assert page.status_code == 200
+    local = created.astimezone(ZoneInfo(zone))
+    shown = f"{local:%Y-%m-%d %H:%M} {local.tzname()}"
+    assert f'title="{zone}">{shown}</time>' in page.text
+    assert f'times in <span data-testid="time-zone">{zone}</span>' in page.text

@@ -1,5 +1,6 @@
 // The portal works without this file; it adds live order progress, a
-// dry-run preview that keeps the chosen file, and confirmations.
+// dry-run preview that keeps the chosen file, confirmations, and times in
+// the reader's own time zone.
 (function () {
   "use strict";
 
@@ -59,6 +60,30 @@
     });
   }
 
+  // Times: pages render them in the zone named by the "tz" cookie (UTC until
+  // it is set). Tell the server the browser's zone, and show this page's
+  // times in it already when the server did not know it yet.
+  function readerTimeZone() {
+    var zone;
+    try { zone = Intl.DateTimeFormat().resolvedOptions().timeZone; } catch (e) { return; }
+    if (!zone || zone === document.documentElement.dataset.timeZone) return;
+    document.cookie = "tz=" + encodeURIComponent(zone) + "; path=/portal; max-age=31536000; SameSite=Lax";
+    var parts = new Intl.DateTimeFormat("en-GB", {
+      timeZone: zone, year: "numeric", month: "2-digit", day: "2-digit",
+      hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZoneName: "short",
+    });
+    document.querySelectorAll("time[datetime]").forEach(function (element) {
+      var at = new Date(element.getAttribute("datetime"));
+      if (isNaN(at)) return;
+      var p = {};
+      parts.formatToParts(at).forEach(function (part) { p[part.type] = part.value; });
+      element.textContent = p.year + "-" + p.month + "-" + p.day + " " + p.hour + ":" + p.minute + " " + p.timeZoneName;
+      element.title = zone;
+    });
+    var named = document.querySelector("[data-testid=time-zone]");
+    if (named) named.textContent = zone;
+  }
+
   function confirmations() {
     document.querySelectorAll("form[data-confirm]").forEach(function (form) {
       form.addEventListener("submit", function (event) {
@@ -68,6 +93,7 @@
   }
 
   document.addEventListener("DOMContentLoaded", function () {
+    readerTimeZone();
     pollProgress();
     previewInPlace();
     confirmations();
