@@ -144,6 +144,8 @@ class RegistrationWorker(Worker):
             self.scheduler.start()
 
     def run_maintenance_tasks(self) -> None:
+        if self._stop_requested:
+            return  # stopping: do not start the scheduler again
         try:
             super().run_maintenance_tasks()
             schedule_sweep(self.settings)
