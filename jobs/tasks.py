@@ -153,21 +153,23 @@ def schedule_sweep(settings: Settings) -> None:
 
 
 def sweep_soon(settings: Settings) -> None:
-    """A sweep now, on top of the periodic ones: a worker asks for it when it
-    finds that Redis lost its data, so lost work resumes at once. One per
-    sweep interval, however many workers ask."""
+    """A sweep soon, on top of the periodic ones: a worker asks for it when it
+    finds that Redis lost its data, so lost work resumes at once rather than
+    at the next interval. It runs just after the sweep's grace for orders
+    handed out a moment ago, so those lost with the data are seen too. One
+    per sweep interval, however many workers ask."""
     interval = max(1, settings.sweep_interval_seconds)
-    job_id = f"sweep-now-{int(time.time() // interval)}"
+    job_id = f"sweep-soon-{int(time.time() // interval)}"
     q = queue(settings, MAINTENANCE_QUEUE)
     if Job.exists(job_id, connection=q.connection):
         return
-    q.enqueue(
+    q.enqueue_in(
+        maintenance.JUST_ENQUEUED + timedelta(seconds=1),
         sweep,
         job_id=job_id,
         job_timeout=CHUNK_TIMEOUT,
         result_ttl=RESULT_TTL,
         failure_ttl=FAILURE_TTL,
-        at_front=True,
     )
 
 
