@@ -15,11 +15,16 @@ import logging
 import signal
 import time
 from datetime import UTC, datetime, timedelta
+from multiprocessing.process import BaseProcess
+from types import FrameType
 
 from redis import Redis
+from redis.client import Pipeline
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from rq import Worker, worker_registration
+from rq import Queue, Worker, worker_registration
+from rq.executions import Execution
+from rq.job import Job
 from rq.scheduler import ForkProcess, RQScheduler
 
 from config.logging import configure_logging
@@ -70,7 +75,7 @@ class RegistrationScheduler(RQScheduler):
                 time.sleep(delay)
                 delay = min(delay * 2, RegistrationWorker.max_connection_wait_time)
 
-    def start(self):
+    def start(self) -> BaseProcess:
         self._status = self.Status.STARTED
         self._connection = None  # a Redis connection must not cross the fork
         self._process = ForkProcess(target=_run_scheduler, args=(self,), name="Scheduler")
@@ -106,7 +111,7 @@ class RegistrationWorker(Worker):
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, self._note_early_stop)
 
-    def _note_early_stop(self, signum, frame) -> None:
+    def _note_early_stop(self, signum: int, frame: FrameType | None) -> None:
         self._stop_before_start = True
 
     def _install_signal_handlers(self) -> None:
@@ -122,8 +127,9 @@ class RegistrationWorker(Worker):
         return heartbeat_interval(self.settings)
 
     def _start_scheduler(
-        self, burst=False, logging_level="INFO", date_format=None, log_format=None
-    ):
+        self, burst: bool = False, logging_level: str | None = "INFO", *_log_formats: str
+    ) -> None:
+        # RQ's own, with RegistrationScheduler (RQ has no setting for the class).
         self.scheduler = RegistrationScheduler(
             self.queues,
             connection=self.connection,
@@ -160,7 +166,7 @@ class RegistrationWorker(Worker):
         except REDIS_UNREACHABLE as exc:
             self._wait_for_redis("checking for suspension", exc)
 
-    def execute_job(self, job, queue) -> None:
+    def execute_job(self, job: Job, queue: Queue) -> None:
         try:
             super().execute_job(job, queue)
         except REDIS_UNREACHABLE as exc:
@@ -171,7 +177,7 @@ class RegistrationWorker(Worker):
             self._horse_pid = 0
             self._wait_for_redis(f"recording the end of job {job.id}", exc)
 
-    def maintain_heartbeats(self, job, execution) -> None:
+    def maintain_heartbeats(self, job: Job, execution: Execution) -> None:
         try:
             super().maintain_heartbeats(job, execution)
         except REDIS_UNREACHABLE as exc:
@@ -179,7 +185,7 @@ class RegistrationWorker(Worker):
                 "Redis unreachable; the job goes on", extra={"job_id": job.id, "error": str(exc)}
             )
 
-    def heartbeat(self, timeout=None, pipeline=None) -> None:
+    def heartbeat(self, timeout: int | None = None, pipeline: Pipeline | None = None) -> None:
         if pipeline is not None:
             super().heartbeat(timeout, pipeline=pipeline)
             return
@@ -190,7 +196,7 @@ class RegistrationWorker(Worker):
         except REDIS_UNREACHABLE as exc:
             log.warning("Redis unreachable; heartbeat skipped", extra={"error": str(exc)})
 
-    def set_state(self, state, pipeline=None) -> None:
+    def set_state(self, state: str, pipeline: Pipeline | None = None) -> None:
         try:
             super().set_state(state, pipeline=pipeline)
         except REDIS_UNREACHABLE:

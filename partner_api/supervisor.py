@@ -29,6 +29,7 @@ import signal
 import subprocess
 import time
 from dataclasses import dataclass, field
+from types import FrameType
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +93,7 @@ class Supervisor:
         self._stop_all()
         return 0
 
-    def _request_stop(self, signum, frame) -> None:
+    def _request_stop(self, signum: int, frame: FrameType | None) -> None:
         self._stop_signal = signum
 
     def _spawn(self, child: Child) -> None:

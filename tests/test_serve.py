@@ -161,7 +161,8 @@ def test_serve_logs_only_json(serve):
 
 
 def test_a_stop_is_quiet_and_loses_no_work(settings, tmp_path):
-    """Ctrl-C (SIGINT) on ``make run``, then a restart and a SIGTERM."""
+    """SIGTERM with work in hand and queued; then a restart finishes the work,
+    and a Ctrl-C (SIGINT, as on ``make run``) stops it again."""
     serve = Serve(settings, tmp_path / "instance", REDIS_URL="", ORDER_CHUNK_SIZE="50")
     try:
         serve.start()
@@ -173,7 +174,7 @@ def test_a_stop_is_quiet_and_loses_no_work(settings, tmp_path):
         assert response.status_code == 202
         order_pk = uuid.UUID(response.json()["id"])
 
-        assert serve.stop(signal.SIGINT) == 0  # while the worker has jobs in hand and queued
+        assert serve.stop(signal.SIGTERM) == 0  # while the worker has jobs in hand and queued
         children = (serve.banner["api_pid"], serve.banner["worker_pid"])
         assert not any(alive(pid) for pid in children)
         assert not embedded_redis._responds(embedded_redis.socket_path(serve.instance))
@@ -201,7 +202,7 @@ def test_a_stop_is_quiet_and_loses_no_work(settings, tmp_path):
             )
         assert pending == 0
 
-        assert serve.stop(signal.SIGTERM) == 0
+        assert serve.stop(signal.SIGINT) == 0
     finally:
         serve.ensure_stopped()
     output = serve.output() + serve.stdout_path.read_text()
