@@ -28,7 +28,8 @@ def worker_env(settings: Settings, **overrides: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         DATABASE_URL=settings.database_url,
-        REDIS_URL=redis_url(settings),
+        # (Looked up only when not given: it may start the embedded Redis.)
+        REDIS_URL=overrides.get("REDIS_URL") or redis_url(settings),
         INSTANCE_PATH=str(settings.instance_path),
         ORDER_CHUNK_SIZE=str(settings.order_chunk_size),
         LOG_LEVEL="WARNING",
