@@ -23,6 +23,7 @@ from redis.client import Pipeline
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import Queue, Worker, worker_registration
+from rq.exceptions import StopRequested
 from rq.executions import Execution
 from rq.job import Job
 from rq.scheduler import ForkProcess, RQScheduler
@@ -157,6 +158,8 @@ class RegistrationWorker(Worker):
             schedule_sweep(self.settings)
         except REDIS_UNREACHABLE as exc:
             self._wait_for_redis("maintenance", exc)
+        except StopRequested:
+            raise  # a stop signal arrived meanwhile: RQ's loop obeys it
         except Exception:  # the next maintenance round tries again
             log.exception("worker maintenance failed")
 

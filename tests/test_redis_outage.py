@@ -71,3 +71,23 @@ def test_a_worker_rides_out_redis_going_away_mid_job(settings, tmp_path):
     assert "Redis unreachable" in log
     assert "Redis lost its data; registering again" in log
     assert json_log_problems(log) == []
+
+
+def test_a_worker_waiting_for_redis_still_stops_on_request(settings, tmp_path):
+    redis_server = RedisServer(tmp_path)
+    redis_server.start()
+    connection = Redis.from_url(redis_server.url)
+    log_path = tmp_path / "worker.log"
+    quick = dataclasses.replace(settings, sweep_interval_seconds=1)
+    worker = start_worker(
+        settings, log_path=log_path, REDIS_URL=redis_server.url, SWEEP_INTERVAL_SECONDS="1"
+    )
+    try:
+        wait_until(lambda: live_workers(connection, quick) == 1, 60, "the worker is up")
+        redis_server.crash()
+        wait_until(lambda: "Redis unreachable" in log_path.read_text(), 60, "the worker waits")
+    finally:
+        stop_all([worker])  # SIGTERM; a worker that ignored it would time out here
+
+    assert worker.returncode == 0
+    assert json_log_problems(log_path.read_text()) == []
