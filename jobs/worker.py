@@ -173,7 +173,7 @@ class RegistrationWorker(Worker):
         try:
             super().execute_job(job, queue)
         except REDIS_UNREACHABLE as exc:
-            # The heartbeats below never raise, so the work horse has ended
+            # This class's heartbeats never raise, so the work horse has ended
             # (or never started): only RQ's record of the job's end is lost.
             # The rows the job settled are in the database; the sweeper hands
             # out any it did not.
@@ -213,9 +213,9 @@ class RegistrationWorker(Worker):
 
     def _register_again(self) -> None:
         """Redis lost this worker's record (restarted without its data, or
-        wiped): register again, and sweep now rather than at the next
-        interval, since whatever was queued is gone."""
-        log.warning("Redis lost its data; registering again and sweeping for lost work now")
+        wiped): register again, and ask for a sweep soon rather than at the
+        next interval, since whatever was queued is gone."""
+        log.warning("Redis lost its data; registering again and sweeping for lost work soon")
         with self.connection.pipeline() as pipeline:
             pipeline.hset(self.key, mapping=self.serialize())
             pipeline.hset(self.key, "state", self.get_state())
