@@ -104,5 +104,7 @@ def configure_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # Python's warnings (deprecations in libraries) as log lines too, not raw text.
+    logging.captureWarnings(True)
     # Werkzeug's access log duplicates our request line.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)

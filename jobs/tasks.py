@@ -8,7 +8,7 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from rq import Retry, get_current_job
+from rq import Queue, Retry, get_current_job
 from rq.job import Job, JobStatus
 
 from config import logging as log_context
@@ -74,49 +74,55 @@ def _attempt(job) -> int:
 def sweep() -> dict:
     """The periodic sweep (see tenants/maintenance.py), then the next one scheduled."""
     settings = Settings.from_env()
-    session_result = None
     with db.transaction() as session:
-        session_result = maintenance.sweep(
+        result = maintenance.sweep(
             session,
             deadline=timedelta(seconds=settings.pending_deadline_seconds),
             chunk_size=settings.order_chunk_size,
         )
-    requeued = 0
-    for stale in session_result.stale:
-        chunks = _not_waiting(settings, stale.order_pk, stale.chunks)
+    q = queue(settings)
+    requeued = orders_requeued = 0
+    for order in result.unfinished:
+        chunks = _lost(q, order.order_pk, order.chunks, past_deadline=order.past_deadline)
         if not chunks:
             continue
         log.warning(
-            "re-enqueueing pending work past its deadline",
-            extra={"order_id": str(stale.order_pk), "chunks": len(chunks)},
+            "re-enqueueing pending work past its deadline"
+            if order.past_deadline
+            else "re-enqueueing pending work whose job Redis lost",
+            extra={"order_id": str(order.order_pk), "chunks": len(chunks)},
         )
-        enqueue_chunks(settings, stale.order_pk, chunks, stale.request_id)
+        enqueue_chunks(settings, order.order_pk, chunks, order.request_id)
         requeued += len(chunks)
-    job_metrics.count_recovered(queue(settings).connection, requeued)
+        orders_requeued += 1
+    job_metrics.count_recovered(q.connection, requeued)
     schedule_sweep(settings)
     return {
-        "orders_requeued": len(session_result.stale),
+        "orders_requeued": orders_requeued,
         "chunks_requeued": requeued,
-        "orders_finalized": session_result.finalized,
-        "idempotency_keys_purged": session_result.keys_purged,
+        "orders_finalized": result.finalized,
+        "idempotency_keys_purged": result.keys_purged,
     }
 
 
-def _not_waiting(
-    settings: Settings, order_id: uuid.UUID, chunks: list[tuple[int, int]]
+def _lost(
+    q: Queue, order_id: uuid.UUID, chunks: list[tuple[int, int]], *, past_deadline: bool
 ) -> list[tuple[int, int]]:
-    """The chunks whose job is not really waiting in Redis: lost, failed,
-    finished, held by a worker that died, or marked queued but taken off the
-    queue by a worker that died before starting it."""
-    q = queue(settings)
+    """The chunks to hand out again. Job IDs are fixed, so a chunk whose job
+    Redis no longer has is lost at once. Past the deadline, so is a chunk whose
+    job is not really waiting: failed, finished, held by a worker that died,
+    or marked queued but taken off the queue by a worker that died before
+    starting it."""
     ids = [_chunk_job_id(order_id, start) for start, _ in chunks]
     jobs = Job.fetch_many(ids, connection=q.connection)
-    return [chunk for chunk, job in zip(chunks, jobs, strict=True) if not _waiting(q, job)]
+    return [
+        chunk
+        for chunk, job in zip(chunks, jobs, strict=True)
+        if job is None or (past_deadline and not _waiting(q, job))
+    ]
 
 
-def _waiting(q, job: Job | None) -> bool:
-    if job is None:
-        return False
+def _waiting(q: Queue, job: Job) -> bool:
     status = job.get_status(refresh=False)
     if status in (JobStatus.SCHEDULED, JobStatus.DEFERRED):
         return True
@@ -144,6 +150,41 @@ def schedule_sweep(settings: Settings) -> None:
         result_ttl=RESULT_TTL,
         failure_ttl=FAILURE_TTL,
     )
+
+
+def sweep_soon(settings: Settings) -> None:
+    """A sweep soon, on top of the periodic ones: a worker asks for it when it
+    finds that Redis lost its data, so lost work resumes at once rather than
+    at the next interval. It runs just after the sweep's grace for orders
+    handed out a moment ago, so those lost with the data are seen too. One
+    per sweep interval, however many workers ask."""
+    interval = max(1, settings.sweep_interval_seconds)
+    job_id = f"sweep-soon-{int(time.time() // interval)}"
+    q = queue(settings, MAINTENANCE_QUEUE)
+    if Job.exists(job_id, connection=q.connection):
+        return
+    q.enqueue_in(
+        maintenance.JUST_ENQUEUED + timedelta(seconds=1),
+        sweep,
+        job_id=job_id,
+        job_timeout=CHUNK_TIMEOUT,
+        result_ttl=RESULT_TTL,
+        failure_ttl=FAILURE_TTL,
+    )
+
+
+def enqueue_order(
+    settings: Settings, order_id: uuid.UUID, chunks: list[tuple[int, int]], request_id: str
+) -> None:
+    """Hand a just-committed order to the queue (an after-COMMIT hook). When
+    Redis cannot take it, the order is marked not handed out, so the next
+    sweep hands it out without waiting for the pending deadline."""
+    try:
+        enqueue_chunks(settings, order_id, chunks, request_id)
+    except Exception:
+        with db.transaction() as session:
+            maintenance.mark_not_enqueued(session, order_id)
+        raise
 
 
 def enqueue_chunks(

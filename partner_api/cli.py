@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import signal
-import subprocess
 import sys
 import uuid
 from pathlib import Path
@@ -434,65 +432,61 @@ def worker(burst: bool, as_json: bool) -> None:
 )
 @json_option
 def serve(host: str, port: int, api_workers: int, as_json: bool) -> None:
-    """Run the API (gunicorn) and one RQ worker; on the embedded default also
-    the embedded Redis."""
+    """Run the API (gunicorn, config/gunicorn.py) and one RQ worker, and
+    supervise them (see partner_api/supervisor.py); on the embedded default
+    also the embedded Redis. Ctrl-C or SIGTERM stops everything cleanly."""
+    from config.logging import configure_logging
     from jobs import embedded_redis
     from jobs.connection import redis_url
+    from partner_api.supervisor import Supervisor
 
     settings = _settings()
+    configure_logging(settings.log_level)
     _prepare_database(settings)
     started_redis = settings.uses_embedded_redis and not embedded_redis._responds(
         embedded_redis.socket_path(settings.instance_path)
     )
     url = redis_url(settings)
     env = dict(os.environ, INSTANCE_PATH=str(settings.instance_path))
-    worker_process = subprocess.Popen([sys.executable, "-m", "partner_api.cli", "worker"], env=env)
-    base = f"http://{host}:{port}"
-    _emit(
-        as_json,
-        {
-            "status": "serving",
-            "url": base,
-            "docs": f"{base}/docs",
-            "redis": "embedded" if settings.uses_embedded_redis else "configured",
-            "worker_pid": worker_process.pid,
-        },
-        f"partner-api listening on {base}  (docs: {base}/docs, health: {base}/healthz)\n"
-        f"worker pid {worker_process.pid}; redis {url}; press Ctrl+C to stop",
+    supervisor = Supervisor(
+        api_command=[
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--config",
+            "python:config.gunicorn",
+            "--bind",
+            f"{host}:{port}",
+            "--workers",
+            str(api_workers),
+            "partner_api.app:create_app()",
+        ],
+        worker_command=[sys.executable, "-m", "partner_api.cli", "worker"],
+        env=env,
     )
     try:
-        _run_gunicorn(host, port, api_workers)
+        supervisor.start()
+        base = f"http://{host}:{port}"
+        _emit(
+            as_json,
+            {
+                "status": "serving",
+                "url": base,
+                "docs": f"{base}/docs",
+                "redis": "embedded" if settings.uses_embedded_redis else "configured",
+                "pid": os.getpid(),
+                "api_pid": supervisor.api.pid,
+                "worker_pid": supervisor.worker.pid,
+            },
+            f"partner-api listening on {base}  (docs: {base}/docs, health: {base}/healthz)\n"
+            f"worker pid {supervisor.worker.pid}; redis {url}; press Ctrl+C to stop",
+        )
+        code = supervisor.supervise()
     finally:
-        worker_process.send_signal(signal.SIGTERM)
-        try:
-            worker_process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            worker_process.kill()
+        # Only here, in the parent, once every child has ended.
         if started_redis:
             embedded_redis.stop(settings.instance_path)
-
-
-def _run_gunicorn(host: str, port: int, workers: int) -> None:
-    from gunicorn.app.base import BaseApplication
-
-    class Application(BaseApplication):
-        def load_config(self) -> None:
-            self.cfg.set("bind", f"{host}:{port}")
-            self.cfg.set("workers", workers)
-            self.cfg.set("worker_class", "gthread")
-            self.cfg.set("threads", 4)
-            self.cfg.set("timeout", 300)
-            self.cfg.set("accesslog", None)
-
-        def load(self):
-            from partner_api.app import create_app
-
-            return create_app()
-
-    try:
-        Application().run()
-    except SystemExit:
-        pass
+    sys.exit(code)
 
 
 @main.command()

@@ -7,6 +7,7 @@ from flask import current_app
 from sqlalchemy import text
 
 from jobs.connection import connect
+from jobs.worker import live_workers
 from partner_api import auth
 from partner_api.blueprint import ApiBlueprint
 from tenants import db
@@ -48,7 +49,8 @@ def healthz():
 @blp.response(200, HealthSchema)
 @blp.alt_response(503, schema=HealthSchema, description="A dependency is unreachable.")
 def readyz():
-    """The database and Redis are reachable."""
+    """The database and Redis are reachable, and at least one worker sent a
+    heartbeat recently (otherwise orders would wait)."""
     checks = {}
     try:
         with db.engine().connect() as connection:
@@ -56,11 +58,15 @@ def readyz():
         checks["database"] = "ok"
     except Exception as exc:  # report, never raise: this is a probe
         checks["database"] = f"unreachable: {type(exc).__name__}"
+    settings = current_app.extensions["partner_api.settings"]
     try:
-        connect(current_app.extensions["partner_api.settings"]).ping()
+        connection = connect(settings)
+        connection.ping()
         checks["redis"] = "ok"
+        checks["workers"] = "ok" if live_workers(connection, settings) else "no live worker"
     except Exception as exc:
         checks["redis"] = f"unreachable: {type(exc).__name__}"
+        checks["workers"] = "unknown: Redis unreachable"
     ok = all(v == "ok" for v in checks.values())
     return {"status": "ok" if ok else "unavailable", "checks": checks}, 200 if ok else 503
 

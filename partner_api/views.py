@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from config.settings import Settings
-from jobs.tasks import enqueue_chunks
+from jobs.tasks import enqueue_order
 from partner_api.auth import current_principal
 from partner_api.request_context import current_request_id, request_session
 from partner_api.schemas import DryRunSchema, OrderSchema
@@ -144,7 +144,7 @@ def store_order(
         if before_commit is not None:
             before_commit(order)
         chunks, request_id = result.chunks, submission.request_id
-        db.after_commit(session, lambda: enqueue_chunks(config, order.id, chunks, request_id))
+        db.after_commit(session, lambda: enqueue_order(config, order.id, chunks, request_id))
         session.commit()
     except BaseException:
         session.rollback()

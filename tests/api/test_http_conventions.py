@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 import requests
 
 from tests.helpers import assert_problem
+from tests.processes import start_worker, stop_all
 
 
 def test_every_response_carries_a_request_id(api, world):
@@ -102,10 +104,36 @@ def test_unexpected_exception_is_a_500_problem_without_stack_trace(settings):
     assert body["request_id"] in body["detail"]
 
 
-def test_health_and_readiness(api):
+def test_health_and_readiness(api, settings, redis_connection):
+    redis_connection.flushdb()  # no worker registered
     assert api.get("/healthz").json() == {"status": "ok"}
-    ready = api.get("/readyz").json()
-    assert ready == {"status": "ok", "checks": {"database": "ok", "redis": "ok"}}
+    response = api.get("/readyz")
+    assert response.status_code == 503
+    assert response.json() == {
+        "status": "unavailable",
+        "checks": {"database": "ok", "redis": "ok", "workers": "no live worker"},
+    }
+
+    worker = start_worker(settings)
+    try:
+        ready = wait_for_readiness(api, 200)
+        assert ready == {
+            "status": "ok",
+            "checks": {"database": "ok", "redis": "ok", "workers": "ok"},
+        }
+    finally:
+        stop_all([worker])  # a clean stop takes it off RQ's worker registry
+    assert api.get("/readyz").json()["checks"]["workers"] == "no live worker"
+
+
+def wait_for_readiness(api, status: int, timeout: float = 60) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        response = api.get("/readyz")
+        if response.status_code == status or time.monotonic() > deadline:
+            assert response.status_code == status, response.text
+            return response.json()
+        time.sleep(0.2)
 
 
 def test_docs_page_is_served_without_a_cdn(base_url):

@@ -1,15 +1,20 @@
-"""The sweeper: work lost from Redis is handed out again from the database,
+"""The sweeper: work lost from Redis is handed out again from the database
+(at the next sweep when its job is gone, past the deadline when it is stuck),
 and orders whose rows are all final are closed."""
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
+from datetime import UTC, datetime, timedelta
 
+import pytest
+from redis.exceptions import RedisError
 from rq import Queue
 from sqlalchemy import update
 
 from jobs import tasks
-from jobs.connection import MAINTENANCE_QUEUE
+from jobs.connection import MAINTENANCE_QUEUE, REGISTRATIONS_QUEUE
 from tenants import db
 from tenants.models import Order
 from tenants.scoping import unscoped
@@ -22,33 +27,93 @@ def run_sweep(redis_connection, run_worker) -> None:
     run_worker()
 
 
-def test_orders_lost_from_redis_are_requeued_and_finish(
-    api, world, redis_connection, run_worker, monkeypatch
+def handed_out_ago(order_id: str, seconds: float) -> None:
+    """As if the order had been handed to the queue that long ago."""
+    with unscoped("test: age an order"), db.transaction() as session:
+        session.execute(
+            update(Order)
+            .where(Order.id == uuid.UUID(order_id))
+            .values(enqueued_at=datetime.now(UTC) - timedelta(seconds=seconds))
+            .execution_options(synchronize_session=False)
+        )
+
+
+def enqueued_at(order_id: str):
+    with unscoped("test: read an order"), db.transaction() as session:
+        return session.get(Order, uuid.UUID(order_id)).enqueued_at
+
+
+def test_work_lost_from_redis_is_handed_out_at_the_next_sweep(
+    api, world, redis_connection, run_worker
 ):
     run_worker()
     partner, tenant = world.partner(), world.tenant()
     world.approved(partner, tenant)
     response = world.submit(partner, tenant, [device() for _ in range(120)])
-    location = response.headers["Location"]
+    location, order_id = response.headers["Location"], response.json()["id"]
     redis_connection.flushdb()  # Redis lost everything it knew
 
     run_worker()
     assert api.get(location, token=partner.token).json()["counts"]["by_state"] == {
         "registration_pending": 120
     }
-    # Before the deadline the sweep leaves it alone ...
+    # An order handed out a moment ago may still be on its way to the queue ...
     run_sweep(redis_connection, run_worker)
     assert api.get(location, token=partner.token).json()["completed_at"] is None
 
-    # ... after it, the pending chunks are handed out again and processed.
-    monkeypatch.setenv("PENDING_DEADLINE_SECONDS", "0")
+    # ... a minute later, far before the pending deadline (300 s), the chunks
+    # whose jobs Redis no longer has are handed out again and processed.
+    handed_out_ago(order_id, 60)
+    before = value(scrape(api), "partner_api_sweeper_recovered_chunks_total")
     run_sweep(redis_connection, run_worker)
     recovered = value(scrape(api), "partner_api_sweeper_recovered_chunks_total")
-    assert recovered >= 3  # its three chunks, counted for /metrics
+    assert recovered - before == 3  # its three chunks, counted for /metrics
 
     order = api.get(location, token=partner.token).json()
     assert order["status"] == "completed"
     assert order["counts"]["by_state"] == {"ready_for_user": 120}
+
+
+def test_work_still_queued_is_not_handed_out_twice(api, world, redis_connection, run_worker):
+    run_worker()
+    partner, tenant = world.partner(), world.tenant()
+    world.approved(partner, tenant)
+    response = world.submit(partner, tenant, [device() for _ in range(120)])
+    handed_out_ago(response.json()["id"], 60)  # before the deadline
+    registrations = Queue(REGISTRATIONS_QUEUE, connection=redis_connection)
+    queued = registrations.get_job_ids()
+    assert len(queued) == 3
+
+    assert tasks.sweep()["chunks_requeued"] == 0
+    assert registrations.get_job_ids() == queued
+
+    run_worker()
+    order = api.get(response.headers["Location"], token=partner.token).json()
+    assert order["counts"]["by_state"] == {"ready_for_user": 120}
+
+
+def test_an_order_that_never_reached_redis_is_marked_and_swept(
+    api, world, settings, redis_connection, run_worker
+):
+    run_worker()
+    partner, tenant = world.partner(), world.tenant()
+    world.approved(partner, tenant)
+    response = world.submit(partner, tenant, [device() for _ in range(60)])
+    order_id = response.json()["id"]
+    redis_connection.flushdb()
+    assert enqueued_at(order_id) is not None
+
+    # The after-COMMIT enqueue, against a Redis that refuses connections.
+    unreachable = dataclasses.replace(settings, redis_url="redis://127.0.0.1:9/0")
+    with pytest.raises(RedisError):
+        tasks.enqueue_order(unreachable, uuid.UUID(order_id), [(0, 50), (50, 60)], "req-x")
+    assert enqueued_at(order_id) is None
+
+    # The very next sweep hands it out (no waiting for any deadline).
+    assert tasks.sweep()["chunks_requeued"] == 2
+    run_worker()
+    order = api.get(response.headers["Location"], token=partner.token).json()
+    assert order["counts"]["by_state"] == {"ready_for_user": 60}
 
 
 def test_an_order_whose_rows_are_final_is_closed(
