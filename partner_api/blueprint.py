@@ -106,7 +106,7 @@ class ApiBlueprint(flask_smorest.Blueprint):
                     return func(*args, **kwargs)
 
             # Read by the isolation test: every /v1 view must declare this.
-            wrapper.principal_requirement = (kind, scope)
+            vars(wrapper)["principal_requirement"] = (kind, scope)
             wrapper = self.doc(security=[{"oauth2": [scope]}])(wrapper)
             return self.problem(401, 403, 404, 429)(wrapper)
 

@@ -125,7 +125,7 @@ def submit_command(
     service = Service(base_url, client_id, client_secret)
     fields = {"order_id": order_id or file.stem, "purchase_id": purchase_id, "group_tag": group_tag}
     order = service.submit(file, customer, fields, idempotency_key=str(uuid.uuid4()))
-    result = {"order": order, "failures_file": None}
+    result: dict[str, object] = {"order": order, "failures_file": None}
     if not wait:
         accepted = (
             f"Order {order['id']} accepted ({order['row_count']:,} rows); follow it at "

@@ -7,6 +7,7 @@ import json
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
+from typing import cast
 
 from flask import Response, current_app, jsonify, request, stream_with_context, url_for
 from sqlalchemy import Select, func, select
@@ -15,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from config.settings import Settings
 from jobs.tasks import enqueue_chunks
-from partner_api.auth import current_principal
+from partner_api.auth import require_principal
 from partner_api.request_context import current_request_id, request_session
 from partner_api.schemas import DryRunSchema, OrderSchema
 from partner_api.uploads import request_fingerprint
@@ -79,7 +80,7 @@ def submit(
         return _store(session, submission, body["rows"], location_endpoint, remember=None)
 
     key = idempotency.check_key(key.strip())
-    principal = current_principal().label()
+    principal = require_principal().label()
     fingerprint = request_fingerprint()
     replay = idempotency.find(session, principal, key, fingerprint)
     if replay is not None:
@@ -140,6 +141,8 @@ def store_order(
     try:
         result = orders.submit_order(session, submission, rows)
         order = result.order
+        if order is None:
+            raise RuntimeError("submit_order stores an order unless asked for a dry run")
         order.source_format = rows.source_format
         if before_commit is not None:
             before_commit(order)
@@ -175,7 +178,7 @@ def _store(session, submission, rows, location_endpoint: str, *, remember) -> Re
             remember(stored)
 
     store_order(session, submission, rows, before_commit=answer)
-    return _accepted(stored)
+    return _accepted(cast(idempotency.StoredResponse, stored))  # set by answer()
 
 
 def _accepted(stored: idempotency.StoredResponse) -> Response:
@@ -216,6 +219,8 @@ def failures_csv(order_pk: uuid.UUID) -> Response:
     order = orders.get_order(request_session(), order_pk)
     fmt = _failures_format(order.source_format)
     scope = current_scope()
+    if scope is None:
+        raise RuntimeError("failed rows are read in a partner's or a tenant's scope")
     name = f"{order.order_id or order.id}-failures.csv"
 
     def generate():
@@ -305,7 +310,7 @@ def device_body(row: dict) -> dict:
 
 
 def paginate(session: Session, stmt: Select, pagination_parameters) -> list:
-    total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+    total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
     window = page_window(pagination_parameters, total)
     if window is None:
         return []

@@ -12,7 +12,7 @@ import uuid
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from tenants import audit, outcomes
+from tenants import audit, db, outcomes
 from tenants.errors import Conflict, Forbidden, NotFound
 from tenants.models import Order, Registration, Relationship, Tenant, utcnow
 from tenants.scoping import unscoped
@@ -101,7 +101,7 @@ def change(
     relationship.status = target
     relationship.decided_at = utcnow()
     relationship.request_id = request_id
-    detail = {"from": previous, "to": target}
+    detail: dict[str, object] = {"from": previous, "to": target}
     if target == REVOKED:
         detail["rows_failed"] = _fail_queued_rows(session, relationship, request_id)
     _audit(session, relationship, f"relationship.{target}", detail)
@@ -129,7 +129,7 @@ def _fail_queued_rows(session: Session, relationship: Relationship, request_id: 
             updated_at=utcnow(),
         )
         .execution_options(synchronize_session=False)
-    ).rowcount
+    )
     open_orders = session.scalars(
         select(Order.id).where(
             Order.tenant_id == relationship.tenant_id,
@@ -139,7 +139,7 @@ def _fail_queued_rows(session: Session, relationship: Relationship, request_id: 
     ).all()
     for order_pk in open_orders:
         orders.finalize_if_done(session, order_pk)
-    return failed or 0
+    return db.affected_rows(failed)
 
 
 def _audit(

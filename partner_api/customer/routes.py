@@ -7,7 +7,7 @@ import uuid
 from sqlalchemy import select
 
 from partner_api import views
-from partner_api.auth import current_principal
+from partner_api.auth import require_principal
 from partner_api.blueprint import ApiBlueprint
 from partner_api.request_context import current_request_id, request_session
 from partner_api.schemas import (
@@ -88,7 +88,7 @@ def revoke_relationship(relationship_id: uuid.UUID):
 def submit_order(query: dict, body: dict):
     """Register your own devices (self-registration: each row needs its hardware hash)."""
     return views.submit(
-        tenant_id=current_principal().tenant_id,
+        tenant_id=uuid.UUID(require_principal().own_id()),
         partner_id=None,
         body=body,
         dry_run=query["dry_run"],

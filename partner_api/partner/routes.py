@@ -7,7 +7,7 @@ import uuid
 from sqlalchemy import select
 
 from partner_api import views
-from partner_api.auth import current_principal
+from partner_api.auth import require_principal
 from partner_api.blueprint import ApiBlueprint
 from partner_api.request_context import current_request_id, request_session
 from partner_api.schemas import (
@@ -47,7 +47,7 @@ def request_relationship(tenant_id: uuid.UUID):
     """Ask a customer tenant for a relationship; the customer approves or declines it."""
     session = request_session()
     relationship = relationships.request_relationship(
-        session, current_principal().partner_id, tenant_id, current_request_id()
+        session, uuid.UUID(require_principal().own_id()), tenant_id, current_request_id()
     )
     session.commit()
     return relationship
@@ -69,7 +69,7 @@ def submit_order(query: dict, body: dict, tenant_id: uuid.UUID):
     """
     return views.submit(
         tenant_id=tenant_id,
-        partner_id=current_principal().partner_id,
+        partner_id=uuid.UUID(require_principal().own_id()),
         body=body,
         dry_run=query["dry_run"],
         location_endpoint="partner.get_order",

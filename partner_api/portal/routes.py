@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
 
 import marshmallow as ma
 from flask import (
@@ -116,9 +117,9 @@ def _organisation_name(user) -> str:
     if "organisation" not in g:
         session = request_session()
         if user.tenant_id:
-            g.organisation = session.get(Tenant, user.tenant_id).name
+            g.organisation = session.get_one(Tenant, user.tenant_id).name
         elif user.partner_id:
-            g.organisation = session.get(Partner, user.partner_id).name
+            g.organisation = session.get_one(Partner, user.partner_id).name
         else:
             g.organisation = "Support"
     return g.organisation
@@ -166,10 +167,11 @@ def sign_out():
 def devices_page():
     raw = {k: v.strip() for k, v in request.args.items() if k in DeviceFilterSchema().fields}
     raw = {k: v for k, v in raw.items() if v}
+    error: str | None
     try:
         filters = DeviceFilterSchema().load(raw)
     except ma.ValidationError as exc:
-        filters, error = {"sort": "-created_at"}, _validation_text(exc.messages)
+        filters, error = {"sort": "-created_at"}, _validation_text(exc.normalized_messages())
     else:
         error = None
     query = views.device_query(filters)
@@ -239,7 +241,7 @@ def change_relationship(relationship_id: uuid.UUID, action: str):
     return redirect(url_for("portal.relationships"))
 
 
-def _relationships_newest_first() -> list[Relationship]:
+def _relationships_newest_first() -> Sequence[Relationship]:
     """The relationships of the signed-in customer or partner (its scope filters them)."""
     stmt = select(Relationship).order_by(Relationship.requested_at.desc())
     return request_session().scalars(stmt).all()
