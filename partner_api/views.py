@@ -9,7 +9,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import cast
 
-from flask import Response, current_app, jsonify, request, stream_with_context, url_for
+from flask import Response, current_app, jsonify, stream_with_context, url_for
 from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -58,6 +58,7 @@ def submit(
     partner_id: uuid.UUID | None,
     body: dict,
     dry_run: bool,
+    idempotency_key: str | None,
     location_endpoint: str,
 ) -> Response:
     """Store an order, enqueue it after COMMIT, answer 202 with a Location.
@@ -70,7 +71,7 @@ def submit(
     config = settings()
     submission = new_submission(tenant_id=tenant_id, partner_id=partner_id, body=body)
     session = request_session()
-    key = request.headers.get("Idempotency-Key")
+    key = idempotency_key
     if dry_run:
         # Not the 202 order: bypass the route's response schema.
         response = jsonify(DryRunSchema().dump(preview_order(session, submission, body["rows"])))
@@ -194,22 +195,16 @@ def _replayed(stored: idempotency.StoredResponse) -> Response:
     return response
 
 
-IDEMPOTENCY_DOC = {
-    "parameters": [
-        {
-            "in": "header",
-            "name": "Idempotency-Key",
-            "required": False,
-            "schema": {"type": "string", "minLength": 1, "maxLength": 200},
-            "description": (
-                "A key you generate once per order (a UUID, say) and send again with every "
-                "retry: the same key and body replay the first answer (with "
-                "`Idempotent-Replayed: true`) instead of storing a second order; the same key "
-                "with another body is refused (422 `idempotency_key_reused`). Keys are kept "
-                "24 hours."
-            ),
-        }
-    ]
+# The headers of a 202 order answer, as the OpenAPI document declares them.
+ORDER_ACCEPTED_HEADERS = {
+    "Location": {
+        "description": "The order's URL: poll it until `completed_at` is set.",
+        "schema": {"type": "string"},
+    },
+    "Idempotent-Replayed": {
+        "description": "`true` when this answer replays the first one for its Idempotency-Key.",
+        "schema": {"type": "string", "enum": ["true"]},
+    },
 }
 
 

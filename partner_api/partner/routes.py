@@ -13,6 +13,7 @@ from partner_api.request_context import current_request_id, request_session
 from partner_api.schemas import (
     DryRunQuerySchema,
     DryRunSchema,
+    IdempotencyKeyHeaderSchema,
     OrderCreateSchema,
     OrderFormSchema,
     OrderSchema,
@@ -57,10 +58,10 @@ def request_relationship(tenant_id: uuid.UUID):
 @blp.auth("partner", "partner:write")
 @blp.arguments(DryRunQuerySchema, location="query")
 @blp.device_body(OrderCreateSchema, OrderFormSchema)
-@blp.doc(**views.IDEMPOTENCY_DOC)
-@blp.response(202, OrderSchema)
+@blp.arguments(IdempotencyKeyHeaderSchema, location="headers", as_kwargs=True)
+@blp.response(202, OrderSchema, headers=views.ORDER_ACCEPTED_HEADERS)
 @blp.alt_response(200, schema=DryRunSchema, description="Dry run: each row's verdict.")
-def submit_order(query: dict, body: dict, tenant_id: uuid.UUID):
+def submit_order(query: dict, body: dict, tenant_id: uuid.UUID, idempotency_key: str | None = None):
     """Submit an order of devices to register for a customer.
 
     Needs an active relationship with the customer (else 403
@@ -72,6 +73,7 @@ def submit_order(query: dict, body: dict, tenant_id: uuid.UUID):
         partner_id=uuid.UUID(require_principal().own_id()),
         body=body,
         dry_run=query["dry_run"],
+        idempotency_key=idempotency_key,
         location_endpoint="partner.get_order",
     )
 
