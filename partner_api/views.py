@@ -71,7 +71,8 @@ def submit(
     config = settings()
     submission = new_submission(tenant_id=tenant_id, partner_id=partner_id, body=body)
     session = request_session()
-    key = idempotency_key
+    # A malformed key is refused even on a dry run, which otherwise ignores it.
+    key = None if idempotency_key is None else idempotency.check_key(idempotency_key.strip())
     if dry_run:
         # Not the 202 order: bypass the route's response schema.
         response = jsonify(DryRunSchema().dump(preview_order(session, submission, body["rows"])))
@@ -80,7 +81,6 @@ def submit(
     if key is None:
         return _store(session, submission, body["rows"], location_endpoint, remember=None)
 
-    key = idempotency.check_key(key.strip())
     principal = require_principal().label()
     fingerprint = request_fingerprint()
     replay = idempotency.find(session, principal, key, fingerprint)
