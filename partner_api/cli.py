@@ -350,6 +350,13 @@ def orders() -> None:
 )
 @click.option("--client-id", envvar="PARTNER_API_CLIENT_ID", required=True)
 @click.option("--client-secret", envvar="PARTNER_API_CLIENT_SECRET", required=True)
+@click.option(
+    "--retries",
+    default=5,
+    show_default=True,
+    type=click.IntRange(0, 20),
+    help="Retries of connection failures, 429, 502, 503 and 504 (honouring Retry-After).",
+)
 @json_option
 def orders_submit(
     file,
@@ -361,11 +368,13 @@ def orders_submit(
     base_url,
     client_id,
     client_secret,
+    retries,
     as_json,
 ) -> None:
     """Upload a CSV file of devices for a customer. With --wait: a progress bar,
     a summary by outcome, and the failed rows written next to FILE. Exits 1
-    when some rows failed."""
+    when some rows failed. Safe to run again after a failure: the same file,
+    customer and fields replay the order already accepted, never a second one."""
     from partner_api.client_cli import submit_command
 
     code = submit_command(
@@ -379,6 +388,7 @@ def orders_submit(
         client_id,
         client_secret,
         as_json,
+        retries=retries,
     )
     sys.exit(code)
 

@@ -1,24 +1,38 @@
 """``partner-api orders submit``: a partner's command line for a remote service.
 
-Signs in with client credentials, uploads the CSV file (streamed, with an
-Idempotency-Key so a retried command never makes a second order), and with
-``--wait`` follows the order to the end with a progress bar, prints a summary
-by outcome, and writes the failed rows next to the input file, ready to fix
-and submit again.
+Signs in with client credentials (Authlib's OAuth2Session, which fetches a new
+token when the one it holds expires during a long ``--wait``), uploads the CSV
+file, and with ``--wait`` follows the order to the end with a progress bar,
+prints a summary by outcome, and writes the failed rows next to the input
+file, ready to fix and submit again.
+
+Safe to retry: the Idempotency-Key is derived from what is sent (the file's
+content, the customer and the order's fields), so running the same command
+again after a network failure replays the order the service already accepted
+instead of making a second one. Transient failures (connection errors, 429
+and 503 with their Retry-After, 502, 504) are retried with backoff, POSTs
+included, since each carries that key.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import click
 import requests
+from authlib.integrations.requests_client import OAuth2Session, OAuthError
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 
 POLL_SECONDS = 0.5
+DEFAULT_RETRIES = 5
+# Derived keys are versioned, so a change to what goes into them never
+# replays an order made by an older release with different content.
+_KEY_PREFIX = "partner-api-cli-v1-"
 
 
 class ServiceError(click.ClickException):
@@ -34,24 +48,85 @@ class ServiceError(click.ClickException):
         super().__init__(f"{response.status_code}: {text}")
 
 
-class Service:
-    def __init__(self, base_url: str, client_id: str, client_secret: str) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.http = requests.Session()
-        response = self.http.post(
-            f"{self.base_url}/oauth/token",
-            data={"grant_type": "client_credentials"},
-            auth=(client_id, client_secret),
-            timeout=30,
+class Unreachable(click.ClickException):
+    """The service could not be reached, or the connection broke, after every retry."""
+
+    def __init__(self, base_url: str, error: requests.RequestException) -> None:
+        super().__init__(
+            f"no answer from {base_url} after retrying ({error}). Run the same command again: "
+            "an order the service already accepted is answered again, never made twice."
         )
-        if response.status_code != 200:
-            raise ServiceError(response)
-        self.http.headers["Authorization"] = f"Bearer {response.json()['access_token']}"
+
+
+def retry_policy(retries: int) -> Retry:
+    """Retries of transient failures, for every method: a POST is safe to repeat
+    because it carries the order's Idempotency-Key (or asks for a token)."""
+    return Retry(
+        total=retries,
+        connect=retries,
+        read=retries,
+        status=retries,
+        other=0,
+        allowed_methods=None,
+        status_forcelist=(429, 502, 503, 504),
+        respect_retry_after_header=True,
+        backoff_factor=0.5,
+        backoff_max=30,
+        raise_on_status=False,
+    )
+
+
+def idempotency_key(path: Path, customer: str, fields: dict[str, str | None]) -> str:
+    """The same key for the same file, customer and order fields, so a re-run
+    replays; any change to what is sent makes a new key."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    identity = json.dumps(
+        {"file_sha256": digest.hexdigest(), "customer": customer, **fields}, sort_keys=True
+    )
+    return _KEY_PREFIX + hashlib.sha256(identity.encode()).hexdigest()
+
+
+class Service:
+    def __init__(
+        self, base_url: str, client_id: str, client_secret: str, retries: int = DEFAULT_RETRIES
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.http = OAuth2Session(
+            client_id,
+            client_secret,
+            token_endpoint=f"{self.base_url}/oauth/token",
+            grant_type="client_credentials",
+        )
+        adapter = HTTPAdapter(max_retries=retry_policy(retries))
+        self.http.mount("http://", adapter)
+        self.http.mount("https://", adapter)
+        try:
+            self.http.fetch_token(timeout=30)
+        except OAuthError as exc:
+            raise click.ClickException(
+                f"sign-in refused: {exc.description or exc.error} ({exc.error})"
+            ) from exc
+        except requests.RequestException as exc:
+            raise Unreachable(self.base_url, exc) from exc
+
+    def _call(self, method: str, path: str, **kwargs) -> requests.Response:
+        try:
+            return self.http.request(method, f"{self.base_url}{path}", **kwargs)
+        except OAuthError as exc:  # fetching a fresh token failed
+            raise click.ClickException(
+                f"sign-in refused: {exc.description or exc.error} ({exc.error})"
+            ) from exc
+        except requests.RequestException as exc:
+            raise Unreachable(self.base_url, exc) from exc
 
     def submit(self, path: Path, customer: str, fields: dict, idempotency_key: str) -> dict:
         with path.open("rb") as handle:
-            response = self.http.post(
-                f"{self.base_url}/v1/partner/customers/{customer}/orders",
+            response = self._call(
+                "POST",
+                f"/v1/partner/customers/{customer}/orders",
                 files={"file": (path.name, handle, "text/csv")},
                 data={k: v for k, v in fields.items() if v},
                 headers={"Idempotency-Key": idempotency_key},
@@ -62,14 +137,14 @@ class Service:
         return response.json()
 
     def order(self, order_id: str) -> dict:
-        response = self.http.get(f"{self.base_url}/v1/partner/orders/{order_id}", timeout=30)
+        response = self._call("GET", f"/v1/partner/orders/{order_id}", timeout=30)
         if response.status_code != 200:
             raise ServiceError(response)
         return response.json()
 
     def failures(self, order_id: str, target: Path) -> None:
-        url = f"{self.base_url}/v1/partner/orders/{order_id}/failures.csv"
-        with self.http.get(url, stream=True, timeout=300) as response:
+        path = f"/v1/partner/orders/{order_id}/failures.csv"
+        with self._call("GET", path, stream=True, timeout=300) as response:
             if response.status_code != 200:
                 raise ServiceError(response)
             with target.open("wb") as out:
@@ -121,11 +196,13 @@ def submit_command(
     client_id: str,
     client_secret: str,
     as_json: bool,
+    retries: int = DEFAULT_RETRIES,
 ) -> int:
-    service = Service(base_url, client_id, client_secret)
+    service = Service(base_url, client_id, client_secret, retries=retries)
     fields = {"order_id": order_id or file.stem, "purchase_id": purchase_id, "group_tag": group_tag}
-    order = service.submit(file, customer, fields, idempotency_key=str(uuid.uuid4()))
-    result = {"order": order, "failures_file": None}
+    key = idempotency_key(file, customer, fields)
+    order = service.submit(file, customer, fields, idempotency_key=key)
+    result: dict[str, object] = {"order": order, "failures_file": None}
     if not wait:
         accepted = (
             f"Order {order['id']} accepted ({order['row_count']:,} rows); follow it at "

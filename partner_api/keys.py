@@ -73,9 +73,10 @@ class KeyRing:
         self._lock = threading.Lock()
         self._checked = 0.0
         self._stamp: tuple | None = None
-        self._current: SigningKey | None = None
-        self._verifying: list[SigningKey] = []
-        self._key_set: KeySet | None = None
+        # The current key, the keys that verify and their set: read by _load.
+        self._current: SigningKey
+        self._verifying: list[SigningKey]
+        self._key_set: KeySet
         self._load()
 
     def _files_stamp(self) -> tuple:

@@ -12,7 +12,9 @@ from partner_api import auth
 from partner_api.blueprint import ApiBlueprint
 from tenants import db
 
-blp = ApiBlueprint("operations", __name__, description="Health, keys and tokens.")
+blp = ApiBlueprint(
+    "operations", __name__, description="Health, keys and tokens.", operation_prefix=""
+)
 
 
 class HealthSchema(ma.Schema):

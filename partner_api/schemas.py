@@ -18,6 +18,31 @@ DEVICE_SORT_KEYS = tuple(DEVICE_SORT_COLUMNS)
 _TEXT = validate.Length(max=200)
 
 
+# One named schema for every row's error code, so that a client generated from
+# the document has one enum type for it (registered in partner_api/app.py).
+ERROR_CODE_SCHEMA = {
+    "type": "string",
+    "enum": list(outcomes.ERROR_CODES),
+    "description": "Why a row failed, or what became of a row that needed no new claim.",
+}
+
+
+class ErrorCodeOrNull(ma.fields.String):
+    """A row's error code, or null while it has none. Documented as
+    ``anyOf: [ErrorCode, null]``: the codes' enum holds no null (generators
+    would make several enum types of it), and a strict OpenAPI 3.0 validator
+    still accepts the null."""
+
+    def __init__(self, **kwargs) -> None:
+        metadata = {
+            "anyOf": [
+                {"$ref": "#/components/schemas/ErrorCode"},
+                {"type": "string", "nullable": True, "enum": [None]},
+            ]
+        }
+        super().__init__(allow_none=True, metadata=metadata, **kwargs)
+
+
 class DeviceRowSchema(ma.Schema):
     """One device in a JSON order. Identify it by hardware hash, or by
     manufacturer + model + serial number, or by product key ID."""
@@ -89,6 +114,23 @@ class CatalogResultSchema(ma.Schema):
         ma.fields.Nested(CatalogRejectionSchema),
         required=True,
         metadata={"description": "Rows that are not usable records (the first 1,000)"},
+    )
+
+
+class IdempotencyKeyHeaderSchema(ma.Schema):
+    idempotency_key = ma.fields.String(
+        data_key="Idempotency-Key",
+        metadata={
+            "minLength": 1,
+            "maxLength": 200,
+            "description": (
+                "A key you generate once per order (a UUID, say) and send again with every "
+                "retry: the same key and body replay the first answer (with "
+                "`Idempotent-Replayed: true`) instead of storing a second order; the same key "
+                "with another body is refused (422 `idempotency_key_reused`). 1 to 200 visible "
+                "ASCII characters; keys are kept 24 hours."
+            ),
+        },
     )
 
 
@@ -169,7 +211,7 @@ class RegistrationSchema(ma.Schema):
         required=True,
         metadata={"enum": list(outcomes.STATES)},
     )
-    error_code = ma.fields.String(allow_none=True, metadata={"enum": [*outcomes.ERROR_CODES, None]})
+    error_code = ErrorCodeOrNull()
     message = ma.fields.String(allow_none=True)
     registered_at = ma.fields.DateTime(allow_none=True)
     last_seen_at = ma.fields.DateTime(allow_none=True)
@@ -228,7 +270,7 @@ class DeviceSchema(ma.Schema):
     product_key_id = ma.fields.String(allow_none=True)
     state = ma.fields.String(required=True, metadata={"enum": list(outcomes.STATES)})
     state_meaning = ma.fields.String(required=True, metadata={"description": "Plain language"})
-    error_code = ma.fields.String(allow_none=True, metadata={"enum": [*outcomes.ERROR_CODES, None]})
+    error_code = ErrorCodeOrNull()
     message = ma.fields.String(allow_none=True)
     registered_by = ma.fields.String(
         required=True,

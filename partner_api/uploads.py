@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 import marshmallow as ma
 from flask import request
@@ -126,7 +127,8 @@ def parse_device_body(
     )
 
 
-def _load(schema: ma.Schema, data: object, location: str) -> dict:
+def _load(schema: ma.Schema, data: Any, location: str) -> dict:
+    """``data`` is whatever the client sent: the schema judges it."""
     try:
         return schema.load(data)
     except ma.ValidationError as exc:

@@ -7,15 +7,16 @@ import json
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
+from typing import cast
 
-from flask import Response, current_app, jsonify, request, stream_with_context, url_for
+from flask import Response, current_app, jsonify, stream_with_context, url_for
 from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from config.settings import Settings
 from jobs.tasks import enqueue_order
-from partner_api.auth import current_principal
+from partner_api.auth import require_principal
 from partner_api.request_context import current_request_id, request_session
 from partner_api.schemas import DryRunSchema, OrderSchema
 from partner_api.uploads import request_fingerprint
@@ -57,6 +58,7 @@ def submit(
     partner_id: uuid.UUID | None,
     body: dict,
     dry_run: bool,
+    idempotency_key: str | None,
     location_endpoint: str,
 ) -> Response:
     """Store an order, enqueue it after COMMIT, answer 202 with a Location.
@@ -69,7 +71,8 @@ def submit(
     config = settings()
     submission = new_submission(tenant_id=tenant_id, partner_id=partner_id, body=body)
     session = request_session()
-    key = request.headers.get("Idempotency-Key")
+    # A malformed key is refused even on a dry run, which otherwise ignores it.
+    key = None if idempotency_key is None else idempotency.check_key(idempotency_key.strip())
     if dry_run:
         # Not the 202 order: bypass the route's response schema.
         response = jsonify(DryRunSchema().dump(preview_order(session, submission, body["rows"])))
@@ -78,8 +81,7 @@ def submit(
     if key is None:
         return _store(session, submission, body["rows"], location_endpoint, remember=None)
 
-    key = idempotency.check_key(key.strip())
-    principal = current_principal().label()
+    principal = require_principal().label()
     fingerprint = request_fingerprint()
     replay = idempotency.find(session, principal, key, fingerprint)
     if replay is not None:
@@ -140,6 +142,8 @@ def store_order(
     try:
         result = orders.submit_order(session, submission, rows)
         order = result.order
+        if order is None:
+            raise RuntimeError("submit_order stores an order unless asked for a dry run")
         order.source_format = rows.source_format
         if before_commit is not None:
             before_commit(order)
@@ -175,7 +179,7 @@ def _store(session, submission, rows, location_endpoint: str, *, remember) -> Re
             remember(stored)
 
     store_order(session, submission, rows, before_commit=answer)
-    return _accepted(stored)
+    return _accepted(cast(idempotency.StoredResponse, stored))  # set by answer()
 
 
 def _accepted(stored: idempotency.StoredResponse) -> Response:
@@ -191,22 +195,16 @@ def _replayed(stored: idempotency.StoredResponse) -> Response:
     return response
 
 
-IDEMPOTENCY_DOC = {
-    "parameters": [
-        {
-            "in": "header",
-            "name": "Idempotency-Key",
-            "required": False,
-            "schema": {"type": "string", "minLength": 1, "maxLength": 200},
-            "description": (
-                "A key you generate once per order (a UUID, say) and send again with every "
-                "retry: the same key and body replay the first answer (with "
-                "`Idempotent-Replayed: true`) instead of storing a second order; the same key "
-                "with another body is refused (422 `idempotency_key_reused`). Keys are kept "
-                "24 hours."
-            ),
-        }
-    ]
+# The headers of a 202 order answer, as the OpenAPI document declares them.
+ORDER_ACCEPTED_HEADERS = {
+    "Location": {
+        "description": "The order's URL: poll it until `completed_at` is set.",
+        "schema": {"type": "string"},
+    },
+    "Idempotent-Replayed": {
+        "description": "`true` when this answer replays the first one for its Idempotency-Key.",
+        "schema": {"type": "string", "enum": ["true"]},
+    },
 }
 
 
@@ -216,6 +214,8 @@ def failures_csv(order_pk: uuid.UUID) -> Response:
     order = orders.get_order(request_session(), order_pk)
     fmt = _failures_format(order.source_format)
     scope = current_scope()
+    if scope is None:
+        raise RuntimeError("failed rows are read in a partner's or a tenant's scope")
     name = f"{order.order_id or order.id}-failures.csv"
 
     def generate():
@@ -306,7 +306,7 @@ def device_body(row: dict) -> dict:
 
 
 def paginate(session: Session, stmt: Select, pagination_parameters, *, clamp: bool = False) -> list:
-    total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+    total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
     window = page_window(pagination_parameters, total, clamp=clamp)
     if window is None:
         return []

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -39,7 +40,7 @@ from tenants.hardware_hash import (
 )
 from tenants.models import CatalogDevice, utcnow
 
-_CATALOG = CatalogDevice.__table__
+_CATALOG = cast(Table, CatalogDevice.__table__)
 _UPSERT_BATCH = 1000
 # A catalog answer lists this many rejected records; the counts cover all.
 MAX_REPORTED_REJECTIONS = 1000
@@ -53,7 +54,7 @@ class CatalogResult:
     rejections: list[dict] = field(default_factory=list)
 
 
-def _record(values: dict[str, object]) -> dict:
+def _record(values: Mapping[str, object]) -> dict:
     """A catalog record from one submitted row; raises InputError saying what is wrong."""
     manufacturer, model, serial, pkid, text_hash = (
         clean_value(values.get(k))
@@ -262,7 +263,7 @@ def resolve(session: Session, rows: Sequence[UnresolvedRow]) -> dict[uuid.UUID, 
         else:
             result[row.registration_id] = _match(rec)
 
-    by_key: dict[str, list] = defaultdict(list)
+    by_key: dict[str | None, list] = defaultdict(list)
     if by_pkid:
         for rec in session.execute(
             select(_CATALOG).where(

@@ -33,7 +33,10 @@ import zipfile
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import IO, TYPE_CHECKING, cast
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 # The fields a device row may carry (SPEC section 2): one definition for JSON and CSV.
 from tenants.device_rows import FIELDS, implausible_serial_problem
@@ -118,7 +121,9 @@ _ZIP_MAGIC = b"PK\x03\x04"
 # reached; marking them lets the line that holds them be named.
 _UNDECODABLE = "\udcff"
 _MARK_UNDECODABLE = "tenants.csv_input.mark_undecodable"
-codecs.register_error(_MARK_UNDECODABLE, lambda exc: (_UNDECODABLE, exc.end))
+codecs.register_error(
+    _MARK_UNDECODABLE, lambda exc: (_UNDECODABLE, cast(UnicodeDecodeError, exc).end)
+)
 
 # Trimmed from both ends of a header cell besides whitespace: quotes (also
 # the typographic ones office software substitutes) and a byte order mark
@@ -144,7 +149,7 @@ class Upload:
     """One uploaded file: its name as uploaded, and a readable binary stream."""
 
     name: str
-    stream: BinaryIO
+    stream: IO[bytes]
 
 
 @dataclass
@@ -276,7 +281,7 @@ class _CountingStream(io.RawIOBase):
 
     def __init__(
         self,
-        stream: BinaryIO,
+        stream: IO[bytes],
         limits: _Limits,
         source: str,
         *,
@@ -300,12 +305,13 @@ class _CountingStream(io.RawIOBase):
             self._pending += data
         return self._pending[:size]
 
-    def readinto(self, buffer: memoryview | bytearray) -> int:
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        view = memoryview(buffer).cast("B")
         if self._pending:
-            data, self._pending = self._pending[: len(buffer)], self._pending[len(buffer) :]
+            data, self._pending = self._pending[: len(view)], self._pending[len(view) :]
         else:
-            data = self._read(len(buffer))
-        buffer[: len(data)] = data
+            data = self._read(len(view))
+        view[: len(data)] = data
         self._limits.charge_bytes(len(data), self._source)
         return len(data)
 
@@ -729,7 +735,7 @@ def _header_delimiter(line: str) -> str:
 def _match_columns(fmt: CsvFormat, names: list[str]) -> tuple[str | None, ...] | None:
     """The column fields when ``names`` is ``fmt``'s header (optional columns
     left out or not) followed by none, some or all of the error columns."""
-    expected = list(zip(fmt.header, fmt.fields, strict=True))
+    expected: list[tuple[str, str | None]] = list(zip(fmt.header, fmt.fields, strict=True))
     expected += [(label, None) for label in ERROR_HEADER]
     columns: list[str | None] = []
     for label, field in expected:

@@ -6,8 +6,20 @@ import contextlib
 import logging
 import os
 from collections.abc import Callable, Iterator
+from typing import Any
+from typing import cast as type_cast
 
-from sqlalchemy import ARRAY, Engine, any_, cast, create_engine, event, literal
+from sqlalchemy import (
+    ARRAY,
+    CursorResult,
+    Engine,
+    Result,
+    any_,
+    cast,
+    create_engine,
+    event,
+    literal,
+)
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -129,3 +141,9 @@ def one_of(session: Session, column, values) -> ColumnElement[bool]:
     if session.get_bind().dialect.name == "postgresql":
         return column == any_(cast(literal(values, ARRAY(column.type)), ARRAY(column.type)))
     return column.in_(values)
+
+
+def affected_rows(result: Result[Any]) -> int:
+    """The rows an UPDATE or DELETE changed (Session.execute types its answer
+    as a plain Result; for those statements it is a CursorResult)."""
+    return type_cast(CursorResult[Any], result).rowcount or 0

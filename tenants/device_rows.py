@@ -11,6 +11,7 @@ worker decides with set-based queries.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from tenants import outcomes
@@ -54,7 +55,7 @@ SAMPLE_ROW_MESSAGE = (
 class RowInput:
     """One row as submitted: canonical field names -> values, and where it came from."""
 
-    values: dict[str, object]
+    values: Mapping[str, object]
     line: int
     source: str | None = None  # the uploaded file, for CSV rows
 
@@ -124,7 +125,7 @@ def hash_error_message(detail: str) -> str:
 
 
 def prepare_row(
-    raw: dict[str, object], *, line_index: int, line: int, source: str | None, ctx: RowContext
+    raw: Mapping[str, object], *, line_index: int, line: int, source: str | None, ctx: RowContext
 ) -> PreparedRow:
     values = {name: clean_value(raw.get(name)) for name in FIELDS}
     if values["group_tag"] is None:
@@ -191,11 +192,14 @@ def prepare_row(
             ),
         )
 
-    has_tuple = all(values[k] for k in ("manufacturer", "model", "serial_number"))
-    if has_tuple and is_placeholder_serial(serial):
+    maker, model_name, serial_number = (
+        values[k] for k in ("manufacturer", "model", "serial_number")
+    )
+    if maker and model_name and serial_number and is_placeholder_serial(serial_number):
         return row.fail(
             outcomes.DEVICE_NOT_FOUND,
-            f"{outcomes.message(outcomes.DEVICE_NOT_FOUND)} ({placeholder_serial_problem(serial)})",
+            f"{outcomes.message(outcomes.DEVICE_NOT_FOUND)} "
+            f"({placeholder_serial_problem(serial_number)})",
         )
     pkid = values["product_key_id"]
     if pkid is not None and not PKID_PATTERN.match(pkid):
@@ -204,8 +208,8 @@ def prepare_row(
             f"{outcomes.message(outcomes.DEVICE_NOT_FOUND)} (The product key ID {pkid!r} "
             "is not 13 digits.)",
         )
-    if has_tuple:
-        row.identity_key = identity_key(values["manufacturer"], values["serial_number"])
+    if maker and model_name and serial_number:
+        row.identity_key = identity_key(maker, serial_number)
         row.dedupe_key = row.identity_key
         return row
     if pkid is not None:

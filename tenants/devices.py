@@ -201,7 +201,7 @@ def device_rows(query: DeviceQuery, now: datetime | None = None) -> Select:
     """The tenant's registrations with what the device list shows beside each:
     the order's references and the name of the partner that registered it.
     Runs in the tenant's scope, which filters Registration and Order."""
-    stmt = (
+    stmt: Select = (
         select(
             *LIST_COLUMNS,
             Order.order_id.label("order_reference"),

@@ -15,6 +15,7 @@ from datetime import timedelta
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
+from tenants import db
 from tenants.errors import InputError
 from tenants.models import IdempotencyKey, utcnow
 
@@ -91,4 +92,4 @@ def remember(
 
 def purge_expired(session: Session) -> int:
     result = session.execute(delete(IdempotencyKey).where(IdempotencyKey.expires_at <= utcnow()))
-    return result.rowcount or 0
+    return db.affected_rows(result)

@@ -7,7 +7,10 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
-MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+import migrations
+
+# The installed package's own folder, in a checkout or in site-packages alike.
+MIGRATIONS = Path(migrations.__file__).resolve().parent
 
 
 def alembic_config(database_url: str) -> Config:

@@ -12,9 +12,13 @@ import operator
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, cast
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
+
+if TYPE_CHECKING:
+    import psycopg
 
 from tenants import audit, group_tags, outcomes, preview, relationships
 from tenants.device_rows import (
@@ -190,7 +194,11 @@ class RegistrationWriter:
 
     def __enter__(self) -> RegistrationWriter:
         if self.copying:
-            cursor = self.session.connection().connection.driver_connection.cursor()
+            # COPY is psycopg's own API: the connection under SQLAlchemy's.
+            driver = cast(
+                "psycopg.Connection", self.session.connection().connection.driver_connection
+            )
+            cursor = driver.cursor()
             self._cursor = cursor
             self._copy_context = cursor.copy(
                 f"COPY registrations ({', '.join(self._COLUMNS)}) FROM STDIN"
@@ -239,7 +247,7 @@ def failed_rows(session: Session, order_pk: uuid.UUID) -> Iterator[tuple[dict, s
     )
     for reg in session.scalars(stmt):
         if reg.hardware_hash is not None:
-            hardware_hash = expand(reg.hardware_hash, reg.hardware_hash_length or 0)
+            hardware_hash: str | None = expand(reg.hardware_hash, reg.hardware_hash_length or 0)
         else:
             hardware_hash = reg.hardware_hash_text
         values = {
@@ -286,7 +294,9 @@ def final_status(counts: dict[str, dict[str, int]]) -> str:
 
 def finalize_if_done(session: Session, order_pk: uuid.UUID) -> str | None:
     """Close the order when no row is pending; returns the final status then."""
-    order = session.get(Order, order_pk, with_for_update=session.bind.dialect.name != "sqlite")
+    order = session.get(
+        Order, order_pk, with_for_update=session.get_bind().dialect.name != "sqlite"
+    )
     if order is None or order.completed_at is not None:
         return None
     pending = session.scalar(

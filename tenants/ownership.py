@@ -12,15 +12,16 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
-from sqlalchemy import Uuid, delete, select, text
+from sqlalchemy import Table, Uuid, delete, select, text
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
 from tenants import db, outcomes
 from tenants.models import DeviceClaim, utcnow
 
-_CLAIMS = DeviceClaim.__table__
+_CLAIMS = cast(Table, DeviceClaim.__table__)
 _MAX_ROUNDS = 5
 
 
@@ -137,4 +138,4 @@ def holders(session: Session, identity_keys: Sequence[str]) -> dict[str, uuid.UU
 def release(session: Session, registration_id: uuid.UUID) -> bool:
     """Give up the claim a registration holds, so another tenant may register it."""
     deleted = session.execute(delete(_CLAIMS).where(_CLAIMS.c.registration_id == registration_id))
-    return bool(deleted.rowcount)
+    return bool(db.affected_rows(deleted))

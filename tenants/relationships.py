@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from tenants import audit, outcomes
+from tenants import audit, db, outcomes
 from tenants.errors import Conflict, Forbidden, NotFound, RetryLater
 from tenants.models import Order, Registration, Relationship, utcnow
 
@@ -210,7 +210,7 @@ def _fail_queued_rows(session: Session, relationship: Relationship, request_id: 
             updated_at=utcnow(),
         )
         .execution_options(synchronize_session=False)
-    ).rowcount
+    )
     open_orders = session.scalars(
         select(Order.id).where(
             Order.tenant_id == relationship.tenant_id,
@@ -220,7 +220,7 @@ def _fail_queued_rows(session: Session, relationship: Relationship, request_id: 
     ).all()
     for order_pk in open_orders:
         orders.finalize_if_done(session, order_pk)
-    return failed or 0
+    return db.affected_rows(failed)
 
 
 def _audit(

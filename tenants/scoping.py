@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import cast
 
 from sqlalchemy import Table, event
 from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
 from sqlalchemy.sql import visitors
+from sqlalchemy.sql.elements import ClauseElement
 
 from tenants.models import Base, TenantOwned
 
@@ -79,7 +81,7 @@ def current_scope() -> Scope | None:
 
 def _tenant_owned_tables() -> frozenset[str]:
     return frozenset(
-        mapper.local_table.name
+        cast(Table, mapper.local_table).name
         for mapper in Base.registry.mappers
         if issubclass(mapper.class_, TenantOwned)
     )
@@ -90,9 +92,9 @@ def _touches_tenant_owned(state: ORMExecuteState) -> bool:
     subqueries included (a count over a subquery has no top-level entity)."""
     owned = _tenant_owned_tables()
     for mapper in state.all_mappers:
-        if mapper.local_table.name in owned:
+        if cast(Table, mapper.local_table).name in owned:
             return True
-    for element in visitors.iterate(state.statement):
+    for element in visitors.iterate(cast(ClauseElement, state.statement)):
         if isinstance(element, Table) and element.name in owned:
             return True
     return False
@@ -131,7 +133,7 @@ def _add_scope_criteria(state: ORMExecuteState) -> None:
 def _check_inserted_rows(state: ORMExecuteState, scope: Scope) -> None:
     """Bulk INSERTs bypass the flush check below: check their rows here."""
     params = state.parameters
-    rows = params if isinstance(params, list) else [params or {}]
+    rows = [params] if isinstance(params, Mapping) else params or [{}]
     for row in rows:
         if scope.tenant_id is not None and row.get("tenant_id") != scope.tenant_id:
             raise ScopeMissing("inserting a row for another tenant than the scope")

@@ -7,7 +7,7 @@ import uuid
 from sqlalchemy import select
 
 from partner_api import views
-from partner_api.auth import current_principal
+from partner_api.auth import require_principal
 from partner_api.blueprint import ApiBlueprint
 from partner_api.request_context import current_request_id, request_session
 from partner_api.schemas import (
@@ -16,6 +16,7 @@ from partner_api.schemas import (
     DeviceSchema,
     DryRunQuerySchema,
     DryRunSchema,
+    IdempotencyKeyHeaderSchema,
     OrderCreateSchema,
     OrderFormSchema,
     OrderSchema,
@@ -99,16 +100,17 @@ def revoke_relationship(relationship_id: uuid.UUID):
 @blp.auth("tenant", "customer:write")
 @blp.arguments(DryRunQuerySchema, location="query")
 @blp.device_body(OrderCreateSchema, OrderFormSchema)
-@blp.doc(**views.IDEMPOTENCY_DOC)
-@blp.response(202, OrderSchema)
+@blp.arguments(IdempotencyKeyHeaderSchema, location="headers", as_kwargs=True)
+@blp.response(202, OrderSchema, headers=views.ORDER_ACCEPTED_HEADERS)
 @blp.alt_response(200, schema=DryRunSchema, description="Dry run: each row's verdict.")
-def submit_order(query: dict, body: dict):
+def submit_order(query: dict, body: dict, idempotency_key: str | None = None):
     """Register your own devices (self-registration: each row needs its hardware hash)."""
     return views.submit(
-        tenant_id=current_principal().tenant_id,
+        tenant_id=uuid.UUID(require_principal().own_id()),
         partner_id=None,
         body=body,
         dry_run=query["dry_run"],
+        idempotency_key=idempotency_key,
         location_endpoint="customer.get_order",
     )
 

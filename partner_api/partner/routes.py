@@ -7,12 +7,13 @@ import uuid
 from sqlalchemy import select
 
 from partner_api import views
-from partner_api.auth import current_principal
+from partner_api.auth import require_principal
 from partner_api.blueprint import ApiBlueprint
 from partner_api.request_context import current_request_id, request_session
 from partner_api.schemas import (
     DryRunQuerySchema,
     DryRunSchema,
+    IdempotencyKeyHeaderSchema,
     OrderCreateSchema,
     OrderFormSchema,
     OrderSchema,
@@ -54,7 +55,7 @@ def request_relationship(tenant_id: uuid.UUID):
     session = request_session()
     relationship = relationships.request_relationship(
         session,
-        current_principal().partner_id,
+        uuid.UUID(require_principal().own_id()),
         tenant_id,
         current_request_id(),
         ask_again_after=views.settings().relationship_ask_again_after,
@@ -67,10 +68,10 @@ def request_relationship(tenant_id: uuid.UUID):
 @blp.auth("partner", "partner:write")
 @blp.arguments(DryRunQuerySchema, location="query")
 @blp.device_body(OrderCreateSchema, OrderFormSchema)
-@blp.doc(**views.IDEMPOTENCY_DOC)
-@blp.response(202, OrderSchema)
+@blp.arguments(IdempotencyKeyHeaderSchema, location="headers", as_kwargs=True)
+@blp.response(202, OrderSchema, headers=views.ORDER_ACCEPTED_HEADERS)
 @blp.alt_response(200, schema=DryRunSchema, description="Dry run: each row's verdict.")
-def submit_order(query: dict, body: dict, tenant_id: uuid.UUID):
+def submit_order(query: dict, body: dict, tenant_id: uuid.UUID, idempotency_key: str | None = None):
     """Submit an order of devices to register for a customer.
 
     Needs an active relationship with the customer (else 403
@@ -79,9 +80,10 @@ def submit_order(query: dict, body: dict, tenant_id: uuid.UUID):
     """
     return views.submit(
         tenant_id=tenant_id,
-        partner_id=current_principal().partner_id,
+        partner_id=uuid.UUID(require_principal().own_id()),
         body=body,
         dry_run=query["dry_run"],
+        idempotency_key=idempotency_key,
         location_endpoint="partner.get_order",
     )
 

@@ -149,7 +149,7 @@ def signed_in(*kinds: str) -> Callable:
                 return view(*args, **kwargs)
 
         # Read by the portal isolation test: every portal page declares who may see it.
-        wrapper.portal_kinds = kinds
+        vars(wrapper)["portal_kinds"] = kinds
         return wrapper
 
     return decorator

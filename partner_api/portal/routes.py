@@ -141,9 +141,9 @@ def _organisation_name(user) -> str:
     if "organisation" not in g:
         session = request_session()
         if user.tenant_id:
-            g.organisation = session.get(Tenant, user.tenant_id).name
+            g.organisation = session.get_one(Tenant, user.tenant_id).name
         elif user.partner_id:
-            g.organisation = session.get(Partner, user.partner_id).name
+            g.organisation = session.get_one(Partner, user.partner_id).name
         else:
             g.organisation = "Support"
     return g.organisation
@@ -228,10 +228,11 @@ def password():
 def devices_page():
     raw = {k: v.strip() for k, v in request.args.items() if k in DEVICE_FILTERS.fields}
     raw = {k: v for k, v in raw.items() if v}
+    error: str | None
     try:
         filters = DEVICE_FILTERS.load(raw)
     except ma.ValidationError as exc:
-        filters, error = {"sort": "-created_at"}, _validation_text(exc.messages)
+        filters, error = {"sort": "-created_at"}, _validation_text(exc.normalized_messages())
     else:
         error = None
     # Failed attempts are not devices: they are listed with their order.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from partner_api.auth import current_principal
+from partner_api.auth import require_principal
 from partner_api.blueprint import ApiBlueprint
 from partner_api.request_context import current_request_id, request_session
 from partner_api.schemas import CatalogCreateSchema, CatalogFormSchema, CatalogResultSchema
@@ -33,7 +33,7 @@ def upload_catalog(body: dict):
     """
     session = request_session()
     result = catalog.store_records(
-        session, current_principal().id, body["rows"], request_id=current_request_id()
+        session, require_principal().own_id(), body["rows"], request_id=current_request_id()
     )
     session.commit()
     return result

@@ -183,3 +183,17 @@ def test_a_rolled_back_submission_enqueues_nothing(api, world, redis_connection,
     assert_problem(response, 422, "csv_invalid")
     assert set(queue.get_job_ids()) == before
     assert orders_of(api, partner) == []
+
+
+def test_an_invalid_key_is_422_on_a_dry_run_too(api, world):
+    partner, tenant = world.partner(), world.tenant()
+    world.approved(partner, tenant)
+
+    response = api.post(
+        f"/v1/partner/customers/{tenant.id}/orders?dry_run=true",
+        token=partner.token,
+        json={"devices": [device()]},
+        headers={"Idempotency-Key": "k" * 201},
+    )
+
+    assert_problem(response, 422, "idempotency_key_invalid")
