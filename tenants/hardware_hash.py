@@ -719,6 +719,7 @@ def build_hardware_hash(
     smbios_uuid: uuid.UUID | None = None,
     display_adapters: Iterable[str] = DEFAULT_DISPLAY_ADAPTERS,
     size: int = REAL_CAPTURE_SIZE,
+    padded: bool = True,
     with_checksum: bool = True,
 ) -> str:
     """A hardware hash (base64 text) shaped like a real capture of the given device.
@@ -727,6 +728,8 @@ def build_hardware_hash(
     UUID record is written only when ``smbios_uuid`` is given; a serial number
     of "" leaves the serial record empty, as some firmware does. Without
     ``with_checksum`` the trailer is left out (a damaged capture, for tests).
+    Without ``padded`` the blob ends at the checksum (a third of the text:
+    small uploads for tests that need many devices).
     Raises ``ValueError`` for unusable input.
     """
     if product_key_id is not None and not _is_product_key_id(product_key_id):
@@ -792,9 +795,10 @@ def build_hardware_hash(
         digest = hashlib.sha256(blob).digest()
         blob.extend(CHECKSUM_MARKER)
         blob.extend(digest)
-    if len(blob) > size:
-        raise ValueError(f"the content takes {len(blob)} bytes, more than size={size}")
-    blob.extend(bytes(size - len(blob)))
+    if padded:
+        if len(blob) > size:
+            raise ValueError(f"the content takes {len(blob)} bytes, more than size={size}")
+        blob.extend(bytes(size - len(blob)))
     return binascii.b2a_base64(bytes(blob), newline=False).decode("ascii")
 
 

@@ -59,7 +59,7 @@ def submit_big_order(world) -> tuple[object, str]:
     world.approved(partner, tenant)
     prefix = unique("CHAOS")
     devices = [
-        {"hardware_hash": build_hardware_hash("Contoso", "Laptop 7", f"{prefix}-{n}", size=512)}
+        {"hardware_hash": build_hardware_hash("Contoso", "Laptop 7", f"{prefix}-{n}", padded=False)}
         for n in range(ROWS)
     ]
     response = world.submit(partner, tenant, devices)

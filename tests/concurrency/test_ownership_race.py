@@ -91,7 +91,7 @@ def _rows(manufacturer: str, serials: list[str], captured_at: datetime) -> list[
     return [
         {
             "hardware_hash": build_hardware_hash(
-                manufacturer, "Laptop 7", serial, captured_at=captured_at, size=512
+                manufacturer, "Laptop 7", serial, captured_at=captured_at, padded=False
             )
         }
         for serial in serials
