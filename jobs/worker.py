@@ -60,6 +60,10 @@ class RegistrationScheduler(RQScheduler):
     """RQ's scheduler (moves due scheduled jobs, such as the sweep, to their
     queue), waiting for a lost Redis instead of dying."""
 
+    # rq assigns _process None in __init__ without an annotation, so its type
+    # would be None alone; it holds the scheduler's process once started.
+    _process: BaseProcess | None  # type: ignore[assignment]
+
     def work(self) -> None:
         delay = 1.0
         while True:

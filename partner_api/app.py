@@ -66,7 +66,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         # limits count per real address, and HSTS goes out when the caller used
         # HTTPS. Only the hops configured are believed; the rest is the caller's.
         hops = settings.trusted_proxy_hops
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
+        # Flask's documented way to add WSGI middleware; mypy forbids assigning to a method.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     db.configure(settings.database_url)
 
     request_context.init_app(app)

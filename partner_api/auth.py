@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import NoReturn
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer, ResourceProtector
 from authlib.oauth2 import OAuth2Error
@@ -186,7 +187,7 @@ def _www_authenticate(error) -> dict:
 
 
 class Protector(ResourceProtector):
-    def raise_error_response(self, error) -> None:
+    def raise_error_response(self, error) -> NoReturn:
         status = error.status_code
         if status == 403:
             raise ApiError(

@@ -235,7 +235,7 @@ def describe_exception(error: BaseException) -> dict:
     innermost frame)."""
     frames = traceback.extract_tb(error.__traceback__) if error.__traceback__ else []
     ours = [f for f in frames if f.filename.startswith(_OWN_PACKAGES)]
-    frame = (ours or frames or [None])[-1]
+    frame = (ours or frames)[-1] if frames else None
     where = None
     if frame is not None:
         path = Path(frame.filename)

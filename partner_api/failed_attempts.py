@@ -69,7 +69,8 @@ class FailureBackstop:
 
     def _run(self, mode: str, account: str) -> int:
         try:
-            keys, args = [self._key(account)], [mode, self.interval_ms, self.tolerance_ms]
+            keys = [self._key(account)]
+            args: list[str | int] = [mode, self.interval_ms, self.tolerance_ms]
             return int(self._script(keys, args))
         except RedisError as exc:
             log.warning("failed-attempt backstop unavailable: %s", type(exc).__name__)

@@ -62,10 +62,10 @@ def readyz():
         checks["database"] = f"unreachable: {type(exc).__name__}"
     settings = current_app.extensions["partner_api.settings"]
     try:
-        connection = connect(settings)
-        connection.ping()
+        redis = connect(settings)
+        redis.ping()
         checks["redis"] = "ok"
-        checks["workers"] = "ok" if live_workers(connection, settings) else "no live worker"
+        checks["workers"] = "ok" if live_workers(redis, settings) else "no live worker"
     except Exception as exc:
         checks["redis"] = f"unreachable: {type(exc).__name__}"
         checks["workers"] = "unknown: Redis unreachable"

@@ -125,20 +125,22 @@ class Supervisor:
         )
 
     def _stop_all(self) -> None:
-        children = [c for c in (self.api, self.worker) if c.running()]
-        for child in children:
-            child.process.send_signal(signal.SIGTERM)
+        running = [
+            (c, c.process) for c in (self.api, self.worker) if c.process is not None and c.running()
+        ]
+        for _, process in running:
+            process.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
-        for child in children:
+        for child, process in running:
             try:
-                child.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 log.error(
                     "did not stop in time; stopping it cold",
                     extra={"child": child.name, "pid": child.pid},
                 )
                 _kill_group(child, signal.SIGKILL)
-                child.process.wait()
+                process.wait()
         for child in (self.api, self.worker):
             _kill_group(child, signal.SIGKILL)  # nothing of it may outlive serve
 

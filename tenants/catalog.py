@@ -82,8 +82,10 @@ def _record(values: Mapping[str, object]) -> dict:
         identity = decoded.identity_key
     elif serial is not None and is_placeholder_serial(serial):
         raise InputError(placeholder_serial_problem(serial))
+    elif manufacturer is not None and serial is not None:
+        identity = identity_key(manufacturer, serial)
     else:
-        identity = None
+        identity = None  # reported missing just below
     missing = [
         label
         for label, value in (
@@ -101,7 +103,7 @@ def _record(values: Mapping[str, object]) -> dict:
     if pkid is not None and not PKID_PATTERN.match(pkid):
         raise InputError(f"The product key ID {pkid!r} is not 13 digits.")
     return {
-        "identity_key": identity or identity_key(manufacturer, serial),
+        "identity_key": identity,
         "manufacturer": manufacturer,
         "model": model,
         "serial_number": serial or "",

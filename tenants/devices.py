@@ -14,7 +14,7 @@ from sqlalchemy import Select, case, func, literal, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from tenants import audit, outcomes, ownership
+from tenants import audit, db, outcomes, ownership
 from tenants.errors import Conflict, InputError, NotFound
 from tenants.models import Order, Partner, Registration, utcnow
 
@@ -72,7 +72,7 @@ def deregister(session: Session, device_id: uuid.UUID, request_id: str) -> Regis
     device = get_device(session, device_id)
     _require_registered(device, "deregistered")
     now = utcnow()
-    changed = session.execute(
+    updated = session.execute(
         update(Registration)
         .where(Registration.id == device.id, Registration.state == outcomes.READY)
         .values(
@@ -82,7 +82,8 @@ def deregister(session: Session, device_id: uuid.UUID, request_id: str) -> Regis
             updated_at=now,
         )
         .execution_options(synchronize_session=False)
-    ).rowcount
+    )
+    changed = db.affected_rows(updated)
     session.refresh(device)
     if not changed:
         return device

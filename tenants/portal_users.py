@@ -92,9 +92,9 @@ def check_password(email: str, password: str) -> PortalUser | None:
     """The active user with this address and password, else None. Every path
     does one hash check, so the time taken does not tell who has an account."""
     user = find_by_email(email)
-    usable = user is not None and user.disabled_at is None
-    matches = secret_matches(user.password_hash if usable else None, password)
-    return user if usable and matches else None
+    active = user if user is not None and user.disabled_at is None else None
+    matches = secret_matches(active.password_hash if active else None, password)
+    return active if matches else None
 
 
 def _session_id(secret: str) -> str:

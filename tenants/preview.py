@@ -32,8 +32,12 @@ def judge_like_the_worker(
     identities: dict[int, str] = {}  # line_index -> the device's identity
     for start in range(0, len(open_rows), _BATCH):
         batch = open_rows[start : start + _BATCH]
-        identities.update(
-            {v.line_index: v.identity_key for v in batch if v.hardware_hash is not None}
+        identities.update(  # a row with a decoded hardware hash carries its identity
+            {
+                v.line_index: v.identity_key
+                for v in batch
+                if v.hardware_hash is not None and v.identity_key is not None
+            }
         )
         identities.update(_resolve_from_catalog(session, batch))
 

@@ -97,12 +97,13 @@ def request_relationship(
             retry_after=int(wait.total_seconds()) + 1,
             code="relationship_request_too_soon",
         )
-    reopened = session.execute(
+    updated = session.execute(
         update(Relationship)
         .where(Relationship.id == existing.id, Relationship.status == existing.status)
         .values(status=PENDING, requested_at=now, decided_at=None, request_id=request_id)
         .execution_options(synchronize_session=False)
-    ).rowcount
+    )
+    reopened = db.affected_rows(updated)
     relationship = _reload(session, existing.id)
     if reopened:
         _audit(session, relationship, "relationship.requested")
@@ -170,19 +171,20 @@ def change(
         values = {"status": target, "decided_at": now, "request_id": request_id}
         if target == ACTIVE:
             values["approved_at"] = now
-        changed = session.execute(
+        updated = session.execute(
             update(Relationship)
             .where(Relationship.id == relationship_id, Relationship.status == previous)
             .values(**values)
             .execution_options(synchronize_session=False)
-        ).rowcount
+        )
+        changed = db.affected_rows(updated)
         if changed:
             break
         # Another decision changed the row since we read it: judge again from its state.
     else:
         raise RuntimeError(f"relationship {relationship_id} kept changing; retry")
     relationship = _reload(session, relationship_id)
-    detail = {"from": previous, "to": target}
+    detail: dict[str, object] = {"from": previous, "to": target}
     if target == REVOKED:
         detail["rows_failed"] = _fail_queued_rows(session, relationship, request_id)
     _audit(session, relationship, f"relationship.{target}", detail)

@@ -101,7 +101,7 @@ def trace_request(session: Session, request_id: str) -> dict | None:
                 "partner_id": r.partner_id,
                 "partner_name": r.partner.name,
                 "tenant_id": r.tenant_id,
-                "tenant_name": r.tenant.name,
+                "tenant_name": names.tenant(r.tenant_id),  # None: the ID is no tenant
                 "status": r.status,
                 "decided_at": r.decided_at,
             }

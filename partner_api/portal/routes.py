@@ -102,8 +102,11 @@ def _pages(parameters: PaginationParameters) -> dict:
     last = max(1, -(-total // parameters.page_size))
 
     def link(page: int) -> str:
+        endpoint = request.endpoint
+        if endpoint is None:
+            raise RuntimeError("A pager links to the page it is on; this request matched none.")
         arguments = {**request.args.to_dict(), **(request.view_args or {}), "page": page}
-        return url_for(request.endpoint, **arguments)
+        return url_for(endpoint, **arguments)
 
     return {
         "page": parameters.page,
@@ -357,7 +360,7 @@ def new_order(tenant_id: uuid.UUID):
             Relationship.tenant_id == tenant_id, Relationship.status == relationships.ACTIVE
         )
     ).first()
-    if relationship is None:
+    if relationship is None or relationship.tenant is None:
         abort(404)
     return _order_form(
         tenant_id=tenant_id,
@@ -463,10 +466,11 @@ def order(order_id: uuid.UUID):
     if request.args.get("outcome") == "failed":  # the "Failed rows" tab
         raw["state"] = outcomes.FAILED
     raw = {k: v for k, v in raw.items() if v}
+    error: str | None
     try:
         filters = ORDER_ROW_FILTERS.load(raw)
     except ma.ValidationError as exc:
-        filters, error = {}, _validation_text(exc.messages)
+        filters, error = {}, _validation_text(exc.normalized_messages())
     else:
         error = None
     parameters = _page_parameters()

@@ -5,6 +5,7 @@ failed with a 500 shows support its cause."""
 from __future__ import annotations
 
 import re
+import uuid
 
 from tenants import orders
 from tests.helpers import assert_problem, device, unique, wait_for_order
@@ -98,3 +99,29 @@ def test_an_insane_caller_request_id_is_not_kept(api, world):
         "/v1/support/requests", token=support.token, params={"client_request_id": "has space"}
     ).json()
     assert matches == []
+
+
+def test_tracing_a_request_for_an_unknown_tenant_names_no_tenant(api, world):
+    partner, tenant, support = world.partner(), world.tenant(), world.support()
+    unknown = uuid.uuid4()
+    asked = {
+        tenant_id: api.post(
+            f"/v1/partner/customers/{tenant_id}/relationship-requests", token=partner.token
+        )
+        for tenant_id in (tenant.id, unknown)
+    }
+    assert [r.status_code for r in asked.values()] == [201, 201]
+
+    traces = {
+        tenant_id: api.get(
+            f"/v1/support/requests/{response.headers['X-Request-ID']}", token=support.token
+        )
+        for tenant_id, response in asked.items()
+    }
+    assert [t.status_code for t in traces.values()] == [200, 200]
+    [known] = traces[tenant.id].json()["relationships"]
+    assert known["tenant_name"].startswith("Tenant-")
+    [unknown_one] = traces[unknown].json()["relationships"]
+    assert unknown_one["tenant_id"] == str(unknown)
+    assert unknown_one["tenant_name"] is None
+    assert unknown_one["partner_name"] == known["partner_name"]
