@@ -185,6 +185,18 @@ def wait_for_order(
         time.sleep(0.05)
 
 
+def order_path(tenant: Principal) -> str:
+    """Where a partner submits an order for ``tenant``."""
+    return f"/v1/partner/customers/{tenant.id}/orders"
+
+
+def rows_of(api: ApiClient, token: str, order: dict) -> list[dict]:
+    """The first 100 rows of an order, in line order."""
+    return api.get(
+        f"/v1/partner/orders/{order['id']}/registrations?page_size=100", token=token
+    ).json()
+
+
 def assert_problem(response: requests.Response, status: int, code: str) -> dict:
     assert response.status_code == status, response.text
     assert response.headers["Content-Type"].startswith("application/problem+json")

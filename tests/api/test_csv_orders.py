@@ -18,6 +18,8 @@ from tests.helpers import (
     assert_problem,
     csv_row,
     encode_csv,
+    order_path,
+    rows_of,
     unique,
     upload,
     wait_for_order,
@@ -26,23 +28,6 @@ from tests.helpers import (
 
 FORMATS = tuple(CSV_HEADERS)
 ENCODINGS = ("utf-8", "utf-8-sig", "utf-16-le-bom")
-
-
-@pytest.fixture
-def pair(world):
-    partner, tenant = world.partner(), world.tenant()
-    world.approved(partner, tenant)
-    return partner, tenant
-
-
-def order_path(tenant) -> str:
-    return f"/v1/partner/customers/{tenant.id}/orders"
-
-
-def rows_of(api, token, order) -> list[dict]:
-    return api.get(
-        f"/v1/partner/orders/{order['id']}/registrations?page_size=100", token=token
-    ).json()
 
 
 def hashed_row(fmt: str, serial: str, **extra) -> list[str]:

@@ -7,27 +7,17 @@ from __future__ import annotations
 import base64
 import uuid
 
-import pytest
-
 from tenants.hardware_hash import build_hardware_hash
-from tests.helpers import CSV_HEADERS, assert_problem, encode_csv, unique, upload, wait_for_order
-
-
-@pytest.fixture
-def pair(world):
-    partner, tenant = world.partner(), world.tenant()
-    world.approved(partner, tenant)
-    return partner, tenant
-
-
-def order_path(tenant) -> str:
-    return f"/v1/partner/customers/{tenant.id}/orders"
-
-
-def rows_of(api, token, order) -> list[dict]:
-    return api.get(
-        f"/v1/partner/orders/{order['id']}/registrations?page_size=100", token=token
-    ).json()
+from tests.helpers import (
+    CSV_HEADERS,
+    assert_problem,
+    encode_csv,
+    order_path,
+    rows_of,
+    unique,
+    upload,
+    wait_for_order,
+)
 
 
 def captures() -> list[dict]:
