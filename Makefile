@@ -4,7 +4,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install lock typecheck browser run test lint bench screenshots clean
+.PHONY: install lock lock-check typecheck browser run test lint bench screenshots clean
 
 # Installs take their exact versions from constraints.txt (the lock); the
 # `embedded` extra brings the embedded Redis that `make run` and the SQLite
@@ -47,9 +47,16 @@ typecheck: $(STAMP)
 # Resolve the newest versions pyproject.toml's ranges allow into constraints.txt;
 # run it to take updates (or after changing a dependency), then `make install`
 # and the suite, and commit both files together.
+LOCK := $(BIN)/uv pip compile pyproject.toml --all-extras --universal --python-version 3.11 \
+	--quiet --custom-compile-command "make lock"
 lock: $(STAMP)
-	$(BIN)/uv pip compile pyproject.toml --all-extras --universal --python-version 3.11 \
-		--upgrade --quiet --custom-compile-command "make lock" -o constraints.txt
+	$(LOCK) --upgrade -o constraints.txt
+
+# CI: fails when constraints.txt no longer matches pyproject.toml (run `make lock`).
+lock-check: $(STAMP)
+	cp constraints.txt $(VENV)/constraints-check.txt
+	$(LOCK) -o $(VENV)/constraints-check.txt
+	diff -u constraints.txt $(VENV)/constraints-check.txt
 
 clean:
 	rm -rf $(VENV) instance

@@ -84,7 +84,8 @@ def submit_one_order(workdir: Path) -> dict:
         text=True,
         timeout=120,
     )
-    check(done.returncode == 0, f"partner-api orders submit --wait exits 0 ({done.stderr[-500:]})")
+    failure = f" (exit {done.returncode}: {done.stderr[-500:]})" if done.returncode else ""
+    check(done.returncode == 0, "partner-api orders submit --wait exits 0" + failure)
     return json.loads(done.stdout)["order"]
 
 
