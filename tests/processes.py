@@ -247,3 +247,17 @@ class Serve:
         from jobs import embedded_redis
 
         embedded_redis.stop(self.instance)
+
+
+def scrape_metrics(base_url: str) -> str:
+    """``/metrics`` of a running service, as Prometheus scrapes it (with the
+    token the test settings give it)."""
+    import requests
+
+    response = requests.get(
+        base_url + "/metrics",
+        headers={"Authorization": f"Bearer {os.environ['METRICS_TOKEN']}"},
+        timeout=10,
+    )
+    response.raise_for_status()
+    return response.text

@@ -19,7 +19,7 @@ from tenants import db
 from tenants.models import Registration
 from tenants.scoping import unscoped
 from tests.helpers import ApiClient, World, device
-from tests.processes import Serve, json_log_problems, wait_until
+from tests.processes import Serve, json_log_problems, scrape_metrics, wait_until
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -60,11 +60,7 @@ def submit_and_wait(world: World, rows: int = 120) -> dict:
 
 
 def counters(serve: Serve) -> dict[tuple, float]:
-    text = requests.get(
-        serve.base_url + "/metrics",
-        headers={"Authorization": f"Bearer {os.environ['METRICS_TOKEN']}"},
-        timeout=10,
-    ).text
+    text = scrape_metrics(serve.base_url)
     return {
         (sample.name, tuple(sorted(sample.labels.items()))): sample.value
         for family in text_string_to_metric_families(text)

@@ -26,7 +26,15 @@ from tenants.hardware_hash import build_hardware_hash
 from tenants.models import DeviceClaim, Registration
 from tenants.scoping import unscoped
 from tests.helpers import ApiClient, World, unique
-from tests.processes import RedisServer, Serve, kill, start_worker, stop_all, wait_until
+from tests.processes import (
+    RedisServer,
+    Serve,
+    kill,
+    scrape_metrics,
+    start_worker,
+    stop_all,
+    wait_until,
+)
 
 ROWS = 20_000
 # Short deadlines so the sweeper recovers lost work within the test.
@@ -159,7 +167,7 @@ def test_redis_wiped_and_restarted_with_default_settings(settings, tmp_path, cap
         wiped_at, settled_at_wipe = time.monotonic(), settled()
 
         def recovered_chunks() -> float:
-            metrics = requests.get(serve.base_url + "/metrics", timeout=10).text
+            metrics = scrape_metrics(serve.base_url)
             for line in metrics.splitlines():
                 if line.startswith("partner_api_sweeper_recovered_chunks_total "):
                     return float(line.split()[-1])
