@@ -11,6 +11,7 @@ the JSON schema (``additionalProperties: false``) rightly refuses.
 from __future__ import annotations
 
 import dataclasses
+import os
 import shutil
 import subprocess
 import sys
@@ -32,7 +33,11 @@ AUDIENCES = {
     "tenant": r"^/v1/customer/",
     "support": r"^/v1/support/",
     "supplier": r"^/v1/supplier/",
-    "anonymous": r"^/(healthz|readyz|metrics|openapi\.json|\.well-known/|oauth/)",
+    # /readyz is left out: its 503 without a live worker is its job, which
+    # schemathesis counts as a server error (tests/api checks readiness).
+    "anonymous": r"^/(healthz|openapi\.json|\.well-known/|oauth/)",
+    # /metrics answers only Prometheus, which holds METRICS_TOKEN.
+    "scraper": r"^/metrics$",
 }
 
 
@@ -63,6 +68,7 @@ def principals(app, base_url, openapi_spec):
         "support": world.support().token,
         "supplier": world.supplier().token,
         "anonymous": None,
+        "scraper": os.environ["METRICS_TOKEN"],
     }
     app.extensions["partner_api.settings"] = settings
 
