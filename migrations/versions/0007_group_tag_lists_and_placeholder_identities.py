@@ -88,30 +88,20 @@ def _reidentify(connection: sa.Connection, name: str, *, key_column: str) -> Non
         if new_identity == old_identity:
             continue
         if name == "catalog_devices":
-            taken = connection.scalar(
-                sa.select(sa.func.count())
-                .select_from(table)
-                .where(table.c.identity_key == new_identity)
-            )
-            if not taken:
-                connection.execute(
-                    table.update()
-                    .where(table.c.identity_key == old_identity)
-                    .values(identity_key=new_identity)
-                )
+            _move_identity(connection, table, table.c.identity_key == old_identity, new_identity)
             continue
         connection.execute(table.update().where(key == row_key).values(identity_key=new_identity))
-        taken = connection.scalar(
-            sa.select(sa.func.count())
-            .select_from(claims)
-            .where(claims.c.identity_key == new_identity)
-        )
-        if not taken:
-            connection.execute(
-                claims.update()
-                .where(claims.c.registration_id == row_key)
-                .values(identity_key=new_identity)
-            )
+        _move_identity(connection, claims, claims.c.registration_id == row_key, new_identity)
+
+
+def _move_identity(connection: sa.Connection, table, where, new_identity: str) -> None:
+    """Give the row ``where`` selects the new identity, unless a row of the
+    same (uniquely keyed) table already holds it."""
+    taken = connection.scalar(
+        sa.select(sa.func.count()).select_from(table).where(table.c.identity_key == new_identity)
+    )
+    if not taken:
+        connection.execute(table.update().where(where).values(identity_key=new_identity))
 
 
 def downgrade() -> None:
