@@ -281,15 +281,16 @@ def prepare_directory() -> dict:
     """Partners, customers, relationships and clients, through the domain (as the CLI does)."""
     os.environ.update(_env())
     from partner_api.auth import SCOPES_BY_KIND
-    from tenants import db, directory
-    from tenants.clients import create_client
+    from tenants import db
+    from tenants.access import organisations
+    from tenants.access.clients import create_client
 
     db.configure(PG_BENCH.replace("postgresql://", "postgresql+psycopg://"))
     ids = {}
     for side in ("main", "other"):
-        partner = directory.create_partner(f"Bench partner {side}")
-        tenant = directory.create_tenant(f"Bench customer {side}")
-        directory.activate_relationship(partner.id, tenant.id)
+        partner = organisations.create_partner(f"Bench partner {side}")
+        tenant = organisations.create_tenant(f"Bench customer {side}")
+        organisations.activate_relationship(partner.id, tenant.id)
         partner_client = create_client(
             "partner", scopes=SCOPES_BY_KIND["partner"], partner_id=partner.id
         )
@@ -319,7 +320,7 @@ def token(client_id: str, secret: str) -> str:
 
 def hash_rows_file(path: Path, serials: list[str]) -> int:
     """The 100,000-row partner-format CSV with a 4,000-character hash per row."""
-    from tenants.hardware_hash import build_hardware_hash
+    from tenants.ingest.hardware_hash import build_hardware_hash
 
     with path.open("w", newline="") as out:
         writer = csv.writer(out, lineterminator="\r\n")
@@ -506,7 +507,7 @@ def run(stack: Stack, report: Report) -> None:
     tuple_rows_file(tuple_file, tuple_serials)
 
     print("another customer registers 2% of the devices first ...", flush=True)
-    from tenants.hardware_hash import build_hardware_hash
+    from tenants.ingest.hardware_hash import build_hardware_hash
 
     first = submit_json(
         other["tenant_id"],

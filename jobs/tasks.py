@@ -15,7 +15,9 @@ from config import logging as log_context
 from config.settings import Settings
 from jobs import job_metrics
 from jobs.connection import MAINTENANCE_QUEUE, REGISTRATIONS_QUEUE, queue
-from tenants import db, maintenance, processing
+from tenants import db
+from tenants.operations import maintenance
+from tenants.registration import processing
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +74,7 @@ def _attempt(job) -> int:
 
 
 def sweep() -> dict:
-    """The periodic sweep (see tenants/maintenance.py), then the next one scheduled."""
+    """The periodic sweep (see tenants/operations/maintenance.py), then the next one scheduled."""
     settings = Settings.from_env()
     with db.transaction() as session:
         result = maintenance.sweep(

@@ -26,7 +26,7 @@ from partner_api import failed_attempts
 from partner_api.errors import ApiError, problem_response
 from partner_api.keys import SIGNING_ALG, KeyRing
 from partner_api.request_context import request_session
-from tenants import clients as client_store
+from tenants.access import clients as client_store
 from tenants.models import ApiClient
 from tenants.scoping import Scope
 

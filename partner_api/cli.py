@@ -74,7 +74,7 @@ def partners() -> None:
 @click.option("--name", required=True)
 @json_option
 def partners_create(name: str, as_json: bool) -> None:
-    from tenants.directory import create_partner
+    from tenants.access.organisations import create_partner
 
     _prepare_database(_settings())
     partner = create_partner(name)
@@ -91,7 +91,7 @@ def tenants() -> None:
 @click.option("--domain")
 @json_option
 def tenants_create(name: str, domain: str | None, as_json: bool) -> None:
-    from tenants.directory import create_tenant
+    from tenants.access.organisations import create_tenant
 
     _prepare_database(_settings())
     tenant = create_tenant(name, domain)
@@ -114,8 +114,8 @@ def tenants_group_tags(
     tenant_id, accept_any: bool, managed_desktop: bool, allowed: tuple[str, ...], as_json: bool
 ) -> None:
     """Show or set which group tags a tenant's orders may carry."""
-    from tenants import group_tags
     from tenants.errors import NotFound
+    from tenants.ingest import group_tags
     from tenants.models import Tenant
 
     chosen = sum((accept_any, managed_desktop, bool(allowed)))
@@ -156,7 +156,7 @@ def clients() -> None:
 def clients_create(partner_id, tenant_id, support, supplier_id, scopes, name, as_json) -> None:
     """Create a client; its secret is shown once, here."""
     from partner_api.auth import SCOPES_BY_KIND
-    from tenants.clients import create_client
+    from tenants.access.clients import create_client
 
     chosen = [
         k
@@ -210,7 +210,7 @@ def clients_create(partner_id, tenant_id, support, supplier_id, scopes, name, as
 def clients_rotate_secret(client_id: str, keep_tokens: bool, as_json: bool) -> None:
     """Give a client a new secret; the old one, and the tokens minted with it,
     stop working at once."""
-    from tenants.clients import rotate_secret
+    from tenants.access.clients import rotate_secret
 
     _prepare_database(_settings())
     secret = rotate_secret(client_id, end_tokens=not keep_tokens)
@@ -226,7 +226,7 @@ def clients_rotate_secret(client_id: str, keep_tokens: bool, as_json: bool) -> N
 @json_option
 def clients_revoke(client_id: str, as_json: bool) -> None:
     """Revoke a client: no new tokens, and its tokens stop working at once."""
-    from tenants.clients import revoke
+    from tenants.access.clients import revoke
 
     _prepare_database(_settings())
     revoke(client_id)
@@ -252,8 +252,8 @@ def users() -> None:
 @json_option
 def users_create(email, partner_id, tenant_id, support, name, password, as_json) -> None:
     """Create a portal user."""
+    from tenants.access.portal_users import create_user
     from tenants.errors import DomainError
-    from tenants.portal_users import create_user
 
     chosen = [
         k for k, v in (("partner", partner_id), ("tenant", tenant_id), ("support", support)) if v
@@ -295,8 +295,8 @@ def users_create(email, partner_id, tenant_id, support, name, password, as_json)
 @json_option
 def users_set_password(email: str, password: str | None, as_json: bool) -> None:
     """Give a portal user a new password; every session signed in before ends at once."""
+    from tenants.access.portal_users import normalize_email, set_password
     from tenants.errors import DomainError
-    from tenants.portal_users import normalize_email, set_password
 
     _prepare_database(_settings())
     try:
@@ -317,8 +317,8 @@ def users_set_password(email: str, password: str | None, as_json: bool) -> None:
 @json_option
 def users_sign_out(email: str, as_json: bool) -> None:
     """Sign a portal user out everywhere: every session ends at once."""
+    from tenants.access.portal_users import normalize_email, sign_out_everywhere
     from tenants.errors import DomainError
-    from tenants.portal_users import normalize_email, sign_out_everywhere
 
     _prepare_database(_settings())
     try:
@@ -506,18 +506,20 @@ def demo(base_url: str, as_json: bool) -> None:
     """Create a demo partner, tenant, active relationship and clients, and
     print ready-to-paste curl commands for one order."""
     from partner_api.auth import SCOPES_BY_KIND
-    from tenants import directory
-    from tenants.clients import create_client
-    from tenants.hardware_hash import build_hardware_hash
-    from tenants.portal_users import demo_user
+    from tenants.access import organisations
+    from tenants.access.clients import create_client
+    from tenants.access.portal_users import demo_user
+    from tenants.ingest.hardware_hash import build_hardware_hash
 
     settings = _settings()
     _prepare_database(settings)
-    partner = directory.find_partner("Demo Partner") or directory.create_partner("Demo Partner")
-    tenant = directory.find_tenant("Demo Customer") or directory.create_tenant(
+    partner = organisations.find_partner("Demo Partner") or organisations.create_partner(
+        "Demo Partner"
+    )
+    tenant = organisations.find_tenant("Demo Customer") or organisations.create_tenant(
         "Demo Customer", "demo.example"
     )
-    directory.activate_relationship(partner.id, tenant.id)
+    organisations.activate_relationship(partner.id, tenant.id)
     partner_client = create_client(
         "partner", scopes=SCOPES_BY_KIND["partner"], partner_id=partner.id, name="demo"
     )

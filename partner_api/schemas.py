@@ -10,8 +10,8 @@ from marshmallow import validate
 
 from partner_api.errors import ProblemSchema
 from tenants import outcomes
-from tenants.devices import SORT_COLUMNS as DEVICE_SORT_COLUMNS
-from tenants.devices import effective_state
+from tenants.registration.devices import SORT_COLUMNS as DEVICE_SORT_COLUMNS
+from tenants.registration.devices import effective_state
 
 DEVICE_SORT_KEYS = tuple(DEVICE_SORT_COLUMNS)
 

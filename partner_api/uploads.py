@@ -20,9 +20,9 @@ from werkzeug.exceptions import BadRequest
 
 from partner_api import json_bodies
 from partner_api.errors import ApiError, describe_validation
-from tenants import csv_input
-from tenants.device_rows import RowInput
 from tenants.errors import InputError
+from tenants.ingest import csv_input
+from tenants.ingest.device_rows import RowInput
 
 FILE_FIELD = "file"
 

@@ -20,9 +20,12 @@ from partner_api.auth import require_principal
 from partner_api.request_context import current_request_id, request_session
 from partner_api.schemas import DryRunSchema, OrderSchema
 from partner_api.uploads import request_fingerprint
-from tenants import csv_input, db, devices, idempotency, orders
-from tenants.devices import effective_state_sql
+from tenants import db
+from tenants.ingest import csv_input
 from tenants.models import Order, Registration
+from tenants.operations import idempotency
+from tenants.registration import devices, orders
+from tenants.registration.devices import effective_state_sql
 from tenants.scoping import current_scope, scoped
 
 

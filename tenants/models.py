@@ -76,7 +76,7 @@ class Tenant(Base):
     name: Mapped[str] = mapped_column(String(200))
     domain: Mapped[str | None] = mapped_column(String(253))
     # The only group tags this tenant's orders may carry, one per line; None
-    # accepts any tag (tenants/group_tags.py).
+    # accepts any tag (tenants/ingest/group_tags.py).
     group_tags: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -108,7 +108,7 @@ class PortalUser(Base):
 
     __tablename__ = "portal_users"
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
-    # Stored as tenants.portal_users.normalize_email gives it: sign-in is
+    # Stored as tenants.access.portal_users.normalize_email gives it: sign-in is
     # case-insensitive on the address and ignores the spaces around it.
     email: Mapped[str] = mapped_column(String(320), unique=True)
     name: Mapped[str | None] = mapped_column(String(200))
@@ -240,7 +240,7 @@ class DeviceClaim(Base):
     """Global ownership: one row per physical device that a tenant currently holds.
 
     Deliberately not TenantOwned: its unique key must see every tenant. Only
-    tenants/ownership.py reads or writes it.
+    tenants/registration/ownership.py reads or writes it.
     """
 
     __tablename__ = "device_claims"
@@ -255,7 +255,7 @@ class CatalogDevice(Base):
 
     Supplier data, not tenant data: partner rows that carry only the
     (manufacturer, model, serial number) tuple or only a PKID are resolved
-    against it. Only tenants/catalog.py reads or writes it.
+    against it. Only tenants/ingest/catalog.py reads or writes it.
     """
 
     __tablename__ = "catalog_devices"

@@ -17,9 +17,9 @@ from openapi_core import Config, OpenAPI
 from openapi_core.contrib.requests import RequestsOpenAPIRequest, RequestsOpenAPIResponse
 
 from partner_api.auth import SCOPES_BY_KIND
-from tenants import directory
-from tenants.clients import create_client
-from tenants.hardware_hash import build_hardware_hash
+from tenants.access import organisations
+from tenants.access.clients import create_client
+from tenants.ingest.hardware_hash import build_hardware_hash
 
 
 class ApiClient:
@@ -118,12 +118,12 @@ class World:
         return issued.client_id, issued.client_secret
 
     def partner(self, scopes: tuple[str, ...] | None = None) -> Principal:
-        partner = directory.create_partner(unique("Partner"))
+        partner = organisations.create_partner(unique("Partner"))
         client_id, secret = self._client("partner", scopes, partner_id=partner.id)
         return Principal(partner.id, client_id, secret, self.api.token(client_id, secret))
 
     def tenant(self, scopes: tuple[str, ...] | None = None) -> Principal:
-        tenant = directory.create_tenant(unique("Tenant"), "example.test")
+        tenant = organisations.create_tenant(unique("Tenant"), "example.test")
         client_id, secret = self._client("tenant", scopes, tenant_id=tenant.id)
         return Principal(tenant.id, client_id, secret, self.api.token(client_id, secret))
 

@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from tenants.hardware_hash import build_hardware_hash
+from tenants.ingest.hardware_hash import build_hardware_hash
 from tests.helpers import CSV_HEADERS, csv_row, encode_csv, unique
 from tests.processes import start_worker, stop_all
 

@@ -6,7 +6,7 @@ import json
 import logging
 
 from config.logging import JsonFormatter
-from tenants.hardware_hash import build_hardware_hash
+from tenants.ingest.hardware_hash import build_hardware_hash
 
 
 def format_line(message: str, **extra) -> dict:

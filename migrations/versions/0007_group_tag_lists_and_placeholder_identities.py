@@ -17,7 +17,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from tenants.hardware_hash import (
+from tenants.ingest.hardware_hash import (
     PLACEHOLDER_SERIALS,
     is_placeholder_serial,
     is_placeholder_uuid,

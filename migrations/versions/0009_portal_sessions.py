@@ -19,7 +19,7 @@ depends_on = None
 
 
 def _normal_email(email: str) -> str:
-    # tenants.portal_users.normalize_email as of this revision.
+    # tenants.access.portal_users.normalize_email as of this revision.
     folded = unicodedata.normalize("NFKC", email).casefold()
     return unicodedata.normalize("NFKC", folded).strip()
 

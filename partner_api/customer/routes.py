@@ -25,9 +25,10 @@ from partner_api.schemas import (
     RelationshipConflictSchema,
     RelationshipSchema,
 )
-from tenants import devices, orders, relationships
+from tenants.access import relationships
 from tenants.errors import NotFound
 from tenants.models import Order, Registration, Relationship
+from tenants.registration import devices, orders
 
 blp = ApiBlueprint(
     "customer",

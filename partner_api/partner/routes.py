@@ -21,8 +21,9 @@ from partner_api.schemas import (
     RegistrationFilterSchema,
     RegistrationSchema,
 )
-from tenants import orders, relationships
+from tenants.access import relationships
 from tenants.models import Order, Registration, Relationship
+from tenants.registration import orders
 
 blp = ApiBlueprint(
     "partner",

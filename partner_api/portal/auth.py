@@ -1,5 +1,5 @@
 """Portal sign-in: a signed session cookie carrying the secret of a session
-kept on the server (tenants/portal_users.py), checked on every request, so
+kept on the server (tenants/access/portal_users.py), checked on every request, so
 signing out, a new password or an administrator ends it at once.
 
 A signed-in person acts as their principal (partner, tenant or support) with
@@ -26,7 +26,7 @@ from config.settings import Settings
 from partner_api import failed_attempts
 from partner_api.auth import SCOPES_BY_KIND, Principal
 from partner_api.errors import NOT_FOUND_DETAIL
-from tenants import portal_users
+from tenants.access import portal_users
 from tenants.errors import NotFound
 from tenants.models import PortalUser
 from tenants.scoping import scoped

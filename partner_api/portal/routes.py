@@ -41,10 +41,14 @@ from partner_api.portal.auth import signed_in
 from partner_api.request_context import current_request_id, request_session
 from partner_api.schemas import DeviceFilterSchema, OrderCreateSchema, OrderFormSchema
 from partner_api.uploads import FILE_FIELD, parse_device_body
-from tenants import devices, group_tags, orders, outcomes, portal_users, relationships, support
-from tenants.devices import STATE_MEANINGS
+from tenants import outcomes
+from tenants.access import portal_users, relationships
 from tenants.errors import DomainError
+from tenants.ingest import group_tags
 from tenants.models import Order, Partner, Registration, Relationship, Tenant
+from tenants.operations import support
+from tenants.registration import devices, orders
+from tenants.registration.devices import STATE_MEANINGS
 
 bp = Blueprint(
     "portal",

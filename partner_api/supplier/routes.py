@@ -6,7 +6,7 @@ from partner_api.auth import require_principal
 from partner_api.blueprint import ApiBlueprint
 from partner_api.request_context import current_request_id, request_session
 from partner_api.schemas import CatalogCreateSchema, CatalogFormSchema, CatalogResultSchema
-from tenants import catalog
+from tenants.ingest import catalog
 
 blp = ApiBlueprint(
     "supplier",

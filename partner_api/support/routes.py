@@ -7,8 +7,8 @@ import marshmallow as ma
 from partner_api.blueprint import ApiBlueprint
 from partner_api.request_context import request_session
 from partner_api.schemas import CountsSchema, RegistrationSchema
-from tenants import support
 from tenants.errors import NotFound
+from tenants.operations import support
 
 blp = ApiBlueprint(
     "support", __name__, url_prefix="/v1/support", description="For support engineers."

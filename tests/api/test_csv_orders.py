@@ -11,8 +11,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tenants import db, group_tags
-from tenants.hardware_hash import build_hardware_hash
+from tenants import db
+from tenants.ingest import group_tags
+from tenants.ingest.hardware_hash import build_hardware_hash
 from tests.helpers import (
     CSV_HEADERS,
     assert_problem,

@@ -89,7 +89,7 @@ def test_a_multipart_retry_with_a_new_boundary_is_the_same_request(api, world):
     world.approved(partner, tenant)
     fmt = "partner"
     serial = unique("SN")
-    from tenants.hardware_hash import build_hardware_hash
+    from tenants.ingest.hardware_hash import build_hardware_hash
 
     data = encode_csv(
         [

@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 import uuid
 
-from tenants.hardware_hash import build_hardware_hash
+from tenants.ingest.hardware_hash import build_hardware_hash
 from tests.helpers import (
     CSV_HEADERS,
     assert_problem,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 import uuid
 
-from tenants import orders
+from tenants.registration import orders
 from tests.helpers import assert_problem, device, unique, wait_for_order
 
 

@@ -10,7 +10,7 @@ import requests
 from sqlalchemy import func, select
 
 from tenants import db
-from tenants.hardware_hash import build_hardware_hash
+from tenants.ingest.hardware_hash import build_hardware_hash
 from tenants.models import ApiClient, CatalogDevice
 from tests.helpers import (
     CSV_HEADERS,

@@ -10,7 +10,7 @@ import time
 
 import requests
 
-from tenants import clients
+from tenants.access import clients
 from tests.helpers import assert_problem
 
 WRONG = "not-the-secret"

@@ -10,8 +10,8 @@ from rq import Retry
 
 import jobs.tasks
 from config.logging import JsonFormatter
-from tenants import ownership
-from tenants.hardware_hash import identity_key
+from tenants.ingest.hardware_hash import identity_key
+from tenants.registration import ownership
 from tests.helpers import device, unique, wait_for_order
 
 

@@ -22,7 +22,7 @@ import requests
 from sqlalchemy import func, select
 
 from tenants import db
-from tenants.hardware_hash import build_hardware_hash
+from tenants.ingest.hardware_hash import build_hardware_hash
 from tenants.models import DeviceClaim, Registration
 from tenants.scoping import unscoped
 from tests.helpers import ApiClient, World, unique

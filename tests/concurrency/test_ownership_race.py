@@ -41,7 +41,7 @@ from sqlalchemy import select, text
 
 from jobs.connection import REGISTRATIONS_QUEUE
 from tenants import db
-from tenants.hardware_hash import build_hardware_hash, identity_key
+from tenants.ingest.hardware_hash import build_hardware_hash, identity_key
 from tenants.models import DeviceClaim, Registration
 from tenants.scoping import unscoped
 from tests.helpers import unique

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tenants.portal_users import create_user
+from tenants.access.portal_users import create_user
 from tests.helpers import unique
 from tests.processes import start_worker, stop_all
 

@@ -10,7 +10,7 @@ import re
 
 from playwright.sync_api import expect
 
-from tenants.hardware_hash import build_hardware_hash
+from tenants.ingest.hardware_hash import build_hardware_hash
 from tests.helpers import CSV_HEADERS, csv_row, device, encode_csv, unique, wait_for_order
 from tests.portal.conftest import screenshot
 

@@ -17,8 +17,10 @@ from zoneinfo import ZoneInfo
 import pytest
 import requests
 
-from tenants import db, directory, orders, relationships
-from tenants.hardware_hash import build_hardware_hash
+from tenants import db
+from tenants.access import organisations, relationships
+from tenants.ingest.hardware_hash import build_hardware_hash
+from tenants.registration import orders
 from tenants.scoping import Scope, scoped
 from tests.helpers import (
     CSV_HEADERS,
@@ -344,12 +346,12 @@ def test_relationship_pages_are_paged(api, world, people, base_url):
     """A partner with 55 customers, a customer with 55 partners."""
     partner, tenant = world.partner(), world.tenant()
     for _ in range(55):
-        customer = directory.create_tenant(unique("Tenant"))
+        customer = organisations.create_tenant(unique("Tenant"))
         response = api.post(
             f"/v1/partner/customers/{customer.id}/relationship-requests", token=partner.token
         )
         assert response.status_code == 201, response.text
-        other = directory.create_partner(unique("Partner"))
+        other = organisations.create_partner(unique("Partner"))
         with scoped(Scope.partner(other.id)), db.transaction() as session:
             relationships.request_relationship(session, other.id, tenant.id, "test-setup")
 

@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import requests
 
-from tenants import portal_users
+from tenants.access import portal_users
 from tests.portal.conftest import Person, csrf_token, signed_in_session
 
 NEW_PASSWORD = "a brand new passphrase"

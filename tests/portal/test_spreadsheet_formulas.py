@@ -7,8 +7,8 @@ from __future__ import annotations
 import csv
 import io
 
-from tenants.hardware_hash import build_hardware_hash
-from tenants.spreadsheet_cells import FORMULA_STARTS
+from tenants.ingest.hardware_hash import build_hardware_hash
+from tenants.ingest.spreadsheet_cells import FORMULA_STARTS
 from tests.helpers import CSV_HEADERS, encode_csv, upload, wait_for_order
 from tests.portal.conftest import signed_in_session
 

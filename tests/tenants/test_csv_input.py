@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from tenants.csv_input import (
+from tenants.ingest.csv_input import (
     ERROR_HEADER,
     FIELDS,
     FORMATS,

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tenants.errors import InputError
-from tenants.hardware_hash import (
+from tenants.ingest.hardware_hash import (
     MAX_TEXT_LENGTH,
     SAMPLE_HARDWARE_HASH,
     SAMPLE_MANUFACTURER,

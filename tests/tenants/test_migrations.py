@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import create_engine, text
 
-from tenants.hardware_hash import (
+from tenants.ingest.hardware_hash import (
     build_hardware_hash,
     compact,
     identity_key,

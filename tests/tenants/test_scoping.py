@@ -7,15 +7,16 @@ import uuid
 import pytest
 from sqlalchemy import func, insert, select, update
 
-from tenants import db, directory
+from tenants import db
+from tenants.access import organisations
 from tenants.models import Order, Registration
 from tenants.scoping import Scope, ScopeMissing, scoped, unscoped
 
 
 @pytest.fixture
 def two_tenants(settings):
-    a = directory.create_tenant(f"Scope A {uuid.uuid4().hex[:6]}")
-    b = directory.create_tenant(f"Scope B {uuid.uuid4().hex[:6]}")
+    a = organisations.create_tenant(f"Scope A {uuid.uuid4().hex[:6]}")
+    b = organisations.create_tenant(f"Scope B {uuid.uuid4().hex[:6]}")
     for tenant in (a, b):
         with scoped(Scope.tenant(tenant.id)), db.transaction() as session:
             session.add(

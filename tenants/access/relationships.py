@@ -195,7 +195,7 @@ def _fail_queued_rows(session: Session, relationship: Relationship, request_id: 
     """Revocation takes effect at once: the partner's rows still queued for
     this tenant fail ``relationship_revoked`` (rows being processed right now
     finish first; the worker checks the relationship again as it starts)."""
-    from tenants import orders  # orders needs this module for require_active
+    from tenants.registration import orders  # orders needs this module for require_active
 
     failed = session.execute(
         update(Registration)

@@ -15,8 +15,11 @@ from dataclasses import dataclass
 from sqlalchemy import select, text, update
 
 from config import logging as log_context
-from tenants import catalog, db, orders, outcomes, ownership, relationships
+from tenants import db, outcomes
+from tenants.access import relationships
+from tenants.ingest import catalog
 from tenants.models import Order, Registration, utcnow
+from tenants.registration import orders, ownership
 from tenants.scoping import Scope, scoped, unscoped
 
 log = logging.getLogger(__name__)

@@ -21,14 +21,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from tenants import db, outcomes
-from tenants.device_rows import (
+from tenants.errors import InputError
+from tenants.ingest.device_rows import (
     PKID_PATTERN,
     RowInput,
     clean_value,
     placeholder_serial_problem,
 )
-from tenants.errors import InputError
-from tenants.hardware_hash import (
+from tenants.ingest.hardware_hash import (
     HardwareHashError,
     check_matches_row,
     compact,

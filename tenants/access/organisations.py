@@ -7,8 +7,8 @@ import uuid
 from sqlalchemy import select
 
 from tenants import db
+from tenants.access.relationships import ACTIVE
 from tenants.models import Partner, Relationship, Tenant, utcnow
-from tenants.relationships import ACTIVE
 from tenants.scoping import Scope, scoped
 
 

@@ -7,8 +7,7 @@ import uuid
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from tenants import orders
-from tenants.hardware_hash import identity_key, normalize_identity_part, uuid_identity_key
+from tenants.ingest.hardware_hash import identity_key, normalize_identity_part, uuid_identity_key
 from tenants.models import (
     AuditEvent,
     DeviceClaim,
@@ -19,6 +18,7 @@ from tenants.models import (
     RequestLog,
     Tenant,
 )
+from tenants.registration import orders
 from tenants.scoping import unscoped
 
 _ROW_LIMIT = 200

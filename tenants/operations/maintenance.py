@@ -17,8 +17,10 @@ from datetime import timedelta
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
-from tenants import idempotency, orders, outcomes
+from tenants import outcomes
 from tenants.models import Order, Registration, utcnow
+from tenants.operations import idempotency
+from tenants.registration import orders
 from tenants.scoping import unscoped
 
 # An order handed to the queue this recently may still be on its way there

@@ -14,9 +14,10 @@ from sqlalchemy import Select, case, func, literal, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from tenants import audit, db, outcomes, ownership
+from tenants import audit, db, outcomes
 from tenants.errors import Conflict, InputError, NotFound
 from tenants.models import Order, Partner, Registration, utcnow
+from tenants.registration import ownership
 
 ACTIVE_WINDOW = timedelta(days=7)
 # How far ahead of our clock a reported check-in time may be.

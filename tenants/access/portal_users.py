@@ -19,7 +19,7 @@ from datetime import timedelta
 from sqlalchemy import delete, func, select
 
 from tenants import audit, db
-from tenants.clients import hash_secret, secret_matches
+from tenants.access.clients import hash_secret, secret_matches
 from tenants.errors import Conflict, InputError, NotFound
 from tenants.models import Partner, PortalSession, PortalUser, Tenant, utcnow
 

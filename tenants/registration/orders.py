@@ -20,18 +20,21 @@ from sqlalchemy.orm import Session
 if TYPE_CHECKING:
     import psycopg
 
-from tenants import audit, group_tags, outcomes, preview, relationships
-from tenants.device_rows import (
+from tenants import audit, outcomes
+from tenants.access import relationships
+from tenants.errors import InputError, NotFound
+from tenants.ingest import group_tags
+from tenants.ingest.device_rows import (
     OrderDeduplicator,
     PreparedRow,
     RowContext,
     RowInput,
     prepare_row,
 )
-from tenants.devices import effective_state_sql
-from tenants.errors import InputError, NotFound
-from tenants.hardware_hash import expand
+from tenants.ingest.hardware_hash import expand
 from tenants.models import Order, Registration, utcnow
+from tenants.registration import preview
+from tenants.registration.devices import effective_state_sql
 
 ACCEPTED, PROCESSING = "accepted", "processing"
 COMPLETED, COMPLETED_WITH_ERRORS, FAILED = "completed", "completed_with_errors", "failed"

@@ -20,7 +20,7 @@ rows are handed out as they are parsed, and a row is at most
 message per row, for the failed-rows download; reading that file again
 ignores the two error columns, so a partner can fix it and resubmit it.
 Cells a spreadsheet would run as formulas are written inert and read back as
-they were (tenants/spreadsheet_cells.py).
+they were (tenants/ingest/spreadsheet_cells.py).
 """
 
 from __future__ import annotations
@@ -39,8 +39,8 @@ if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
 
 # The fields a device row may carry (SPEC section 2): one definition for JSON and CSV.
-from tenants.device_rows import FIELDS, implausible_serial_problem
-from tenants.spreadsheet_cells import neutralise, restore
+from tenants.ingest.device_rows import FIELDS, implausible_serial_problem
+from tenants.ingest.spreadsheet_cells import neutralise, restore
 
 __all__ = [
     "ERROR_HEADER",
@@ -120,7 +120,7 @@ _ZIP_MAGIC = b"PK\x03\x04"
 # whole chunk of text at once, before the line holding the bad bytes is
 # reached; marking them lets the line that holds them be named.
 _UNDECODABLE = "\udcff"
-_MARK_UNDECODABLE = "tenants.csv_input.mark_undecodable"
+_MARK_UNDECODABLE = "tenants.ingest.csv_input.mark_undecodable"
 codecs.register_error(
     _MARK_UNDECODABLE, lambda exc: (_UNDECODABLE, cast(UnicodeDecodeError, exc).end)
 )

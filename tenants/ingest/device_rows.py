@@ -15,8 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from tenants import outcomes
-from tenants.group_tags import GroupTagPolicy
-from tenants.hardware_hash import (
+from tenants.ingest.group_tags import GroupTagPolicy
+from tenants.ingest.hardware_hash import (
     HardwareHashError,
     SampleDataError,
     check_matches_row,

@@ -1,0 +1,1 @@
+"""Who may do what: organisations, relationships, API clients, portal users."""

@@ -1,0 +1,1 @@
+"""Reading what partners send: CSV files, hardware hashes, device rows, the supplier catalog."""

@@ -1,0 +1,1 @@
+"""Running the service: support lookups, sweeping, idempotency."""

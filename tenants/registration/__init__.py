@@ -1,0 +1,1 @@
+"""Registering devices: orders, chunk processing, ownership claims, devices."""
