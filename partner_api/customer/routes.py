@@ -25,10 +25,9 @@ from partner_api.schemas import (
     RelationshipConflictSchema,
     RelationshipSchema,
 )
-from tenants.access import relationships
 from tenants.errors import NotFound
 from tenants.models import Order, Registration, Relationship
-from tenants.registration import devices, orders
+from tenants.registration import devices, orders, revocation
 
 blp = ApiBlueprint(
     "customer",
@@ -56,7 +55,9 @@ _DECISION_CONFLICT = (
 
 def _change_relationship(relationship_id: uuid.UUID, action: str):
     session = request_session()
-    relationship = relationships.change(session, relationship_id, action, current_request_id())
+    relationship = revocation.change_relationship(
+        session, relationship_id, action, current_request_id()
+    )
     session.commit()
     return relationship
 

@@ -47,7 +47,7 @@ from tenants.errors import DomainError
 from tenants.ingest import group_tags
 from tenants.models import Order, Partner, Registration, Relationship, Tenant
 from tenants.operations import support
-from tenants.registration import devices, orders
+from tenants.registration import devices, orders, revocation
 from tenants.registration.devices import STATE_MEANINGS
 
 bp = Blueprint(
@@ -301,7 +301,9 @@ def relationships_page():
 @signed_in("tenant")
 def change_relationship(relationship_id: uuid.UUID, action: str):
     session = request_session()
-    relationship = relationships.change(session, relationship_id, action, current_request_id())
+    relationship = revocation.change_relationship(
+        session, relationship_id, action, current_request_id()
+    )
     partner_name = relationship.partner.name
     status = relationship.status
     session.commit()

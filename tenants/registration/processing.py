@@ -16,10 +16,9 @@ from sqlalchemy import select, text, update
 
 from config import logging as log_context
 from tenants import db, outcomes
-from tenants.access import relationships
 from tenants.ingest import catalog
 from tenants.models import Order, Registration, utcnow
-from tenants.registration import orders, ownership
+from tenants.registration import orders, ownership, relationship_rule
 from tenants.scoping import Scope, scoped, unscoped
 
 log = logging.getLogger(__name__)
@@ -153,7 +152,7 @@ def _process(session, order: Order, start: int, stop: int, request_id: str) -> i
     # First, before any other lock: a revoke locks the relationship, then the
     # rows and the order; taking them in the same order cannot deadlock. Held
     # until COMMIT, so a revoke waits for this chunk instead of racing it.
-    revoked = order.partner_id is not None and not relationships.is_active(
+    revoked = order.partner_id is not None and not relationship_rule.is_active(
         session, order.partner_id, order.tenant_id, hold=True
     )
     session.execute(
