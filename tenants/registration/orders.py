@@ -33,7 +33,6 @@ from tenants.ingest.device_rows import (
 from tenants.ingest.hardware_hash import expand
 from tenants.models import Order, Registration, utcnow
 from tenants.registration import preview, relationship_rule
-from tenants.registration.devices import effective_state_sql
 
 ACCEPTED, PROCESSING = "accepted", "processing"
 COMPLETED, COMPLETED_WITH_ERRORS, FAILED = "completed", "completed_with_errors", "failed"
@@ -265,7 +264,7 @@ def failed_rows(session: Session, order_pk: uuid.UUID) -> Iterator[tuple[dict, s
 
 
 def order_counts(session: Session, order_pk: uuid.UUID) -> dict[str, dict[str, int]]:
-    state = effective_state_sql()
+    state = outcomes.effective_state_sql()
     rows = session.execute(
         select(state, Registration.error_code, func.count())
         .where(Registration.order_pk == order_pk)
