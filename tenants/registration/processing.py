@@ -36,16 +36,19 @@ def _load_order(order_pk: uuid.UUID) -> Order | None:
         return session.get(Order, order_pk)
 
 
-def process_chunk(
+def register_chunk(
     order_pk: uuid.UUID, start: int, stop: int, *, request_id: str | None = None
 ) -> ChunkReport:
+    """Register the order's rows ``start`` to ``stop`` (line indexes, stop
+    excluded) that are still pending, then close the order if none is left.
+    The ``jobs.tasks.process_chunk`` job runs this."""
     order = _load_order(order_pk)
     if order is None:
         log.warning("order vanished before processing", extra={"order_id": str(order_pk)})
         return ChunkReport(order_pk, 0, None)
     with scoped(Scope.tenant(order.tenant_id)), log_context.bound(principal=_principal(order)):
         with db.transaction() as session:
-            processed = _process(session, order, start, stop, request_id or order.request_id)
+            processed = _register(session, order, start, stop, request_id or order.request_id)
         with db.transaction() as session:
             status = orders.finalize_if_done(session, order_pk)
     if status is not None and order.row_count >= ANALYZE_AFTER_ROWS:
@@ -71,7 +74,7 @@ def _principal(order: Order) -> str:
     return f"tenant:{order.tenant_id}"
 
 
-def process_rows_one_by_one(
+def register_rows_one_by_one(
     order_pk: uuid.UUID,
     start: int,
     stop: int,
@@ -102,7 +105,7 @@ def process_rows_one_by_one(
         for line_index in sorted(pending):
             try:
                 with db.transaction() as session:
-                    processed += _process(session, order, line_index, line_index + 1, request_id)
+                    processed += _register(session, order, line_index, line_index + 1, request_id)
             except Exception as exc:  # noqa: BLE001 -- recorded for support, never lost
                 log.exception(
                     "row failed on its own", extra={"order_id": str(order.id), "row": line_index}
@@ -147,7 +150,7 @@ def _fail_unexpectedly(
     return result.rowcount or 0
 
 
-def _process(session, order: Order, start: int, stop: int, request_id: str) -> int:
+def _register(session, order: Order, start: int, stop: int, request_id: str) -> int:
     now = utcnow()
     # First, before any other lock: a revoke locks the relationship, then the
     # rows and the order; taking them in the same order cannot deadlock. Held
