@@ -28,11 +28,14 @@ RETRY = Retry(max=5, interval=[1, 5, 15, 60, 300])
 
 
 def process_chunk(order_id: str, start: int, stop: int, request_id: str | None = None) -> dict:
+    """The job for one chunk of an order: tenants/registration/processing.py
+    registers its rows. Jobs already queued name this function by its dotted
+    path (``jobs.tasks.process_chunk``), so the name stays."""
     job = get_current_job()
     started = time.perf_counter()
     outcome = "failed"
     try:
-        result = _process_chunk(job, order_id, start, stop, request_id)
+        result = _run_chunk(job, order_id, start, stop, request_id)
         outcome = "succeeded"
         return result
     finally:
@@ -43,19 +46,19 @@ def process_chunk(order_id: str, start: int, stop: int, request_id: str | None =
                 log.warning("could not record the job duration", exc_info=True)
 
 
-def _process_chunk(job, order_id: str, start: int, stop: int, request_id: str | None) -> dict:
+def _run_chunk(job, order_id: str, start: int, stop: int, request_id: str | None) -> dict:
     with log_context.bound(
         request_id=request_id, job_id=job.id if job else None, order_id=order_id
     ):
         try:
-            report = processing.process_chunk(
+            report = processing.register_chunk(
                 uuid.UUID(order_id), start, stop, request_id=request_id
             )
         except Exception:
             if job is not None and job.retries_left:
                 raise  # RQ retries the chunk with backoff
             # Every attempt failed: settle the rows one by one instead.
-            report = processing.process_rows_one_by_one(
+            report = processing.register_rows_one_by_one(
                 uuid.UUID(order_id),
                 start,
                 stop,

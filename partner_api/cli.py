@@ -65,12 +65,12 @@ def _redacted(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-@main.group()
-def partners() -> None:
+@main.group("partners")
+def partners_group() -> None:
     """Partners (resellers, OEMs)."""
 
 
-@partners.command("create")
+@partners_group.command("create")
 @click.option("--name", required=True)
 @json_option
 def partners_create(name: str, as_json: bool) -> None:
@@ -81,12 +81,12 @@ def partners_create(name: str, as_json: bool) -> None:
     _emit(as_json, {"id": str(partner.id), "name": partner.name}, f"partner {partner.id}")
 
 
-@main.group()
-def tenants() -> None:
+@main.group("tenants")
+def tenants_group() -> None:
     """Customer tenants."""
 
 
-@tenants.command("create")
+@tenants_group.command("create")
 @click.option("--name", required=True)
 @click.option("--domain")
 @json_option
@@ -102,7 +102,7 @@ def tenants_create(name: str, domain: str | None, as_json: bool) -> None:
     )
 
 
-@tenants.command("group-tags")
+@tenants_group.command("group-tags")
 @click.argument("tenant_id", type=click.UUID)
 @click.option("--any", "accept_any", is_flag=True, help="Accept any group tag (the default).")
 @click.option(
@@ -140,12 +140,12 @@ def tenants_group_tags(
     )
 
 
-@main.group()
-def clients() -> None:
+@main.group("clients")
+def clients_group() -> None:
     """API clients (OAuth client credentials)."""
 
 
-@clients.command("create")
+@clients_group.command("create")
 @click.option("--partner", "partner_id", type=click.UUID, help="A partner's client")
 @click.option("--tenant", "tenant_id", type=click.UUID, help="A customer tenant's client")
 @click.option("--support", is_flag=True, help="A support engineer's client")
@@ -198,7 +198,7 @@ def clients_create(partner_id, tenant_id, support, supplier_id, scopes, name, as
     )
 
 
-@clients.command("rotate-secret")
+@clients_group.command("rotate-secret")
 @click.argument("client_id")
 @click.option(
     "--keep-tokens",
@@ -221,7 +221,7 @@ def clients_rotate_secret(client_id: str, keep_tokens: bool, as_json: bool) -> N
     )
 
 
-@clients.command("revoke")
+@clients_group.command("revoke")
 @click.argument("client_id")
 @json_option
 def clients_revoke(client_id: str, as_json: bool) -> None:
@@ -233,12 +233,12 @@ def clients_revoke(client_id: str, as_json: bool) -> None:
     _emit(as_json, {"client_id": client_id, "status": "revoked"}, f"{client_id} revoked")
 
 
-@main.group()
-def users() -> None:
+@main.group("users")
+def users_group() -> None:
     """People who sign in to the portal."""
 
 
-@users.command("create")
+@users_group.command("create")
 @click.option("--email", required=True, help="The address the person signs in with")
 @click.option("--partner", "partner_id", type=click.UUID, help="Someone at a partner")
 @click.option("--tenant", "tenant_id", type=click.UUID, help="A customer administrator")
@@ -285,7 +285,7 @@ def users_create(email, partner_id, tenant_id, support, name, password, as_json)
     )
 
 
-@users.command("set-password")
+@users_group.command("set-password")
 @click.option("--email", required=True, help="The address the person signs in with")
 @click.option(
     "--password",
@@ -312,7 +312,7 @@ def users_set_password(email: str, password: str | None, as_json: bool) -> None:
     )
 
 
-@users.command("sign-out")
+@users_group.command("sign-out")
 @click.option("--email", required=True, help="The address the person signs in with")
 @json_option
 def users_sign_out(email: str, as_json: bool) -> None:
@@ -333,12 +333,12 @@ def users_sign_out(email: str, as_json: bool) -> None:
     )
 
 
-@main.group()
-def orders() -> None:
+@main.group("orders")
+def orders_group() -> None:
     """Orders, as a partner, against a running service (local or remote)."""
 
 
-@orders.command("submit")
+@orders_group.command("submit")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--customer", required=True, help="The customer's tenant ID")
 @click.option("--order-id", help="Your order reference (default: the file name)")
@@ -393,12 +393,12 @@ def orders_submit(
     sys.exit(code)
 
 
-@main.group()
-def keys() -> None:
+@main.group("keys")
+def keys_group() -> None:
     """JWT signing keys."""
 
 
-@keys.command("rotate")
+@keys_group.command("rotate")
 @click.option(
     "--grace",
     type=int,

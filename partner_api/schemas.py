@@ -10,8 +10,8 @@ from marshmallow import validate
 
 from partner_api.errors import ProblemSchema
 from tenants import outcomes
-from tenants.registration.devices import SORT_COLUMNS as DEVICE_SORT_COLUMNS
-from tenants.registration.devices import effective_state
+from tenants.outcomes import effective_state
+from tenants.registration.device_list import SORT_COLUMNS as DEVICE_SORT_COLUMNS
 
 DEVICE_SORT_KEYS = tuple(DEVICE_SORT_COLUMNS)
 

@@ -20,12 +20,11 @@ from partner_api.auth import require_principal
 from partner_api.request_context import current_request_id, request_session
 from partner_api.schemas import DryRunSchema, OrderSchema
 from partner_api.uploads import request_fingerprint
-from tenants import db
+from tenants import db, outcomes
 from tenants.ingest import csv_input
 from tenants.models import Order, Registration
 from tenants.operations import idempotency
-from tenants.registration import devices, orders
-from tenants.registration.devices import effective_state_sql
+from tenants.registration import device_list, orders
 from tenants.scoping import current_scope, scoped
 
 
@@ -280,9 +279,9 @@ def dry_run_body(result: orders.SubmitResult) -> dict:
     }
 
 
-def device_query(filters: dict, *, include_failed: bool = True) -> devices.DeviceQuery:
+def device_query(filters: dict, *, include_failed: bool = True) -> device_list.DeviceQuery:
     """The device list's query from its loaded filters (``DeviceFilterSchema``)."""
-    return devices.DeviceQuery(
+    return device_list.DeviceQuery(
         include_failed=include_failed,
         state=filters.get("state"),
         error_code=filters.get("error_code"),
@@ -296,15 +295,15 @@ def device_query(filters: dict, *, include_failed: bool = True) -> devices.Devic
 
 def device_body(row: dict) -> dict:
     """A device-list row as people read it: the state as of now and what it means."""
-    state = devices.effective_state(row["state"], row["last_seen_at"])
+    state = outcomes.effective_state(row["state"], row["last_seen_at"])
     return {
         **row,
         "order": row["order_pk"],
         "state": state,
-        "state_meaning": devices.STATE_MEANINGS[state],
+        "state_meaning": outcomes.STATE_MEANINGS[state],
         "registered_by": row["partner_name"] or "Your organisation",
         "order_id": row["order_reference"],
-        "age_days": devices.age_in_days(row["registered_at"]),
+        "age_days": device_list.age_in_days(row["registered_at"]),
     }
 
 
@@ -336,7 +335,7 @@ def page_window(
 
 def filter_registrations(stmt: Select, filters: dict) -> Select:
     if "state" in filters:
-        stmt = stmt.where(effective_state_sql() == filters["state"])
+        stmt = stmt.where(outcomes.effective_state_sql() == filters["state"])
     if "error_code" in filters:
         stmt = stmt.where(Registration.error_code == filters["error_code"])
     if "serial_number" in filters:

@@ -1,6 +1,17 @@
-"""Registration states, error codes and the messages people read (SPEC section 5)."""
+"""Registration states, error codes and the messages people read (SPEC section 5).
+
+``active``/``inactive`` are never stored: they are computed at read time from
+the last check-in (``effective_state``), so they are always exact.
+"""
 
 from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import case, literal
+from sqlalchemy.sql.elements import ColumnElement
+
+from tenants.models import Registration, utcnow
 
 PENDING = "registration_pending"
 FAILED = "registration_failed"
@@ -13,6 +24,17 @@ STATES = (PENDING, FAILED, READY, ACTIVE, INACTIVE, DEREGISTERED)
 # States in which the device belongs to the tenant (stored state is READY;
 # ACTIVE/INACTIVE are derived from check-ins at read time).
 REGISTERED_STATES = (READY, ACTIVE, INACTIVE)
+# A registered device that checked in this recently is active, else inactive.
+ACTIVE_WINDOW = timedelta(days=7)
+
+STATE_MEANINGS = {
+    PENDING: "Accepted; registration has not been processed yet.",
+    FAILED: "Could not be registered; the message says why and what to do.",
+    READY: "Registered to your organisation and waiting for its user.",
+    ACTIVE: "Delivered and in use: it checked in within the last 7 days.",
+    INACTIVE: "Delivered, but it has not checked in for more than 7 days.",
+    DEREGISTERED: "Released by your organisation; kept here as history.",
+}
 
 DEVICE_NOT_FOUND = "device_not_found"
 HARDWARE_HASH_INVALID = "hardware_hash_invalid"
@@ -66,3 +88,26 @@ def duplicate_message(first_source: str | None, first_line: int) -> str:
 
 # Outcomes that count as success for an order: the tenant holds the device.
 SUCCESS_ERROR_CODES = (ALREADY_REGISTERED,)
+
+
+def effective_state(state: str, last_seen_at: datetime | None, now: datetime | None = None) -> str:
+    """The state people read: a registered device is active or inactive by its last check-in."""
+    if state != READY or last_seen_at is None:
+        return state
+    now = now or utcnow()
+    return ACTIVE if now - last_seen_at <= ACTIVE_WINDOW else INACTIVE
+
+
+def effective_state_sql(now: datetime | None = None) -> ColumnElement[str]:
+    """The same rule as effective_state, as a SQL expression for filters and counts."""
+    cutoff = (now or utcnow()) - ACTIVE_WINDOW
+    return case(
+        (
+            (Registration.state == READY) & Registration.last_seen_at.is_not(None),
+            case(
+                (Registration.last_seen_at >= cutoff, literal(ACTIVE)),
+                else_=literal(INACTIVE),
+            ),
+        ),
+        else_=Registration.state,
+    )

@@ -25,10 +25,9 @@ from partner_api.schemas import (
     RelationshipConflictSchema,
     RelationshipSchema,
 )
-from tenants.access import relationships
 from tenants.errors import NotFound
 from tenants.models import Order, Registration, Relationship
-from tenants.registration import devices, orders
+from tenants.registration import device_list, devices, orders, revocation
 
 blp = ApiBlueprint(
     "customer",
@@ -56,7 +55,9 @@ _DECISION_CONFLICT = (
 
 def _change_relationship(relationship_id: uuid.UUID, action: str):
     session = request_session()
-    relationship = relationships.change(session, relationship_id, action, current_request_id())
+    relationship = revocation.change_relationship(
+        session, relationship_id, action, current_request_id()
+    )
     session.commit()
     return relationship
 
@@ -174,17 +175,19 @@ def list_devices(filters: dict, pagination_parameters):
     """
     session = request_session()
     query = views.device_query(filters)
-    window = views.page_window(pagination_parameters, session.scalar(devices.device_count(query)))
+    window = views.page_window(
+        pagination_parameters, session.scalar(device_list.device_count(query))
+    )
     if window is None:
         return []
     limit, offset = window
-    rows = devices.device_page(session, query, limit=limit, offset=offset)
+    rows = device_list.device_page(session, query, limit=limit, offset=offset)
     return [views.device_body(row) for row in rows]
 
 
 def _one_device(device_id: uuid.UUID) -> dict:
     session = request_session()
-    stmt = devices.device_rows(devices.DeviceQuery()).where(Registration.id == device_id)
+    stmt = device_list.select_devices(device_list.DeviceQuery()).where(Registration.id == device_id)
     row = session.execute(stmt).first()
     if row is None:
         raise NotFound("There is no device with this ID.")

@@ -47,8 +47,8 @@ from tenants.errors import DomainError
 from tenants.ingest import group_tags
 from tenants.models import Order, Partner, Registration, Relationship, Tenant
 from tenants.operations import support
-from tenants.registration import devices, orders
-from tenants.registration.devices import STATE_MEANINGS
+from tenants.outcomes import STATE_MEANINGS
+from tenants.registration import device_list, devices, orders, revocation
 
 bp = Blueprint(
     "portal",
@@ -246,13 +246,15 @@ def devices_page():
     query = views.device_query(filters, include_failed=False)
     session = request_session()
     parameters = _page_parameters()
-    window = views.page_window(parameters, session.scalar(devices.device_count(query)), clamp=True)
+    window = views.page_window(
+        parameters, session.scalar(device_list.device_count(query)), clamp=True
+    )
     rows = []
     if window is not None:
         limit, offset = window
         rows = [
             views.device_body(row)
-            for row in devices.device_page(session, query, limit=limit, offset=offset)
+            for row in device_list.device_page(session, query, limit=limit, offset=offset)
         ]
     return render_template(
         "portal/devices.html",
@@ -301,7 +303,9 @@ def relationships_page():
 @signed_in("tenant")
 def change_relationship(relationship_id: uuid.UUID, action: str):
     session = request_session()
-    relationship = relationships.change(session, relationship_id, action, current_request_id())
+    relationship = revocation.change_relationship(
+        session, relationship_id, action, current_request_id()
+    )
     partner_name = relationship.partner.name
     status = relationship.status
     session.commit()

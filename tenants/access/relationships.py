@@ -1,22 +1,26 @@
 """Partner-tenant relationships: request, approve, decline, revoke.
 
-A partner may register devices for a tenant only while its relationship with
-that tenant is ``active``. A partner learns nothing about a tenant it has no
-active relationship with beyond "relationship required".
+This module changes a relationship and records the change in the audit
+trail, nothing more. What a relationship means for a partner's rows -- an
+order needs an active one, a revoke fails the rows still queued -- is
+registration's rule: tenants/registration/relationship_rule.py and
+tenants/registration/revocation.py, which is where the API and the portal
+take a customer's decision.
 """
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from tenants import audit, db, outcomes
-from tenants.errors import Conflict, Forbidden, NotFound, RetryLater
-from tenants.models import Order, Registration, Relationship, utcnow
+from tenants import audit, db
+from tenants.errors import Conflict, NotFound, RetryLater
+from tenants.models import Relationship, utcnow
 
 PENDING, ACTIVE, DECLINED, REVOKED = "pending", "active", "declined", "revoked"
 
@@ -26,12 +30,6 @@ _TRANSITIONS = {
     "decline": ({PENDING}, DECLINED),
     "revoke": ({PENDING, ACTIVE}, REVOKED),
 }
-
-RELATIONSHIP_REQUIRED = (
-    "You need an active relationship with this customer to do this. Ask the customer "
-    "to approve your relationship request (POST "
-    "/v1/partner/customers/{tenant_id}/relationship-requests)."
-)
 
 # How long a declined or revoked partner waits before it may ask the same customer again.
 DEFAULT_ASK_AGAIN_AFTER = timedelta(hours=24)
@@ -110,34 +108,22 @@ def request_relationship(
     return relationship
 
 
-def require_active(
-    session: Session, partner_id: uuid.UUID, tenant_id: uuid.UUID, *, hold: bool = False
-) -> Relationship:
-    """The active relationship, or 403 ``relationship_required``.
+@dataclass(frozen=True)
+class Change:
+    """What a decision did: the relationship as it is now, the state it was
+    in and the state the decision leads to. ``made`` is False when it was
+    already there: nothing changed, and there is nothing to record."""
 
-    With ``hold``, the relationship row stays share-locked until the caller's
-    transaction ends: a revoke (which updates that row) waits for it, so work
-    checked under an active relationship commits before the revoke takes
-    effect, and the revoke then sees -- and fails -- that work's queued rows.
-    """
-    stmt = select(Relationship).where(
-        Relationship.partner_id == partner_id,
-        Relationship.tenant_id == tenant_id,
-        Relationship.status == ACTIVE,
-    )
-    if hold:
-        stmt = stmt.with_for_update(read=True, of=Relationship)
-    relationship = session.scalars(stmt).first()
-    if relationship is None:
-        raise Forbidden(
-            RELATIONSHIP_REQUIRED.format(tenant_id=tenant_id), code="relationship_required"
-        )
-    return relationship
+    relationship: Relationship
+    previous: str
+    to: str
+
+    @property
+    def made(self) -> bool:
+        return self.previous != self.to
 
 
-def change(
-    session: Session, relationship_id: uuid.UUID, action: str, request_id: str
-) -> Relationship:
+def change(session: Session, relationship_id: uuid.UUID, action: str, request_id: str) -> Change:
     """Approve, decline or revoke. Runs in the tenant's scope, so another
     tenant's relationship is simply not found.
 
@@ -148,6 +134,10 @@ def change(
     be taken from there (revoke after approve), takes it; when the state that
     won is the one it asked for, it answers the relationship as it is, and
     records no second event.
+
+    The caller records the change with ``record`` once it has reacted to it
+    (tenants/registration/revocation.py does both, in this transaction: the
+    UPDATE here holds the relationship row until COMMIT).
     """
     allowed_from, target = _TRANSITIONS[action]
     for _ in range(_MAX_DECISION_ROUNDS):
@@ -160,7 +150,7 @@ def change(
             raise NotFound("There is no relationship with this ID.")
         previous = relationship.status
         if previous == target:
-            return relationship
+            return Change(relationship, previous, target)
         if previous not in allowed_from:
             raise Conflict(
                 f"This relationship is {previous}; it cannot be {target} from there.",
@@ -183,46 +173,20 @@ def change(
         # Another decision changed the row since we read it: judge again from its state.
     else:
         raise RuntimeError(f"relationship {relationship_id} kept changing; retry")
-    relationship = _reload(session, relationship_id)
-    detail: dict[str, object] = {"from": previous, "to": target}
-    if target == REVOKED:
-        detail["rows_failed"] = _fail_queued_rows(session, relationship, request_id)
-    _audit(session, relationship, f"relationship.{target}", detail)
-    return relationship
+    return Change(_reload(session, relationship_id), previous, target)
 
 
-def _fail_queued_rows(session: Session, relationship: Relationship, request_id: str) -> int:
-    """Revocation takes effect at once: the partner's rows still queued for
-    this tenant fail ``relationship_revoked`` (rows being processed right now
-    finish first; the worker checks the relationship again as it starts)."""
-    from tenants.registration import orders  # orders needs this module for require_active
-
-    failed = session.execute(
-        update(Registration)
-        .where(
-            Registration.tenant_id == relationship.tenant_id,
-            Registration.partner_id == relationship.partner_id,
-            Registration.state == outcomes.PENDING,
+def record(session: Session, change: Change, **detail: object) -> None:
+    """The change's event in the audit trail, once (none when nothing
+    changed). ``detail`` adds what the change led to, such as the number of
+    rows a revoke failed."""
+    if change.made:
+        _audit(
+            session,
+            change.relationship,
+            f"relationship.{change.to}",
+            {"from": change.previous, "to": change.to, **detail},
         )
-        .values(
-            state=outcomes.FAILED,
-            error_code=outcomes.RELATIONSHIP_REVOKED,
-            message=outcomes.message(outcomes.RELATIONSHIP_REVOKED),
-            updated_request_id=request_id,
-            updated_at=utcnow(),
-        )
-        .execution_options(synchronize_session=False)
-    )
-    open_orders = session.scalars(
-        select(Order.id).where(
-            Order.tenant_id == relationship.tenant_id,
-            Order.partner_id == relationship.partner_id,
-            Order.completed_at.is_(None),
-        )
-    ).all()
-    for order_pk in open_orders:
-        orders.finalize_if_done(session, order_pk)
-    return db.affected_rows(failed)
 
 
 def _audit(
@@ -236,17 +200,6 @@ def _audit(
         tenant_id=relationship.tenant_id,
         detail={"partner_id": str(relationship.partner_id), **(detail or {})},
     )
-
-
-def is_active(
-    session: Session, partner_id: uuid.UUID, tenant_id: uuid.UUID, *, hold: bool = False
-) -> bool:
-    """Whether the relationship is active; ``hold`` as in ``require_active``."""
-    try:
-        require_active(session, partner_id, tenant_id, hold=hold)
-    except Forbidden:
-        return False
-    return True
 
 
 def _reload(session: Session, relationship_id: uuid.UUID) -> Relationship:

@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     import psycopg
 
 from tenants import audit, outcomes
-from tenants.access import relationships
 from tenants.errors import InputError, NotFound
 from tenants.ingest import group_tags
 from tenants.ingest.device_rows import (
@@ -33,8 +32,7 @@ from tenants.ingest.device_rows import (
 )
 from tenants.ingest.hardware_hash import expand
 from tenants.models import Order, Registration, utcnow
-from tenants.registration import preview
-from tenants.registration.devices import effective_state_sql
+from tenants.registration import preview, relationship_rule
 
 ACCEPTED, PROCESSING = "accepted", "processing"
 COMPLETED, COMPLETED_WITH_ERRORS, FAILED = "completed", "completed_with_errors", "failed"
@@ -115,7 +113,7 @@ def submit_order(
     """
     if submission.partner_id is not None:
         # Held until COMMIT: a revoke waits for this order, then fails its rows.
-        relationships.require_active(
+        relationship_rule.require_active(
             session, submission.partner_id, submission.tenant_id, hold=not dry_run
         )
     # Read before the rows stream (on PostgreSQL, into COPY on this connection).
@@ -266,7 +264,7 @@ def failed_rows(session: Session, order_pk: uuid.UUID) -> Iterator[tuple[dict, s
 
 
 def order_counts(session: Session, order_pk: uuid.UUID) -> dict[str, dict[str, int]]:
-    state = effective_state_sql()
+    state = outcomes.effective_state_sql()
     rows = session.execute(
         select(state, Registration.error_code, func.count())
         .where(Registration.order_pk == order_pk)

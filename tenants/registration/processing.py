@@ -16,10 +16,9 @@ from sqlalchemy import select, text, update
 
 from config import logging as log_context
 from tenants import db, outcomes
-from tenants.access import relationships
 from tenants.ingest import catalog
 from tenants.models import Order, Registration, utcnow
-from tenants.registration import orders, ownership
+from tenants.registration import orders, ownership, relationship_rule
 from tenants.scoping import Scope, scoped, unscoped
 
 log = logging.getLogger(__name__)
@@ -37,16 +36,19 @@ def _load_order(order_pk: uuid.UUID) -> Order | None:
         return session.get(Order, order_pk)
 
 
-def process_chunk(
+def register_chunk(
     order_pk: uuid.UUID, start: int, stop: int, *, request_id: str | None = None
 ) -> ChunkReport:
+    """Register the order's rows ``start`` to ``stop`` (line indexes, stop
+    excluded) that are still pending, then close the order if none is left.
+    The ``jobs.tasks.process_chunk`` job runs this."""
     order = _load_order(order_pk)
     if order is None:
         log.warning("order vanished before processing", extra={"order_id": str(order_pk)})
         return ChunkReport(order_pk, 0, None)
     with scoped(Scope.tenant(order.tenant_id)), log_context.bound(principal=_principal(order)):
         with db.transaction() as session:
-            processed = _process(session, order, start, stop, request_id or order.request_id)
+            processed = _register(session, order, start, stop, request_id or order.request_id)
         with db.transaction() as session:
             status = orders.finalize_if_done(session, order_pk)
     if status is not None and order.row_count >= ANALYZE_AFTER_ROWS:
@@ -72,7 +74,7 @@ def _principal(order: Order) -> str:
     return f"tenant:{order.tenant_id}"
 
 
-def process_rows_one_by_one(
+def register_rows_one_by_one(
     order_pk: uuid.UUID,
     start: int,
     stop: int,
@@ -103,7 +105,7 @@ def process_rows_one_by_one(
         for line_index in sorted(pending):
             try:
                 with db.transaction() as session:
-                    processed += _process(session, order, line_index, line_index + 1, request_id)
+                    processed += _register(session, order, line_index, line_index + 1, request_id)
             except Exception as exc:  # noqa: BLE001 -- recorded for support, never lost
                 log.exception(
                     "row failed on its own", extra={"order_id": str(order.id), "row": line_index}
@@ -148,12 +150,12 @@ def _fail_unexpectedly(
     return result.rowcount or 0
 
 
-def _process(session, order: Order, start: int, stop: int, request_id: str) -> int:
+def _register(session, order: Order, start: int, stop: int, request_id: str) -> int:
     now = utcnow()
     # First, before any other lock: a revoke locks the relationship, then the
     # rows and the order; taking them in the same order cannot deadlock. Held
     # until COMMIT, so a revoke waits for this chunk instead of racing it.
-    revoked = order.partner_id is not None and not relationships.is_active(
+    revoked = order.partner_id is not None and not relationship_rule.is_active(
         session, order.partner_id, order.tenant_id, hold=True
     )
     session.execute(
