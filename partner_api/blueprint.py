@@ -18,7 +18,7 @@ import marshmallow as ma
 from flask import current_app
 
 from config import logging as log_context
-from partner_api.auth import authenticate
+from partner_api.auth.tokens import authenticate
 from partner_api.errors import NOT_FOUND_DETAIL, PROBLEM_CONTENT_TYPE, ApiError, ProblemSchema
 from partner_api.json_bodies import ArgumentsParser
 from partner_api.uploads import multipart_schema, parse_device_body

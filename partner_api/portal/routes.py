@@ -29,6 +29,8 @@ from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
 from partner_api import views
+from partner_api.auth import portal_sessions as auth
+from partner_api.auth.portal_sessions import signed_in
 from partner_api.errors import (
     NOT_FOUND_DETAIL,
     ApiError,
@@ -36,8 +38,7 @@ from partner_api.errors import (
     domain_status,
     record_unexpected,
 )
-from partner_api.portal import auth, time_zones
-from partner_api.portal.auth import signed_in
+from partner_api.portal import time_zones
 from partner_api.request_context import current_request_id, request_session
 from partner_api.schemas import DeviceFilterSchema, OrderCreateSchema, OrderFormSchema
 from partner_api.uploads import FILE_FIELD, parse_device_body

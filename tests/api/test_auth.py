@@ -9,7 +9,7 @@ from joserfc import jwt
 from joserfc.jwk import RSAKey
 from sqlalchemy import update
 
-from partner_api.keys import load_signing_key
+from partner_api.auth.keys import load_signing_key
 from tenants import db
 from tenants.models import ApiClient
 from tests.helpers import assert_problem

@@ -103,7 +103,7 @@ def test_every_portal_page_is_scoped(app, base_url, estate):
     for method, rule, endpoint in routes:
         view = app.view_functions[endpoint]
         kinds = getattr(view, "portal_kinds", None)
-        assert kinds, f"{rule} does not declare who may see it (portal.auth.signed_in)"
+        assert kinds, f"{rule} does not declare who may see it (auth.portal_sessions.signed_in)"
         path, used = fill_rule(rule, estate["ids"])
         secrets = estate["secrets"] - used
 

@@ -24,7 +24,7 @@ from flask_wtf.csrf import CSRFProtect
 from config import logging as log_context
 from config.settings import Settings
 from partner_api import failed_attempts
-from partner_api.auth import SCOPES_BY_KIND, Principal
+from partner_api.auth.principals import SCOPES_BY_KIND, Principal
 from partner_api.errors import NOT_FOUND_DETAIL
 from tenants.access import portal_users
 from tenants.errors import NotFound
