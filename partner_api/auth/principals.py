@@ -1,18 +1,22 @@
-"""The principal a request acts as.
+"""The principal a request acts as, and the one way into its data scope.
 
 An API token (auth/tokens.py) and a portal session (auth/portal_sessions.py)
 both end as a ``Principal``: a partner, a tenant, support or a supplier, with
-the scopes it was granted.
+the scopes it was granted. ``acting_as`` runs a view as that principal, under
+the same tenant scope whichever door it came through.
 """
 
 from __future__ import annotations
 
+import contextlib
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from flask import g
 
-from tenants.scoping import Scope
+from config import logging as log_context
+from tenants.scoping import Scope, scoped
 
 # What each kind of principal may be granted. A client gets all of its kind's
 # scopes unless created with fewer.
@@ -58,6 +62,18 @@ class Principal:
 
     def label(self) -> str:
         return f"{self.kind}:{self.id}" if self.id else self.kind
+
+
+@contextlib.contextmanager
+def acting_as(principal: Principal) -> Iterator[None]:
+    """Run the block as ``principal``: the request's log lines name it from
+    here on, and every query runs in its data scope (none for support and
+    suppliers, whose queries on tenant-owned tables then raise). The API's
+    ``blp.auth`` and the portal's ``signed_in`` both enter views through here."""
+    log_context.bind(principal=principal.label(), client_id=principal.client_id)
+    data_scope = principal.data_scope()
+    with scoped(data_scope) if data_scope else contextlib.nullcontext():
+        yield
 
 
 def current_principal() -> Principal | None:
