@@ -9,9 +9,11 @@ from config.settings import Settings
 
 def init_app(app: Flask, settings: Settings) -> None:
     from partner_api.auth import portal_sessions
+    from partner_api.portal import problems
     from partner_api.portal.routes import bp
 
     portal_sessions.init_app(app, settings)
+    problems.register(bp)
     app.register_blueprint(bp)
     # Password guessing: sign-in attempts per address and account, beside the
     # general per-address limit; the account is the address as looked up.
