@@ -280,7 +280,7 @@ class RssSampler:
 def prepare_directory() -> dict:
     """Partners, customers, relationships and clients, through the domain (as the CLI does)."""
     os.environ.update(_env())
-    from partner_api.auth import SCOPES_BY_KIND
+    from partner_api.auth.principals import SCOPES_BY_KIND
     from tenants import db
     from tenants.access import organisations
     from tenants.access.clients import create_client

@@ -12,7 +12,6 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from config.logging import configure_logging
 from config.settings import Settings
 from partner_api import (
-    auth,
     errors,
     failed_attempts,
     json_bodies,
@@ -20,9 +19,9 @@ from partner_api import (
     portal,
     rate_limits,
     request_context,
-    security,
 )
-from partner_api.keys import KeyRing
+from partner_api.auth import principals, security_headers, tokens
+from partner_api.auth.keys import KeyRing
 from tenants import db
 
 API_TITLE = "Partner device registration"
@@ -71,10 +70,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     db.configure(settings.database_url)
 
     request_context.init_app(app)
-    security.init_app(app)
+    security_headers.init_app(app)
     keys = KeyRing(settings.jwt_private_key_file)
     app.extensions["partner_api.keys"] = keys
-    auth.init_app(app, keys, settings)
+    tokens.init_app(app, keys, settings)
     failed_attempts.init_app(app)  # before the limiter: see there
     rate_limits.init_app(app)
     metrics.init_app(app)
@@ -89,7 +88,7 @@ def create_app(settings: Settings | None = None) -> Flask:
             "flows": {
                 "clientCredentials": {
                     "tokenUrl": "/oauth/token",
-                    "scopes": {s: f"{kind} access" for s, kind in auth.ALL_SCOPES.items()},
+                    "scopes": {s: f"{kind} access" for s, kind in principals.ALL_SCOPES.items()},
                 }
             },
         },

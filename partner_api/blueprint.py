@@ -9,7 +9,6 @@ missing scope, and runs the view inside the principal's data scope.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 from collections.abc import Callable
 
@@ -17,12 +16,11 @@ import flask_smorest
 import marshmallow as ma
 from flask import current_app
 
-from config import logging as log_context
-from partner_api.auth import authenticate
+from partner_api.auth.principals import acting_as
+from partner_api.auth.tokens import authenticate
 from partner_api.errors import NOT_FOUND_DETAIL, PROBLEM_CONTENT_TYPE, ApiError, ProblemSchema
 from partner_api.json_bodies import ArgumentsParser
 from partner_api.uploads import multipart_schema, parse_device_body
-from tenants.scoping import scoped
 
 ERROR_DESCRIPTIONS = {
     400: "The request is malformed.",
@@ -136,9 +134,7 @@ class ApiBlueprint(flask_smorest.Blueprint):
                             f'scope="{scope}"'
                         },
                     )
-                log_context.bind(principal=principal.label(), client_id=principal.client_id)
-                data_scope = principal.data_scope()
-                with scoped(data_scope) if data_scope else contextlib.nullcontext():
+                with acting_as(principal):
                     return func(*args, **kwargs)
 
             # Read by the isolation test: every /v1 view must declare this.

@@ -155,7 +155,7 @@ def clients_group() -> None:
 @json_option
 def clients_create(partner_id, tenant_id, support, supplier_id, scopes, name, as_json) -> None:
     """Create a client; its secret is shown once, here."""
-    from partner_api.auth import SCOPES_BY_KIND
+    from partner_api.auth.principals import SCOPES_BY_KIND
     from tenants.access.clients import create_client
 
     chosen = [
@@ -408,7 +408,7 @@ def keys_group() -> None:
 @json_option
 def keys_rotate(grace: int | None, as_json: bool) -> None:
     """Sign new tokens with a new key; the old key verifies until its tokens expire."""
-    from partner_api.keys import rotate
+    from partner_api.auth.keys import rotate
 
     settings = _settings()
     grace = settings.token_lifetime_seconds + 60 if grace is None else grace
@@ -505,7 +505,7 @@ def serve(host: str, port: int, api_workers: int, as_json: bool) -> None:
 def demo(base_url: str, as_json: bool) -> None:
     """Create a demo partner, tenant, active relationship and clients, and
     print ready-to-paste curl commands for one order."""
-    from partner_api.auth import SCOPES_BY_KIND
+    from partner_api.auth.principals import SCOPES_BY_KIND
     from tenants.access import organisations
     from tenants.access.clients import create_client
     from tenants.access.portal_users import demo_user

@@ -3,12 +3,19 @@
 Every error body has ``type``, ``title``, ``status``, ``detail``, a stable
 ``code`` and the ``request_id``; validation failures add ``errors`` (field ->
 messages). Never a stack trace, never an HTML page.
+
+``problem_of`` is the one translation of a known error (a domain error of
+tenants/errors.py, or an ``ApiError``) into a ``Problem``: the API answers it
+as problem JSON, the portal shows the same status and detail on its pages
+(partner_api/portal/problems.py).
 """
 
 from __future__ import annotations
 
 import logging
 import traceback
+from dataclasses import dataclass, field
+from http import HTTPStatus
 from pathlib import Path
 
 import marshmallow as ma
@@ -94,6 +101,22 @@ class ApiError(Exception):
         self.extra = extra or {}
 
 
+@dataclass(frozen=True)
+class Problem:
+    """What went wrong, in the words the API's problem JSON and the portal's
+    pages both use."""
+
+    status: int
+    code: str
+    detail: str
+    title: str
+    # Validation failures: field (or location) -> messages.
+    errors: dict | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    # Members of the problem JSON beyond the common ones.
+    extra: dict = field(default_factory=dict)
+
+
 def problem_response(
     status: int,
     code: str,
@@ -104,8 +127,6 @@ def problem_response(
     headers: dict | None = None,
     extra: dict | None = None,
 ) -> Response:
-    from http import HTTPStatus
-
     body = {
         "type": f"urn:partner-api:problem:{code}",
         "title": title or HTTPStatus(status).phrase,
@@ -180,46 +201,55 @@ def handle_http_exception(error: HTTPException) -> Response:
     return problem_response(status, _HTTP_CODES.get(status, "http_error"), detail, headers=headers)
 
 
-def handle_api_error(error: ApiError) -> Response:
-    return problem_response(
-        error.status,
-        error.code,
-        error.detail,
-        title=error.title,
-        errors=error.errors,
-        headers=error.headers,
-        extra=error.extra,
-    )
-
-
-def domain_status(error: DomainError) -> int:
-    return next((s for cls, s in _DOMAIN_STATUS.items() if isinstance(error, cls)), 400)
-
-
-def domain_detail(error: DomainError) -> str:
-    """The message, prefixed with where the bad input was ('orders.csv, line 12: ...')."""
-    location = error.location() if isinstance(error, InputError) else ""
-    if location and not error.message.startswith(location):
-        return f"{location}: {error.message}"
-    return error.message
-
-
-def handle_domain_error(error: DomainError) -> Response:
-    errors = None
+def problem_of(error: ApiError | DomainError) -> Problem:
+    """The problem a known error stands for: a domain error's status comes
+    from its class, its detail says where bad input was ('orders.csv, line
+    12: ...'); an ``ApiError`` says all of it itself."""
+    if isinstance(error, ApiError):
+        return Problem(
+            status=error.status,
+            code=error.code,
+            detail=error.detail,
+            title=error.title or HTTPStatus(error.status).phrase,
+            errors=error.errors,
+            headers=dict(error.headers),
+            extra=dict(error.extra),
+        )
+    status = next((s for cls, s in _DOMAIN_STATUS.items() if isinstance(error, cls)), 400)
+    detail, errors = error.message, None
     if isinstance(error, InputError):
-        key = error.location() or error.field or "body"
-        errors = {key: [error.message]}
+        location = error.location()
+        if location and not error.message.startswith(location):
+            detail = f"{location}: {error.message}"
+        errors = {location or error.field or "body": [error.message]}
     headers = {}
     if isinstance(error, RetryLater):
         headers["Retry-After"] = str(error.retry_after)
-    return problem_response(
-        domain_status(error),
-        error.code,
-        domain_detail(error),
+    return Problem(
+        status=status,
+        code=error.code,
+        detail=detail,
+        title=HTTPStatus(status).phrase,
         errors=errors,
         headers=headers,
-        extra=error.details,
+        extra=dict(error.details),
     )
+
+
+def problem_json(problem: Problem) -> Response:
+    return problem_response(
+        problem.status,
+        problem.code,
+        problem.detail,
+        title=problem.title,
+        errors=problem.errors,
+        headers=problem.headers,
+        extra=problem.extra,
+    )
+
+
+def handle_known_error(error: ApiError | DomainError) -> Response:
+    return problem_json(problem_of(error))
 
 
 # Our own code, where the "where" of an unexpected error points.
@@ -255,18 +285,25 @@ def record_unexpected(error: BaseException) -> None:
     g.unexpected_error = describe_exception(error)
 
 
-def handle_unexpected(error: BaseException) -> Response:
+def unexpected_problem(error: BaseException) -> Problem:
+    """Record an unexpected error (see ``record_unexpected``) and say only
+    what the caller can act on: the request ID to give support."""
     record_unexpected(error)
-    return problem_response(
-        500,
-        "internal_error",
-        "Your request could not be processed. Contact support and provide the request ID: "
-        f"{getattr(g, 'request_id', '')}",
+    return Problem(
+        status=500,
+        code="internal_error",
+        detail="Your request could not be processed. Contact support and provide the "
+        f"request ID: {getattr(g, 'request_id', '')}",
+        title=HTTPStatus.INTERNAL_SERVER_ERROR.phrase,
     )
+
+
+def handle_unexpected(error: BaseException) -> Response:
+    return problem_json(unexpected_problem(error))
 
 
 def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(HTTPException, handle_http_exception)
-    app.register_error_handler(ApiError, handle_api_error)
-    app.register_error_handler(DomainError, handle_domain_error)
+    app.register_error_handler(ApiError, handle_known_error)
+    app.register_error_handler(DomainError, handle_known_error)
     app.register_error_handler(Exception, handle_unexpected)

@@ -8,7 +8,7 @@ from sqlalchemy import text
 
 from jobs.connection import connect
 from jobs.worker import live_workers
-from partner_api import auth
+from partner_api.auth import tokens
 from partner_api.blueprint import ApiBlueprint
 from tenants import db
 
@@ -119,4 +119,4 @@ def token():
     Authenticate with HTTP Basic (``client_secret_basic``) or with
     ``client_id``/``client_secret`` form fields (``client_secret_post``).
     """
-    return auth.token_response()
+    return tokens.token_response()

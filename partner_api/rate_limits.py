@@ -22,9 +22,9 @@ from flask_limiter import Limiter
 
 from jobs.connection import redis_url
 from partner_api import metrics
-from partner_api.auth import authenticate
+from partner_api.auth.portal_sessions import portal_principal
+from partner_api.auth.tokens import authenticate
 from partner_api.errors import ApiError
-from partner_api.portal.auth import portal_principal
 
 _UNLIMITED_PATHS = ("/healthz", "/readyz")
 # Stylesheets and scripts every page loads: cheap, and not worth a budget.

@@ -20,7 +20,6 @@ from werkzeug.exceptions import BadRequest
 
 from partner_api import json_bodies
 from partner_api.errors import ApiError, describe_validation
-from tenants.errors import InputError
 from tenants.ingest import csv_input
 from tenants.ingest.device_rows import RowInput
 
@@ -48,19 +47,9 @@ class RowStream:
     def _read_csv(
         self, uploads: list[csv_input.Upload], *, max_rows: int, max_bytes: int
     ) -> Iterator[RowInput]:
-        try:
-            for row in csv_input.read_device_rows(uploads, max_rows=max_rows, max_bytes=max_bytes):
-                self.formats.add(row.format.name)
-                yield RowInput(values=row.values, line=row.line, source=row.source)
-        except csv_input.CsvFileError as exc:
-            too_large = isinstance(exc, csv_input.UploadTooLarge)
-            raise InputError(
-                exc.message,
-                code="upload_too_large" if too_large else "csv_invalid",
-                file=exc.source,
-                line=exc.line,
-                field=exc.field,
-            ) from exc
+        for row in csv_input.read_device_rows(uploads, max_rows=max_rows, max_bytes=max_bytes):
+            self.formats.add(row.format.name)
+            yield RowInput(values=row.values, line=row.line, source=row.source)
 
     @property
     def source_format(self) -> str:

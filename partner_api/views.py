@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from config.settings import Settings
 from jobs.tasks import enqueue_order
-from partner_api.auth import require_principal
+from partner_api.auth.principals import require_principal
 from partner_api.request_context import current_request_id, request_session
 from partner_api.schemas import DryRunSchema, OrderSchema
 from partner_api.uploads import request_fingerprint

@@ -52,6 +52,35 @@ class InputError(DomainError):
         return ", ".join(parts)
 
 
+class CsvFileError(InputError):
+    """A file cannot be read as device rows (tenants/ingest/csv_input.py). The
+    message names the file, the line (when there is one) and what to fix."""
+
+    code = "csv_invalid"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        source: str | None = None,
+        line: int | None = None,
+        field: str | None = None,
+        code: str | None = None,
+    ) -> None:
+        super().__init__(message, code=code, file=source, line=line, field=field)
+
+    @property
+    def source(self) -> str | None:
+        """The file, named as its device rows name it ("orders.zip/PC1.csv")."""
+        return self.file
+
+
+class UploadTooLarge(CsvFileError):
+    """The upload has more rows or bytes than one order takes."""
+
+    code = "upload_too_large"
+
+
 class NotFound(DomainError):
     """The object does not exist, or is not visible in the current scope (404)."""
 

@@ -16,7 +16,7 @@ import requests
 from openapi_core import Config, OpenAPI
 from openapi_core.contrib.requests import RequestsOpenAPIRequest, RequestsOpenAPIResponse
 
-from partner_api.auth import SCOPES_BY_KIND
+from partner_api.auth.principals import SCOPES_BY_KIND
 from tenants.access import organisations
 from tenants.access.clients import create_client
 from tenants.ingest.hardware_hash import build_hardware_hash

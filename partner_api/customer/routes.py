@@ -7,7 +7,7 @@ import uuid
 from sqlalchemy import select
 
 from partner_api import views
-from partner_api.auth import require_principal
+from partner_api.auth.principals import require_principal
 from partner_api.blueprint import ApiBlueprint
 from partner_api.request_context import current_request_id, request_session
 from partner_api.schemas import (

@@ -24,20 +24,14 @@ from flask import (
     url_for,
 )
 from flask_smorest.pagination import PaginationParameters
-from flask_wtf.csrf import CSRFError
 from sqlalchemy import select
-from werkzeug.exceptions import HTTPException
 
 from partner_api import views
-from partner_api.errors import (
-    NOT_FOUND_DETAIL,
-    ApiError,
-    domain_detail,
-    domain_status,
-    record_unexpected,
-)
-from partner_api.portal import auth, time_zones
-from partner_api.portal.auth import signed_in
+from partner_api.auth import portal_sessions as auth
+from partner_api.auth.portal_sessions import signed_in
+from partner_api.errors import ApiError
+from partner_api.portal import time_zones
+from partner_api.portal.problems import problem_text
 from partner_api.request_context import current_request_id, request_session
 from partner_api.schemas import DeviceFilterSchema, OrderCreateSchema, OrderFormSchema
 from partner_api.uploads import FILE_FIELD, parse_device_body
@@ -120,13 +114,6 @@ def _pages(parameters: PaginationParameters) -> dict:
         "previous_url": link(parameters.page - 1) if parameters.page > 1 else None,
         "next_url": link(parameters.page + 1) if parameters.page < last else None,
     }
-
-
-def problem_text(error: ApiError | DomainError) -> tuple[int, str]:
-    """(status, what to tell the person) for an error the portal shows inline."""
-    if isinstance(error, ApiError):
-        return error.status, error.detail
-    return domain_status(error), domain_detail(error)
 
 
 @bp.context_processor
@@ -560,47 +547,3 @@ def _validation_text(messages: dict) -> str:
         f"{field}: {' '.join(m if isinstance(m, str) else str(m) for m in msgs)}"
         for field, msgs in messages.items()
     )
-
-
-# --- errors: the same codes as the API, as pages ----------------------------------------------
-
-
-@bp.errorhandler(ApiError)
-@bp.errorhandler(DomainError)
-def _known_error(error: ApiError | DomainError):
-    status, detail = problem_text(error)
-    if status == 404:
-        detail = NOT_FOUND_DETAIL
-    return render_template("portal/error.html", status=status, detail=detail), status
-
-
-@bp.errorhandler(CSRFError)
-def _stale_form(error: CSRFError):
-    detail = (
-        "This form has expired or did not come from this portal. Reload the page and try again."
-    )
-    return render_template("portal/error.html", status=400, detail=detail), 400
-
-
-@bp.errorhandler(HTTPException)
-def _http_error(error: HTTPException):
-    status = error.code or 500
-    if status == 404:
-        detail = NOT_FOUND_DETAIL
-    elif status == 413:
-        detail = "The upload is larger than this service accepts. Split it into smaller files."
-    elif status == 429:
-        detail = "Too many requests. Wait a minute, then try again."
-    else:
-        detail = error.description or "The request could not be handled."
-    return render_template("portal/error.html", status=status, detail=detail), status
-
-
-@bp.errorhandler(Exception)
-def _unexpected(error: Exception):
-    record_unexpected(error)
-    detail = (
-        "Your request could not be processed. Contact support and provide the request ID: "
-        f"{current_request_id()}"
-    )
-    return render_template("portal/error.html", status=500, detail=detail), 500

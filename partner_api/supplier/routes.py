@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from partner_api.auth import require_principal
+from partner_api.auth.principals import require_principal
 from partner_api.blueprint import ApiBlueprint
 from partner_api.request_context import current_request_id, request_session
 from partner_api.schemas import CatalogCreateSchema, CatalogFormSchema, CatalogResultSchema

@@ -11,10 +11,10 @@ were concatenated. A ``.zip`` upload stands for the CSV files inside it.
 
 ``read_device_rows`` yields one ``DeviceRow`` per device line, numbered by
 its physical line in its file, and raises ``CsvFileError`` (``UploadTooLarge``
-for the size limits) with a message that names the file, the line and what to
-fix. Nothing is read into memory whole: bytes are decoded as they are read,
-rows are handed out as they are parsed, and a row is at most
-``MAX_ROW_CHARS`` characters.
+for the size limits; both input errors of tenants/errors.py) with a message
+that names the file, the line and what to fix. Nothing is read into memory
+whole: bytes are decoded as they are read, rows are handed out as they are
+parsed, and a row is at most ``MAX_ROW_CHARS`` characters.
 
 ``write_rows_csv`` writes rows back in a format, with an error code and
 message per row, for the failed-rows download; reading that file again
@@ -38,6 +38,8 @@ from typing import IO, TYPE_CHECKING, cast
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
 
+from tenants.errors import CsvFileError, UploadTooLarge
+
 # The fields a device row may carry (SPEC section 2): one definition for JSON and CSV.
 from tenants.ingest.device_rows import FIELDS, implausible_serial_problem
 from tenants.ingest.spreadsheet_cells import neutralise, restore
@@ -47,11 +49,9 @@ __all__ = [
     "FIELDS",
     "FORMATS",
     "MAX_ROW_CHARS",
-    "CsvFileError",
     "CsvFormat",
     "DeviceRow",
     "Upload",
-    "UploadTooLarge",
     "read_device_rows",
     "write_rows_csv",
 ]
@@ -160,29 +160,6 @@ class DeviceRow:
     line: int  # the physical line, from 1, where the row starts in its file
     format: CsvFormat
     values: dict[str, str | None]
-
-
-class CsvFileError(Exception):
-    """A file cannot be read as device rows. ``message`` names the file, the line
-    (when there is one) and what to fix."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        source: str | None = None,
-        line: int | None = None,
-        field: str | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.source = source
-        self.line = line
-        self.field = field
-
-
-class UploadTooLarge(CsvFileError):
-    """The upload has more rows or bytes than one order takes."""
 
 
 def read_device_rows(

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import contextvars
 import time
+import uuid
 
+import pytest
 import requests
 from joserfc import jwt
 from joserfc.jwk import RSAKey
-from sqlalchemy import update
+from sqlalchemy import select, update
 
-from partner_api.keys import load_signing_key
+from config import logging as log_context
+from partner_api.auth.keys import load_signing_key
+from partner_api.auth.principals import Principal, acting_as
 from tenants import db
-from tenants.models import ApiClient
+from tenants.access import organisations
+from tenants.models import ApiClient, Order
+from tenants.scoping import Scope, ScopeMissing, scoped
 from tests.helpers import assert_problem
 
 
@@ -277,3 +284,28 @@ def test_a_scope_taken_from_the_client_stops_its_tokens_granting_it(api, world):
     response = world.submit(partner, tenant, [{"serial_number": "X"}])
     assert_problem(response, 403, "insufficient_scope")
     assert api.get("/v1/partner/customers", token=partner.token).status_code == 200
+
+
+def test_acting_as_a_principal_enters_its_data_scope_and_names_it_in_the_logs(settings):
+    """The one way in for both the API and the portal: a tenant sees its own
+    rows only, and support (no data scope) cannot read a tenant-owned table."""
+    a = organisations.create_tenant(f"Acting A {uuid.uuid4().hex[:6]}")
+    b = organisations.create_tenant(f"Acting B {uuid.uuid4().hex[:6]}")
+    for tenant in (a, b):
+        with scoped(Scope.tenant(tenant.id)), db.transaction() as session:
+            session.add(Order(tenant_id=tenant.id, request_id="acting-as-test"))
+
+    def orders_seen_by(principal: Principal) -> tuple[set, dict]:
+        with acting_as(principal), db.transaction() as session:
+            seen = set(session.scalars(select(Order.tenant_id)).all())
+        return seen, log_context.context()
+
+    tenant_a = Principal("tenant", str(a.id), "client-a", frozenset())
+    seen, logged = contextvars.copy_context().run(orders_seen_by, tenant_a)
+    assert seen == {a.id}
+    assert logged["principal"] == f"tenant:{a.id}"
+    assert logged["client_id"] == "client-a"
+
+    support = Principal("support", None, "client-support", frozenset())
+    with pytest.raises(ScopeMissing):
+        contextvars.copy_context().run(orders_seen_by, support)

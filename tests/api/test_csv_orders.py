@@ -371,6 +371,7 @@ def test_a_bad_file_among_good_ones_stores_nothing(api, pair):
 
     body = assert_problem(response, 422, "csv_invalid")
     assert body["detail"].startswith("bad.csv, line 3")
+    assert body["errors"] == {"bad.csv, line 3": [body["detail"]]}
     assert api.get("/v1/partner/orders", token=partner.token).json() == []
 
 

@@ -25,6 +25,7 @@ from tenants.scoping import Scope, scoped
 from tests.helpers import (
     CSV_HEADERS,
     UNACCEPTABLE_TAG,
+    assert_problem,
     csv_row,
     device,
     encode_csv,
@@ -103,7 +104,7 @@ def test_every_portal_page_is_scoped(app, base_url, estate):
     for method, rule, endpoint in routes:
         view = app.view_functions[endpoint]
         kinds = getattr(view, "portal_kinds", None)
-        assert kinds, f"{rule} does not declare who may see it (portal.auth.signed_in)"
+        assert kinds, f"{rule} does not declare who may see it (auth.portal_sessions.signed_in)"
         path, used = fill_rule(rule, estate["ids"])
         secrets = estate["secrets"] - used
 
@@ -145,6 +146,33 @@ def test_a_form_without_its_csrf_token_changes_nothing(api, world, people, base_
     assert "This form has expired or did not come from this portal" in response.text
     [after] = api.get("/v1/customer/relationships", token=tenant.token).json()
     assert after["status"] == "pending"
+
+
+def test_a_refused_change_reads_on_the_page_as_in_the_api(api, world, people, base_url):
+    """A domain error is told once: the page shows the status and detail of
+    the API's problem for the same refusal."""
+    partner, tenant = world.partner(), world.tenant()
+    relationship = api.post(
+        f"/v1/partner/customers/{tenant.id}/relationship-requests", token=partner.token
+    ).json()
+    declined = f"/v1/customer/relationships/{relationship['id']}/decline"
+    assert api.post(declined, token=tenant.token).status_code == 200
+    problem = assert_problem(
+        api.post(f"/v1/customer/relationships/{relationship['id']}/approve", token=tenant.token),
+        409,
+        "relationship_state_conflict",
+    )
+    http = signed_in_session(base_url, people("tenant", tenant))
+    token = csrf_token(http.get(f"{base_url}/portal/relationships", timeout=30).text)
+
+    response = http.post(
+        f"{base_url}/portal/relationships/{relationship['id']}/approve",
+        data={"csrf_token": token},
+        timeout=30,
+    )
+
+    assert response.status_code == 409
+    assert html.escape(problem["detail"]) in response.text
 
 
 def test_sign_in_attempts_are_limited_per_account(world, people, base_url):

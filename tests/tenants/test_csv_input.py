@@ -11,15 +11,14 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from tenants.errors import CsvFileError, InputError, UploadTooLarge
 from tenants.ingest.csv_input import (
     ERROR_HEADER,
     FIELDS,
     FORMATS,
     MAX_ROW_CHARS,
-    CsvFileError,
     DeviceRow,
     Upload,
-    UploadTooLarge,
     read_device_rows,
     write_rows_csv,
 )
@@ -445,6 +444,18 @@ def test_unknown_header_names_the_first_non_blank_line_and_the_accepted_headers(
     ):
         assert accepted in error.message
     assert (error.source, error.line) == ("bad.csv", 3)
+
+
+def test_file_errors_are_input_errors_that_say_where():
+    """Reported like every other input error: a stable code, and the file and
+    line that the message starts with."""
+    unreadable = error_of(("bad.csv", b"\r\n\r\nSerial,Hash\r\nA,B\r\n"))
+    data = encode([FORMAT["partner"].header, row_of("partner")])
+    too_large = error_of(("a.csv", data), ("b.csv", data), max_bytes=2 * len(data) - 1)
+
+    assert isinstance(unreadable, InputError) and isinstance(too_large, InputError)
+    assert (unreadable.code, unreadable.location()) == ("csv_invalid", "bad.csv, line 3")
+    assert (too_large.code, too_large.location()) == ("upload_too_large", "b.csv")
 
 
 def test_unknown_header_is_shortened_in_the_message():

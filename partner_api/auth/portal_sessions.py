@@ -10,7 +10,6 @@ API client could. Forms carry a CSRF token (Flask-WTF).
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import os
 import secrets
@@ -21,15 +20,13 @@ from pathlib import Path
 from flask import Flask, current_app, g, redirect, request, session, url_for
 from flask_wtf.csrf import CSRFProtect
 
-from config import logging as log_context
 from config.settings import Settings
 from partner_api import failed_attempts
-from partner_api.auth import SCOPES_BY_KIND, Principal
+from partner_api.auth.principals import SCOPES_BY_KIND, Principal, acting_as
 from partner_api.errors import NOT_FOUND_DETAIL
 from tenants.access import portal_users
 from tenants.errors import NotFound
 from tenants.models import PortalUser
-from tenants.scoping import scoped
 
 PREFIX = "/portal"
 csrf = CSRFProtect()
@@ -143,9 +140,7 @@ def signed_in(*kinds: str) -> Callable:
                 raise NotFound(NOT_FOUND_DETAIL)
             if request.method == "POST":
                 csrf.protect()
-            log_context.bind(principal=principal.label(), client_id=principal.client_id)
-            data_scope = principal.data_scope()
-            with scoped(data_scope) if data_scope else contextlib.nullcontext():
+            with acting_as(principal):
                 return view(*args, **kwargs)
 
         # Read by the portal isolation test: every portal page declares who may see it.

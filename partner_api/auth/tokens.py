@@ -1,15 +1,14 @@
 """OAuth 2.0 client credentials: the service is its own authorization server.
 
 ``POST /oauth/token`` issues short-lived JWT access tokens (RFC 9068) signed
-with the configured key; routes accept them through a ResourceProtector whose
-validator pins the algorithm and checks iss, aud, exp, nbf and typ. Each token
-names one principal: a partner, a tenant, support, or a supplier.
+with the configured key (auth/keys.py); routes accept them through a
+ResourceProtector whose validator pins the algorithm and checks iss, aud, exp,
+nbf and typ. Each token names one principal (auth/principals.py): a partner,
+a tenant, support, or a supplier.
 """
 
 from __future__ import annotations
 
-import uuid
-from dataclasses import dataclass
 from typing import NoReturn
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer, ResourceProtector
@@ -23,57 +22,12 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 
 from partner_api import failed_attempts
+from partner_api.auth.keys import SIGNING_ALG, KeyRing
+from partner_api.auth.principals import Principal
 from partner_api.errors import ApiError, problem_response
-from partner_api.keys import SIGNING_ALG, KeyRing
 from partner_api.request_context import request_session
 from tenants.access import clients as client_store
 from tenants.models import ApiClient
-from tenants.scoping import Scope
-
-# What each kind of principal may be granted. A client gets all of its kind's
-# scopes unless created with fewer.
-SCOPES_BY_KIND = {
-    "partner": ("partner:read", "partner:write"),
-    "tenant": ("customer:read", "customer:write"),
-    "support": ("support:read",),
-    "supplier": ("supplier:write",),
-}
-ALL_SCOPES = {scope: kind for kind, scopes in SCOPES_BY_KIND.items() for scope in scopes}
-
-
-@dataclass(frozen=True)
-class Principal:
-    kind: str  # partner | tenant | support | supplier
-    id: str | None  # partner or tenant UUID, supplier ID; None for support
-    client_id: str
-    scopes: frozenset[str]
-
-    @property
-    def partner_id(self) -> uuid.UUID | None:
-        return uuid.UUID(self.id) if self.kind == "partner" and self.id else None
-
-    @property
-    def tenant_id(self) -> uuid.UUID | None:
-        return uuid.UUID(self.id) if self.kind == "tenant" and self.id else None
-
-    def own_id(self) -> str:
-        """The partner, tenant or supplier ID this principal acts for, in a view
-        that ``blp.auth`` has already limited to that kind."""
-        if not self.id:
-            raise RuntimeError(f"a {self.kind} principal acts for no organisation")
-        return self.id
-
-    def data_scope(self) -> Scope | None:
-        """The tenant scope queries run under; None for support and suppliers
-        (a query on a tenant-owned table then raises)."""
-        if self.partner_id is not None:
-            return Scope.partner(self.partner_id)
-        if self.tenant_id is not None:
-            return Scope.tenant(self.tenant_id)
-        return None
-
-    def label(self) -> str:
-        return f"{self.kind}:{self.id}" if self.id else self.kind
 
 
 class OAuthClient(ClientMixin):
@@ -308,17 +262,4 @@ def authenticate() -> Principal:
         scopes=frozenset(str(claims.get("scope") or "").split()) & set(client.scopes.split()),
     )
     g.principal = principal
-    return principal
-
-
-def current_principal() -> Principal | None:
-    return getattr(g, "principal", None)
-
-
-def require_principal() -> Principal:
-    """The principal of a view behind ``blp.auth``, which has answered 401
-    already when there is none."""
-    principal = current_principal()
-    if principal is None:
-        raise RuntimeError("no principal: the view is not behind blp.auth")
     return principal
