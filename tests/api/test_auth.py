@@ -12,7 +12,7 @@ from sqlalchemy import update
 from partner_api.keys import load_signing_key
 from tenants import db
 from tenants.models import ApiClient
-from tests.helpers import assert_problem
+from tests.http import assert_problem
 
 
 def _claims(token: str) -> tuple[dict, dict]:

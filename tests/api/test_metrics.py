@@ -12,7 +12,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import event
 
 from tenants import db
-from tests.helpers import assert_problem, device, wait_for_order
+from tests.factories import device
+from tests.http import assert_problem, wait_for_order
 
 SCRAPER = {"Authorization": f"Bearer {os.environ['METRICS_TOKEN']}"}
 

@@ -21,7 +21,7 @@ from tenants import db
 from tenants.models import Order
 from tenants.scoping import unscoped
 from tests.api.test_metrics import scrape, value
-from tests.helpers import device
+from tests.factories import device
 
 
 def run_sweep(redis_connection, run_worker) -> None:
