@@ -5,12 +5,14 @@ order to be final."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 
 import requests
 from openapi_core import Config, OpenAPI
 from openapi_core.contrib.requests import RequestsOpenAPIRequest, RequestsOpenAPIResponse
+from prometheus_client.parser import text_string_to_metric_families
 
 
 class ApiClient:
@@ -140,3 +142,24 @@ def fill_rule(rule: str, ids: dict[str, str]) -> tuple[str, set[str]]:
         return ids[name]
 
     return re.sub(r"<(?:([^:>]+):)?([a-z_]+)>", fill, rule), used
+
+
+# The configured scraper's credentials for /metrics (tests/conftest.py sets the token).
+METRICS_SCRAPER = {"Authorization": f"Bearer {os.environ['METRICS_TOKEN']}"}
+
+
+def metric_samples(api: ApiClient) -> dict[tuple[str, tuple], float]:
+    """A /metrics scrape as the configured scraper: (name, labels) -> value."""
+    response = api.get("/metrics", check=False, headers=METRICS_SCRAPER)
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("text/plain")
+    samples = {}
+    for family in text_string_to_metric_families(response.text):
+        for sample in family.samples:
+            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return samples
+
+
+def metric_value(samples, name: str, **labels) -> float:
+    """One sample of a scrape; 0 when the scrape has none."""
+    return samples.get((name, tuple(sorted(labels.items()))), 0.0)

@@ -20,8 +20,8 @@ from jobs.connection import MAINTENANCE_QUEUE, REGISTRATIONS_QUEUE
 from tenants import db
 from tenants.models import Order
 from tenants.scoping import unscoped
-from tests.api.test_metrics import scrape, value
 from tests.factories import device
+from tests.http import metric_samples, metric_value
 
 
 def run_sweep(redis_connection, run_worker) -> None:
@@ -66,9 +66,9 @@ def test_work_lost_from_redis_is_handed_out_at_the_next_sweep(
     # ... a minute later, far before the pending deadline (300 s), the chunks
     # whose jobs Redis no longer has are handed out again and processed.
     handed_out_ago(order_id, 60)
-    before = value(scrape(api), "partner_api_sweeper_recovered_chunks_total")
+    before = metric_value(metric_samples(api), "partner_api_sweeper_recovered_chunks_total")
     run_sweep(redis_connection, run_worker)
-    recovered = value(scrape(api), "partner_api_sweeper_recovered_chunks_total")
+    recovered = metric_value(metric_samples(api), "partner_api_sweeper_recovered_chunks_total")
     assert recovered - before == 3  # its three chunks, counted for /metrics
 
     order = api.get(location, token=partner.token).json()
