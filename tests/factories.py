@@ -19,7 +19,7 @@ from tenants.ingest.device_rows import RowInput
 from tenants.ingest.group_tags import DEFAULT_MAX_LENGTH
 from tenants.ingest.hardware_hash import build_hardware_hash
 from tenants.models import Order, Partner, Registration, Tenant
-from tenants.registration import orders
+from tenants.registration import orders, processing
 from tenants.scoping import Scope, scoped, unscoped
 from tests.http import ApiClient, wait_for_order
 
@@ -223,3 +223,16 @@ def order_of(order_pk: uuid.UUID) -> Order:
         order = session.get(Order, order_pk)
         assert order is not None
         return order
+
+
+def process(result: orders.SubmitResult) -> None:
+    """Settle every chunk of a stored order as the worker does, in this
+    process (the domain step alone: no queue, no retries)."""
+    assert result.order is not None
+    for start, stop in result.chunks:
+        processing.process_chunk(result.order.id, start, stop)
+
+
+def pkid() -> str:
+    """A fresh 13-digit product key ID."""
+    return str(uuid.uuid4().int % 10**13).zfill(13)
