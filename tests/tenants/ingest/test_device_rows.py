@@ -84,8 +84,7 @@ def test_a_row_that_contradicts_its_hash_is_not_found_saying_which_value():
     assert row.error_code == outcomes.DEVICE_NOT_FOUND
     # The matching model is not blamed.
     assert row.message.endswith(
-        "(The serial number in the row (SN-2) does not match the one in the hardware hash "
-        "(SN-1).)"
+        "(The serial number in the row (SN-2) does not match the one in the hardware hash (SN-1).)"
     )
 
 
