@@ -41,7 +41,8 @@ from config.settings import Settings  # noqa: E402
 from jobs.connection import QUEUE_NAMES, connect  # noqa: E402
 from tenants import db  # noqa: E402
 from tenants.migrate import upgrade  # noqa: E402
-from tests.helpers import ApiClient, World  # noqa: E402
+from tests.factories import World  # noqa: E402
+from tests.http import ApiClient  # noqa: E402
 
 
 def _reset_database(url: str) -> None:

@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-from tests.helpers import wait_for_order
+from tests.http import wait_for_order
 
 
 def cli(*args: str) -> dict:

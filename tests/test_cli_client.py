@@ -19,7 +19,8 @@ import time
 import pytest
 
 from tenants.ingest.hardware_hash import build_hardware_hash
-from tests.helpers import CSV_HEADERS, csv_row, encode_csv, unique
+from tests.csv_files import CSV_HEADERS, csv_row, encode_csv
+from tests.factories import unique
 from tests.processes import start_worker, stop_all
 
 

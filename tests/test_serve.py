@@ -18,7 +18,8 @@ from jobs import embedded_redis
 from tenants import db
 from tenants.models import Registration
 from tenants.scoping import unscoped
-from tests.helpers import ApiClient, World, device
+from tests.factories import World, device
+from tests.http import ApiClient
 from tests.processes import Serve, json_log_problems, scrape_metrics, wait_until
 
 pytestmark = pytest.mark.timeout(240)

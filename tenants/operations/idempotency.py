@@ -19,7 +19,7 @@ from tenants import db
 from tenants.errors import InputError
 from tenants.models import IdempotencyKey, utcnow
 
-_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
+_KEY = re.compile(r"[\x21-\x7e]{1,200}")
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ class StoredResponse:
 
 
 def check_key(key: str) -> str:
-    if not _KEY.match(key):
+    if not _KEY.fullmatch(key):
         raise InputError(
             "The Idempotency-Key header must be 1 to 200 visible ASCII characters, such as a "
             "UUID you generate once per order and send again with every retry of it.",

@@ -19,7 +19,7 @@ from tenants import db
 from tenants.access import organisations
 from tenants.models import ApiClient, Order
 from tenants.scoping import Scope, ScopeMissing, scoped
-from tests.helpers import assert_problem
+from tests.http import assert_problem
 
 
 def _claims(token: str) -> tuple[dict, dict]:

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 
-from tests.helpers import assert_problem
+from tests.http import assert_problem
 
 ROTATION_NOTICED = 1.2  # API processes look for new key files once a second
 

@@ -14,18 +14,9 @@ import pytest
 from tenants import db
 from tenants.ingest import group_tags
 from tenants.ingest.hardware_hash import build_hardware_hash
-from tests.helpers import (
-    CSV_HEADERS,
-    assert_problem,
-    csv_row,
-    encode_csv,
-    order_path,
-    rows_of,
-    unique,
-    upload,
-    wait_for_order,
-    zip_bytes,
-)
+from tests.csv_files import CSV_HEADERS, csv_row, encode_csv, zip_bytes
+from tests.factories import unique
+from tests.http import assert_problem, order_path, rows_of, upload, wait_for_order
 
 FORMATS = tuple(CSV_HEADERS)
 ENCODINGS = ("utf-8", "utf-8-sig", "utf-16-le-bom")

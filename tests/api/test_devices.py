@@ -9,7 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.helpers import assert_problem, device, unique, wait_for_order
+from tests.factories import device, unique
+from tests.http import assert_problem, wait_for_order
 
 
 @pytest.fixture

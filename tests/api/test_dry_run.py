@@ -8,17 +8,9 @@ from __future__ import annotations
 import pytest
 
 from tenants.ingest.hardware_hash import build_hardware_hash
-from tests.helpers import (
-    CSV_HEADERS,
-    UNACCEPTABLE_TAG,
-    assert_problem,
-    csv_row,
-    device,
-    encode_csv,
-    unique,
-    upload,
-    wait_for_order,
-)
+from tests.csv_files import CSV_HEADERS, csv_row, encode_csv
+from tests.factories import UNACCEPTABLE_TAG, device, unique
+from tests.http import assert_problem, upload, wait_for_order
 
 
 def _pkid() -> str:

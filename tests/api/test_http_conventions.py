@@ -8,7 +8,7 @@ import time
 import pytest
 import requests
 
-from tests.helpers import assert_problem
+from tests.http import assert_problem
 from tests.processes import start_worker, stop_all
 
 

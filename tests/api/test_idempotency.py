@@ -9,15 +9,9 @@ import uuid
 from rq import Queue
 
 from jobs.connection import REGISTRATIONS_QUEUE
-from tests.helpers import (
-    CSV_HEADERS,
-    assert_problem,
-    csv_row,
-    device,
-    encode_csv,
-    unique,
-    upload,
-)
+from tests.csv_files import CSV_HEADERS, csv_row, encode_csv
+from tests.factories import device, unique
+from tests.http import assert_problem, upload
 
 
 def orders_of(api, partner) -> list[dict]:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import device, fill_rule
+from tests.factories import device
+from tests.http import fill_rule
 
 # Routes anyone may call, without a token.
 PUBLIC = {

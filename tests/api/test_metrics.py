@@ -4,7 +4,6 @@ same work."""
 
 from __future__ import annotations
 
-import os
 import threading
 
 import requests
@@ -12,59 +11,49 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import event
 
 from tenants import db
-from tests.helpers import assert_problem, device, wait_for_order
-
-SCRAPER = {"Authorization": f"Bearer {os.environ['METRICS_TOKEN']}"}
-
-
-def scrape(api) -> dict[tuple[str, tuple], float]:
-    response = api.get("/metrics", check=False, headers=SCRAPER)
-    assert response.status_code == 200
-    assert response.headers["Content-Type"].startswith("text/plain")
-    samples = {}
-    for family in text_string_to_metric_families(response.text):
-        for sample in family.samples:
-            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
-    return samples
-
-
-def value(samples, name: str, **labels) -> float:
-    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+from tests.factories import device
+from tests.http import (
+    METRICS_SCRAPER,
+    assert_problem,
+    metric_samples,
+    metric_value,
+    wait_for_order,
+)
 
 
 def test_metrics_move_after_an_order(api, world, run_worker):
     partner, tenant = world.partner(), world.tenant()
     world.approved(partner, tenant)
     route = "/v1/partner/customers/<uuid:tenant_id>/orders"
-    before = scrape(api)
+    before = metric_samples(api)
 
     response = world.submit(partner, tenant, [device(), device(), {"hardware_hash": "junk"}])
     order = wait_for_order(api, partner.token, response.headers["Location"], run_worker)
-    after = scrape(api)
+    after = metric_samples(api)
 
     assert order["status"] == "completed_with_errors"
     requests = "partner_api_http_requests_total"
-    assert value(after, requests, route=route, method="POST", status="202") == (
-        value(before, requests, route=route, method="POST", status="202") + 1
+    assert metric_value(after, requests, route=route, method="POST", status="202") == (
+        metric_value(before, requests, route=route, method="POST", status="202") + 1
     )
-    ready = value(after, "partner_api_registrations", state="ready_for_user", error_code="")
-    assert (
-        ready
-        >= value(before, "partner_api_registrations", state="ready_for_user", error_code="") + 2
+    ready = dict(state="ready_for_user", error_code="")
+    assert metric_value(after, "partner_api_registrations", **ready) >= (
+        metric_value(before, "partner_api_registrations", **ready) + 2
     )
     invalid = dict(state="registration_failed", error_code="hardware_hash_invalid")
-    assert value(after, "partner_api_registrations", **invalid) >= (
-        value(before, "partner_api_registrations", **invalid) + 1
+    assert metric_value(after, "partner_api_registrations", **invalid) >= (
+        metric_value(before, "partner_api_registrations", **invalid) + 1
     )
     done = "partner_api_orders"
-    assert value(after, done, status="completed_with_errors") >= (
-        value(before, done, status="completed_with_errors") + 1
+    assert metric_value(after, done, status="completed_with_errors") >= (
+        metric_value(before, done, status="completed_with_errors") + 1
     )
     jobs = "partner_api_job_duration_seconds_count"
-    assert value(after, jobs, outcome="succeeded") > value(before, jobs, outcome="succeeded")
-    assert value(after, "partner_api_queue_depth", queue="registrations") == 0
+    succeeded = metric_value(after, jobs, outcome="succeeded")
+    assert succeeded > metric_value(before, jobs, outcome="succeeded")
+    assert metric_value(after, "partner_api_queue_depth", queue="registrations") == 0
     latency = "partner_api_http_request_duration_seconds_count"
-    assert value(after, latency, route=route, method="POST") >= 1
+    assert metric_value(after, latency, route=route, method="POST") >= 1
 
 
 class StatementLog:
@@ -97,7 +86,7 @@ def test_metrics_are_only_for_the_configured_scraper(api, serve):
     assert log.statements == []  # refused before any work
 
     unconfigured = serve(metrics_token="")
-    response = requests.get(f"{unconfigured}/metrics", headers=SCRAPER, timeout=30)
+    response = requests.get(f"{unconfigured}/metrics", headers=METRICS_SCRAPER, timeout=30)
     assert_problem(response, 404, "not_found")
 
 
@@ -108,7 +97,7 @@ def test_anonymous_scrapes_count_against_their_address(settings, serve):
     assert statuses == [401] * 5 + [429]
     # The scraper is not limited.
     scraper = [
-        requests.get(f"{base_url}/metrics", headers=SCRAPER, timeout=30).status_code
+        requests.get(f"{base_url}/metrics", headers=METRICS_SCRAPER, timeout=30).status_code
         for _ in range(8)
     ]
     assert scraper == [200] * 8
@@ -120,7 +109,7 @@ def test_many_scrapes_at_once_count_the_totals_once(serve, world):
 
     def scrape_a_few() -> None:
         for _ in range(4):
-            response = requests.get(f"{base_url}/metrics", headers=SCRAPER, timeout=60)
+            response = requests.get(f"{base_url}/metrics", headers=METRICS_SCRAPER, timeout=60)
             answers.append(response.status_code)
 
     with StatementLog() as log:
@@ -136,7 +125,7 @@ def test_many_scrapes_at_once_count_the_totals_once(serve, world):
 
 def test_the_totals_are_counted_again_once_they_are_old(api, world, run_worker, serve):
     base_url = serve(metrics_cache_seconds=1)
-    first = requests.get(f"{base_url}/metrics", headers=SCRAPER, timeout=30)
+    first = requests.get(f"{base_url}/metrics", headers=METRICS_SCRAPER, timeout=30)
     partner, tenant = world.partner(), world.tenant()
     world.approved(partner, tenant)
     response = world.submit(partner, tenant, [device()])
@@ -148,12 +137,14 @@ def test_the_totals_are_counted_again_once_they_are_old(api, world, run_worker, 
             for family in text_string_to_metric_families(text)
             for s in family.samples
         }
-        return value(samples, "partner_api_registrations", state="ready_for_user", error_code="")
+        return metric_value(
+            samples, "partner_api_registrations", state="ready_for_user", error_code=""
+        )
 
     deadline = 50  # polls of 0.1 s: the cache is 1 s old at most
     later = first
     while ready(later.text) == ready(first.text) and deadline:
         threading.Event().wait(0.1)
-        later = requests.get(f"{base_url}/metrics", headers=SCRAPER, timeout=30)
+        later = requests.get(f"{base_url}/metrics", headers=METRICS_SCRAPER, timeout=30)
         deadline -= 1
     assert ready(later.text) == ready(first.text) + 1

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from tests.helpers import assert_problem, device, unique, wait_for_order
+from tests.factories import device, unique
+from tests.http import assert_problem, wait_for_order
 
 
 def test_partner_order_registers_device_end_to_end(api, world, run_worker):

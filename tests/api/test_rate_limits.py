@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tests.helpers import assert_problem
+from tests.http import assert_problem
 
 
 @pytest.fixture

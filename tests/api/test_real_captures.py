@@ -8,16 +8,9 @@ import base64
 import uuid
 
 from tenants.ingest.hardware_hash import build_hardware_hash
-from tests.helpers import (
-    CSV_HEADERS,
-    assert_problem,
-    encode_csv,
-    order_path,
-    rows_of,
-    unique,
-    upload,
-    wait_for_order,
-)
+from tests.csv_files import CSV_HEADERS, encode_csv
+from tests.factories import unique
+from tests.http import assert_problem, order_path, rows_of, upload, wait_for_order
 
 
 def captures() -> list[dict]:
@@ -218,13 +211,7 @@ def test_a_european_excel_file_registers_like_its_utf8_original(api, world, run_
         text = build_hardware_hash("Société Générale", model, serial)
         rows.append([serial, "", text, "Société Générale", model])
     original = encode_csv([header, *rows], quoted=True)
-    excel = (
-        "\r\n".join(
-            ";".join(f'"{cell}"' if ";" in cell else cell for cell in line)
-            for line in [header, *rows]
-        )
-        + "\r\n"
-    ).encode("cp1252")
+    excel = encode_csv([header, *rows], delimiter=";", encoding="cp1252")
     assert not excel.startswith(b"\xef\xbb\xbf")
 
     outcomes = []

@@ -10,7 +10,7 @@ from sqlalchemy import update
 from tenants import db
 from tenants.models import Relationship, utcnow
 from tenants.scoping import unscoped
-from tests.helpers import assert_problem
+from tests.http import assert_problem
 
 SHAPE = {"id", "partner_id", "partner_name", "tenant_id", "tenant_name", "status"}
 

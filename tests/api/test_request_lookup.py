@@ -8,7 +8,8 @@ import re
 import uuid
 
 from tenants.registration import orders
-from tests.helpers import assert_problem, device, unique, wait_for_order
+from tests.factories import device, unique
+from tests.http import assert_problem, wait_for_order
 
 
 def _break_order_counts(monkeypatch, fault: str) -> None:

@@ -12,15 +12,9 @@ from sqlalchemy import func, select
 from tenants import db
 from tenants.ingest.hardware_hash import build_hardware_hash
 from tenants.models import ApiClient, CatalogDevice
-from tests.helpers import (
-    CSV_HEADERS,
-    assert_problem,
-    csv_row,
-    encode_csv,
-    unique,
-    upload,
-    wait_for_order,
-)
+from tests.csv_files import CSV_HEADERS, csv_row, encode_csv
+from tests.factories import unique
+from tests.http import assert_problem, upload, wait_for_order
 
 
 def pkid() -> str:

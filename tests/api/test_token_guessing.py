@@ -11,7 +11,7 @@ import time
 import requests
 
 from tenants.access import clients
-from tests.helpers import assert_problem
+from tests.http import assert_problem
 
 WRONG = "not-the-secret"
 

@@ -12,7 +12,8 @@ import jobs.tasks
 from config.logging import JsonFormatter
 from tenants.ingest.hardware_hash import identity_key
 from tenants.registration import ownership
-from tests.helpers import device, unique, wait_for_order
+from tests.factories import device, unique
+from tests.http import wait_for_order
 
 
 def test_one_failing_row_is_unexpected_error_and_the_rest_register(

@@ -25,7 +25,8 @@ from tenants import db
 from tenants.ingest.hardware_hash import build_hardware_hash
 from tenants.models import DeviceClaim, Registration
 from tenants.scoping import unscoped
-from tests.helpers import ApiClient, World, unique
+from tests.factories import World, unique
+from tests.http import ApiClient
 from tests.processes import (
     RedisServer,
     Serve,

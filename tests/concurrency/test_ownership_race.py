@@ -44,7 +44,7 @@ from tenants import db
 from tenants.ingest.hardware_hash import build_hardware_hash, identity_key
 from tenants.models import DeviceClaim, Registration
 from tenants.scoping import unscoped
-from tests.helpers import unique
+from tests.factories import unique
 from tests.processes import start_worker, stop_all
 
 DEVICES = 5_000

@@ -22,7 +22,8 @@ from sqlalchemy import func, select
 from tenants import db
 from tenants.models import AuditEvent, Order, Registration, Relationship
 from tenants.scoping import unscoped
-from tests.helpers import assert_problem, device, unique
+from tests.factories import device, unique
+from tests.http import assert_problem
 
 TRIALS = 8
 

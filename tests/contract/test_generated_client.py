@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import device
+from tests.factories import device
 
 GENERATOR = Path(sys.executable).with_name("openapi-python-client")
 PACKAGE = "generated_partner_api_client"

@@ -16,7 +16,8 @@ from sqlalchemy import func, select
 from tenants import db
 from tenants.models import Order
 from tenants.scoping import unscoped
-from tests.helpers import assert_problem, device
+from tests.factories import device
+from tests.http import assert_problem
 
 # Which principal kind each path prefix is for.
 AUDIENCE = {

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import device
+from tests.factories import device
 
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 pytestmark = pytest.mark.skipif(
@@ -45,7 +45,8 @@ AUDIENCES = {
 def principals(app, base_url, openapi_spec):
     """Seeded data: an active relationship, a finished order, and a token per kind.
     Rate limits are lifted so the generated traffic is judged, not throttled."""
-    from tests.helpers import ApiClient, World
+    from tests.factories import World
+    from tests.http import ApiClient
 
     settings = app.extensions["partner_api.settings"]
     app.extensions["partner_api.settings"] = dataclasses.replace(

@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from tenants.access.portal_users import create_user
-from tests.helpers import unique
+from tests.factories import unique
 from tests.processes import start_worker, stop_all
 
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))

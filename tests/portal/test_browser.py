@@ -11,7 +11,9 @@ import re
 from playwright.sync_api import expect
 
 from tenants.ingest.hardware_hash import build_hardware_hash
-from tests.helpers import CSV_HEADERS, csv_row, device, encode_csv, unique, wait_for_order
+from tests.csv_files import CSV_HEADERS, csv_row, encode_csv
+from tests.factories import device, unique
+from tests.http import wait_for_order
 from tests.portal.conftest import screenshot
 
 

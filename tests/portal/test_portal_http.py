@@ -22,17 +22,9 @@ from tenants.access import organisations, relationships
 from tenants.ingest.hardware_hash import build_hardware_hash
 from tenants.registration import orders
 from tenants.scoping import Scope, scoped
-from tests.helpers import (
-    CSV_HEADERS,
-    UNACCEPTABLE_TAG,
-    assert_problem,
-    csv_row,
-    device,
-    encode_csv,
-    fill_rule,
-    unique,
-    wait_for_order,
-)
+from tests.csv_files import CSV_HEADERS, csv_row, encode_csv
+from tests.factories import UNACCEPTABLE_TAG, device, unique
+from tests.http import assert_problem, fill_rule, wait_for_order
 from tests.portal.conftest import Person, csrf_token, signed_in_session
 
 # Pages anyone may open, signed in or not.

@@ -9,7 +9,8 @@ import io
 
 from tenants.ingest.hardware_hash import build_hardware_hash
 from tenants.ingest.spreadsheet_cells import FORMULA_STARTS
-from tests.helpers import CSV_HEADERS, encode_csv, upload, wait_for_order
+from tests.csv_files import CSV_HEADERS, encode_csv
+from tests.http import upload, wait_for_order
 from tests.portal.conftest import signed_in_session
 
 HEADER = CSV_HEADERS["partner"]
@@ -61,13 +62,11 @@ def test_failures_csv_holds_no_formula_and_registers_the_original_values(
     table = table_of(from_customer.content)
     for row, (serial, manufacturer, model) in zip(table[1:], DEVICES, strict=True):
         row[2] = build_hardware_hash(manufacturer, model, serial)
-    fixed = io.StringIO()
-    csv.writer(fixed, lineterminator="\r\n", quoting=csv.QUOTE_ALL).writerows(table)
     again = upload(
         api,
         f"/v1/partner/customers/{tenant.id}/orders",
         partner.token,
-        [("pcs-fixed.csv", fixed.getvalue().encode("utf-8-sig"))],
+        [("pcs-fixed.csv", encode_csv(table, encoding="utf-8-sig", quoted=True))],
     )
     assert again.status_code == 202, again.text
     order = wait_for_order(api, partner.token, again.headers["Location"], run_worker)

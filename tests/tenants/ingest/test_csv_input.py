@@ -5,7 +5,6 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-import zipfile
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
@@ -22,6 +21,7 @@ from tenants.ingest.csv_input import (
     read_device_rows,
     write_rows_csv,
 )
+from tests.csv_files import encode_csv, zip_bytes
 
 FORMAT = {fmt.name: fmt for fmt in FORMATS}
 HASH = "T0Fa" + "QUJD" * 1000 + "=="  # about as long as a real hardware hash
@@ -37,38 +37,6 @@ VALUES = {
 ENCODINGS = ["utf-8", "utf-8-sig", "utf-16-le-bom", "utf-16-be-bom"]
 LIMITS = {"max_rows": 1_000, "max_bytes": 10_000_000}
 FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-
-
-def encode(
-    lines: list[list[str] | tuple[str, ...] | str],
-    *,
-    encoding: str = "utf-8",
-    newline: str = "\r\n",
-    quoted: bool = False,
-) -> bytes:
-    """Lines (cells, or raw text) as file bytes; utf-16-*-bom write a byte order mark."""
-    rendered = []
-    for line in lines:
-        if isinstance(line, str):
-            rendered.append(line)
-        elif quoted:
-            rendered.append(",".join('"' + cell.replace('"', '""') + '"' for cell in line))
-        else:
-            rendered.append(",".join(line))
-    text = newline.join(rendered) + newline
-    if encoding == "utf-16-le-bom":
-        return codecs.BOM_UTF16_LE + text.encode("utf-16-le")
-    if encoding == "utf-16-be-bom":
-        return codecs.BOM_UTF16_BE + text.encode("utf-16-be")
-    return text.encode(encoding)
-
-
-def zipped(members: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
-    return buffer.getvalue()
 
 
 def row_of(fmt: str, **changes: str) -> list[str]:
@@ -108,7 +76,7 @@ def test_every_format_encoding_line_ending_and_quoting_reads_the_rows(
 ):
     # Only a quoted file can carry commas and quotes inside a value.
     tricky = {"model": 'Laptop 7, 15" (2024)', "group_tag": 'Sales, "north"'} if quoted else {}
-    data = encode(
+    data = encode_csv(
         [FORMAT[fmt].header, row_of(fmt, **tricky), "", row_of(fmt, serial_number="SN-0002")],
         encoding=encoding,
         newline=newline,
@@ -146,7 +114,7 @@ def test_collection_script_group_tag_and_assigned_user_columns_are_optional(head
     by_label = dict(zip(fmt.header, fmt.fields, strict=True))
     cells = [VALUES[by_label[label]] for label in header]
 
-    (row,) = read(("hwid.csv", encode([header, cells])))
+    (row,) = read(("hwid.csv", encode_csv([header, cells])))
 
     assert row.format is FORMAT["collection_script"]
     assert row.values == {
@@ -157,14 +125,14 @@ def test_collection_script_group_tag_and_assigned_user_columns_are_optional(head
 
 def test_header_is_matched_ignoring_case_spaces_quotes_and_trailing_commas():
     header = "  manufacturer ,MODEL,  'Serial  Number' ,\u201chardware hash\u201d,,  ,"
-    (row,) = read(("d.csv", encode([header, row_of("self_registration")])))
+    (row,) = read(("d.csv", encode_csv([header, row_of("self_registration")])))
 
     assert row.format is FORMAT["self_registration"]
     assert row.values == expected_values("self_registration")
 
 
 def test_blank_lines_and_rows_of_empty_cells_are_skipped_but_counted():
-    data = encode(
+    data = encode_csv(
         [
             "",
             FORMAT["partner"].header,
@@ -181,7 +149,7 @@ def test_blank_lines_and_rows_of_empty_cells_are_skipped_but_counted():
 
 
 def test_trailing_commas_and_spaces_are_ignored_and_empty_cells_are_none():
-    data = encode(
+    data = encode_csv(
         [
             FORMAT["self_registration"].header,
             "Contoso , Laptop 7 ,SN-1,  H1  ,,,  ,",
@@ -203,7 +171,9 @@ def test_trailing_commas_and_spaces_are_ignored_and_empty_cells_are_none():
 
 
 def test_a_line_with_fewer_fields_than_the_header_is_refused_naming_it():
-    data = encode([FORMAT["self_registration"].header, "Contoso,Laptop 7,SN-1,", "Contoso,X,SN-2"])
+    data = encode_csv(
+        [FORMAT["self_registration"].header, "Contoso,Laptop 7,SN-1,", "Contoso,X,SN-2"]
+    )
 
     error = error_of(("d.csv", data))
 
@@ -215,7 +185,7 @@ def test_a_line_with_fewer_fields_than_the_header_is_refused_naming_it():
 
 
 def test_every_field_is_present_in_the_values():
-    (row,) = read(("d.csv", encode([FORMAT["partner"].header, row_of("partner")])))
+    (row,) = read(("d.csv", encode_csv([FORMAT["partner"].header, row_of("partner")])))
 
     assert tuple(row.values) == FIELDS
     assert row.values["group_tag"] is None and row.values["assigned_user"] is None
@@ -224,7 +194,7 @@ def test_every_field_is_present_in_the_values():
 def test_repeated_header_is_skipped_and_rows_keep_their_original_line_numbers():
     header = FORMAT["partner"].header
     # Two files concatenated naively, the second with its own UTF-8 byte order mark.
-    data = encode(
+    data = encode_csv(
         [
             header,
             row_of("partner", serial_number="A"),
@@ -244,7 +214,7 @@ def test_repeated_header_is_skipped_and_rows_keep_their_original_line_numbers():
 
 
 def test_another_accepted_header_mid_file_applies_to_the_rows_below_it():
-    data = encode(
+    data = encode_csv(
         [
             FORMAT["self_registration"].header,
             row_of("self_registration", serial_number="A"),
@@ -265,7 +235,7 @@ def test_another_accepted_header_mid_file_applies_to_the_rows_below_it():
 @pytest.mark.parametrize("newline", ["\r\n", "\n", "\r"], ids=["crlf", "lf", "cr"])
 def test_quoted_values_spanning_lines_do_not_shift_the_line_numbers(newline):
     wrapped = newline.join([HASH[:76], HASH[76:152], HASH[152:]])
-    data = encode(
+    data = encode_csv(
         [
             FORMAT["self_registration"].header,
             ["Contoso", "Laptop", "A", '"' + wrapped + '"'],
@@ -287,13 +257,13 @@ def test_quoted_values_spanning_lines_do_not_shift_the_line_numbers(newline):
 
 
 def test_lone_cr_line_endings_are_lines():
-    data = encode([FORMAT["partner"].header, "", row_of("partner")], newline="\r")
+    data = encode_csv([FORMAT["partner"].header, "", row_of("partner")], newline="\r")
 
     assert located(read(("mac.csv", data))) == [("mac.csv", 3, "SN-0001")]
 
 
 def test_powershell_type_line_above_the_header_is_skipped():
-    data = encode(
+    data = encode_csv(
         [
             "#TYPE System.Management.Automation.PSCustomObject",
             FORMAT["collection_script"].header,
@@ -307,7 +277,7 @@ def test_powershell_type_line_above_the_header_is_skipped():
 
 def test_error_columns_of_a_failed_rows_file_are_ignored():
     header = [*FORMAT["partner"].header, *ERROR_HEADER]
-    data = encode(
+    data = encode_csv(
         [header, [*row_of("partner"), "device_not_found", "We couldn't, sorry."]], quoted=True
     )
 
@@ -319,7 +289,7 @@ def test_error_columns_of_a_failed_rows_file_are_ignored():
 
 def test_an_error_message_split_at_its_commas_is_still_ignored():
     header = [*FORMAT["partner"].header, *ERROR_HEADER]
-    data = encode([header, [*row_of("partner"), "device_not_found", "We couldn't, sorry."]])
+    data = encode_csv([header, [*row_of("partner"), "device_not_found", "We couldn't, sorry."]])
 
     (row,) = read(("failures.csv", data))
 
@@ -328,7 +298,7 @@ def test_an_error_message_split_at_its_commas_is_still_ignored():
 
 def test_extra_cells_after_an_error_code_column_are_still_an_error():
     header = [*FORMAT["partner"].header, ERROR_HEADER[0]]
-    data = encode([header, [*row_of("partner"), "device_not_found", "extra"]])
+    data = encode_csv([header, [*row_of("partner"), "device_not_found", "extra"]])
 
     error = error_of(("failures.csv", data))
 
@@ -339,8 +309,8 @@ def test_extra_cells_after_an_error_code_column_are_still_an_error():
 
 
 def test_several_uploads_are_read_in_turn_each_with_its_own_numbering():
-    first = encode([FORMAT["partner"].header, row_of("partner", serial_number="A")])
-    second = encode(
+    first = encode_csv([FORMAT["partner"].header, row_of("partner", serial_number="A")])
+    second = encode_csv(
         ["", FORMAT["self_registration"].header, row_of("self_registration", serial_number="B")],
         encoding="utf-16-le-bom",
     )
@@ -353,20 +323,22 @@ def test_several_uploads_are_read_in_turn_each_with_its_own_numbering():
 
 def test_zip_members_are_read_in_name_order_skipping_what_is_not_a_csv_file():
     def one(serial: str, **kw) -> bytes:
-        return encode([FORMAT["partner"].header, row_of("partner", serial_number=serial)], **kw)
+        return encode_csv([FORMAT["partner"].header, row_of("partner", serial_number=serial)], **kw)
 
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("nested/", b"")
-        archive.writestr("PC-B.CSV", one("B", encoding="utf-16-le-bom"))
-        archive.writestr("nested/PC-C.csv", one("C", quoted=True))
-        archive.writestr("PC-A.csv", one("A", encoding="utf-8-sig"))
-        archive.writestr("__MACOSX/._PC-A.csv", b"\x00\x05\x16\x07 binary resource fork")
-        archive.writestr(".hidden.csv", b"junk")
-        archive.writestr("nested/.DS_Store.csv", b"junk")
-        archive.writestr("README.txt", b"not a CSV file")
+    archive = zip_bytes(
+        {
+            "nested/": b"",
+            "PC-B.CSV": one("B", encoding="utf-16-le-bom"),
+            "nested/PC-C.csv": one("C", quoted=True),
+            "PC-A.csv": one("A", encoding="utf-8-sig"),
+            "__MACOSX/._PC-A.csv": b"\x00\x05\x16\x07 binary resource fork",
+            ".hidden.csv": b"junk",
+            "nested/.DS_Store.csv": b"junk",
+            "README.txt": b"not a CSV file",
+        }
+    )
 
-    rows = read(("orders.zip", buffer.getvalue()))
+    rows = read(("orders.zip", archive))
 
     assert located(rows) == [
         ("orders.zip/PC-A.csv", 2, "A"),
@@ -376,14 +348,14 @@ def test_zip_members_are_read_in_name_order_skipping_what_is_not_a_csv_file():
 
 
 def test_zip_is_recognised_by_its_content_whatever_its_name():
-    data = zipped({"a.csv": encode([FORMAT["partner"].header, row_of("partner")])})
+    data = zip_bytes({"a.csv": encode_csv([FORMAT["partner"].header, row_of("partner")])})
 
     assert located(read(("upload", data))) == [("upload/a.csv", 2, "SN-0001")]
 
 
 def test_zips_and_plain_files_mix_in_one_upload():
-    plain = encode([FORMAT["partner"].header, row_of("partner", serial_number="A")])
-    archive = zipped({"b.csv": encode([FORMAT["partner"].header, row_of("partner")])})
+    plain = encode_csv([FORMAT["partner"].header, row_of("partner", serial_number="A")])
+    archive = zip_bytes({"b.csv": encode_csv([FORMAT["partner"].header, row_of("partner")])})
 
     assert [row.source for row in read(("a.csv", plain), ("b.zip", archive))] == [
         "a.csv",
@@ -392,7 +364,7 @@ def test_zips_and_plain_files_mix_in_one_upload():
 
 
 def test_zip_without_csv_files_is_an_error():
-    error = error_of(("photos.zip", zipped({"photo.jpg": b"\xff\xd8", "notes/": b""})))
+    error = error_of(("photos.zip", zip_bytes({"photo.jpg": b"\xff\xd8", "notes/": b""})))
 
     assert error.message.startswith("photos.zip contains no .csv files")
     assert error.source == "photos.zip"
@@ -405,7 +377,9 @@ def test_file_named_zip_that_is_not_a_zip_is_an_error():
 
 
 def test_damaged_zip_member_is_an_error_naming_the_member():
-    data = bytearray(zipped({"a.csv": encode([FORMAT["partner"].header, row_of("partner")])}))
+    data = bytearray(
+        zip_bytes({"a.csv": encode_csv([FORMAT["partner"].header, row_of("partner")])})
+    )
     # Damage the compressed data just after the 30-byte local header and the name.
     data[30 + len("a.csv") + 10] ^= 0xFF
 
@@ -416,10 +390,10 @@ def test_damaged_zip_member_is_an_error_naming_the_member():
 
 
 def test_each_file_of_a_zip_must_hold_device_rows():
-    data = zipped(
+    data = zip_bytes(
         {
-            "a.csv": encode([FORMAT["partner"].header, row_of("partner")]),
-            "b.csv": encode([FORMAT["partner"].header]),
+            "a.csv": encode_csv([FORMAT["partner"].header, row_of("partner")]),
+            "b.csv": encode_csv([FORMAT["partner"].header]),
         }
     )
 
@@ -450,7 +424,7 @@ def test_file_errors_are_input_errors_that_say_where():
     """Reported like every other input error: a stable code, and the file and
     line that the message starts with."""
     unreadable = error_of(("bad.csv", b"\r\n\r\nSerial,Hash\r\nA,B\r\n"))
-    data = encode([FORMAT["partner"].header, row_of("partner")])
+    data = encode_csv([FORMAT["partner"].header, row_of("partner")])
     too_large = error_of(("a.csv", data), ("b.csv", data), max_bytes=2 * len(data) - 1)
 
     assert isinstance(unreadable, InputError) and isinstance(too_large, InputError)
@@ -459,7 +433,7 @@ def test_file_errors_are_input_errors_that_say_where():
 
 
 def test_unknown_header_is_shortened_in_the_message():
-    error = error_of(("data.csv", encode([row_of("partner")])))
+    error = error_of(("data.csv", encode_csv([row_of("partner")])))
 
     assert "'SN-0001,3302419815347,T0FaQUJD" in error.message
     assert HASH not in error.message
@@ -467,7 +441,7 @@ def test_unknown_header_is_shortened_in_the_message():
 
 
 def test_a_row_with_more_fields_than_the_header_names_the_line_and_the_counts():
-    data = encode([FORMAT["self_registration"].header, "A,B,C,D", "A,B,C,D,E,F,,"])
+    data = encode_csv([FORMAT["self_registration"].header, "A,B,C,D", "A,B,C,D,E,F,,"])
 
     error = error_of(("devices.csv", data))
 
@@ -481,7 +455,7 @@ def test_a_row_with_more_fields_than_the_header_names_the_line_and_the_counts():
 def test_windows_1252_deep_in_a_long_file_is_read_as_windows_1252():
     good = [row_of("partner", serial_number=f"SN-{n}") for n in range(5000)]
     # Valid UTF-8 for thousands of lines, then what Excel writes in Windows-1252.
-    data = encode([FORMAT["partner"].header, *good]) + "SN-Å€,,,Fabrikam Ö,Modèl\r\n".encode(
+    data = encode_csv([FORMAT["partner"].header, *good]) + "SN-Å€,,,Fabrikam Ö,Modèl\r\n".encode(
         "cp1252"
     )
 
@@ -495,7 +469,7 @@ def test_windows_1252_deep_in_a_long_file_is_read_as_windows_1252():
 
 def test_bytes_that_are_no_known_encoding_name_the_line_and_byte_offset():
     good = [row_of("partner", serial_number=f"SN-{n}") for n in range(10)]
-    head = encode([FORMAT["partner"].header, *good])
+    head = encode_csv([FORMAT["partner"].header, *good])
     # 0x81 is undefined in Windows-1252 and invalid in UTF-8.
     data = head + b"SN-\x81,x,y,z,w\r\n"
 
@@ -527,7 +501,7 @@ def test_binary_file_is_an_error_on_line_1():
 
 def test_nul_bytes_are_an_error_naming_the_line():
     # UTF-16 without a byte order mark reads as UTF-8 full of NUL characters.
-    data = encode([FORMAT["partner"].header])
+    data = encode_csv([FORMAT["partner"].header])
     data += "\r\n".join(row_of("partner")).encode("utf-16-le")
 
     error = error_of(("nobom.csv", data))
@@ -545,8 +519,8 @@ def test_an_empty_file_contains_no_rows(data):
 
 def test_a_file_with_only_a_header_contains_no_device_rows():
     error = error_of(
-        ("a.csv", encode([FORMAT["partner"].header, row_of("partner")])),
-        ("b.csv", encode(["", FORMAT["partner"].header, ",,,,", ""])),
+        ("a.csv", encode_csv([FORMAT["partner"].header, row_of("partner")])),
+        ("b.csv", encode_csv(["", FORMAT["partner"].header, ",,,,", ""])),
     )
 
     assert error.message.startswith("b.csv contains no device rows, only the header (line 2)")
@@ -558,7 +532,7 @@ def test_no_upload_at_all_is_an_error():
 
 
 def test_a_quote_never_closed_is_an_error_naming_the_row():
-    data = encode([FORMAT["partner"].header, row_of("partner"), 'SN-2,"3302419815347,H', "x,y"])
+    data = encode_csv([FORMAT["partner"].header, row_of("partner"), 'SN-2,"3302419815347,H', "x,y"])
 
     error = error_of(("d.csv", data))
 
@@ -569,7 +543,7 @@ def test_a_quote_never_closed_is_an_error_naming_the_row():
 
 def test_a_quote_never_closed_in_a_long_file_stops_at_the_row_length_limit():
     rows = [row_of("partner", serial_number=f"SN-{n}") for n in range(40)]
-    data = encode([FORMAT["partner"].header, '"SN-0,x', *rows])
+    data = encode_csv([FORMAT["partner"].header, '"SN-0,x', *rows])
 
     error = error_of(("d.csv", data))
 
@@ -578,7 +552,7 @@ def test_a_quote_never_closed_in_a_long_file_stops_at_the_row_length_limit():
 
 
 def test_a_line_without_line_breaks_is_not_read_whole():
-    stream = ReadTracking(encode([FORMAT["partner"].header]) + b"x" * 5_000_000)
+    stream = ReadTracking(encode_csv([FORMAT["partner"].header]) + b"x" * 5_000_000)
 
     with pytest.raises(CsvFileError, match="line 2: the row is longer than"):
         list(read_device_rows([Upload("one-line.csv", stream)], **LIMITS))
@@ -587,7 +561,7 @@ def test_a_line_without_line_breaks_is_not_read_whole():
 
 
 def test_csv_file_error_is_the_message():
-    error = error_of(("d.csv", encode(["Serial"])))
+    error = error_of(("d.csv", encode_csv(["Serial"])))
 
     assert str(error) == error.message
     assert error.field is None
@@ -597,14 +571,14 @@ def test_csv_file_error_is_the_message():
 
 
 def test_rows_up_to_the_limit_are_read():
-    data = encode([FORMAT["partner"].header, *[row_of("partner")] * 3])
+    data = encode_csv([FORMAT["partner"].header, *[row_of("partner")] * 3])
 
     assert len(read(("d.csv", data), max_rows=3)) == 3
 
 
 def test_one_row_over_the_limit_is_too_large_after_the_rows_within_it():
-    first = encode([FORMAT["partner"].header, *[row_of("partner")] * 2])
-    second = encode([FORMAT["partner"].header, "", row_of("partner"), row_of("partner")])
+    first = encode_csv([FORMAT["partner"].header, *[row_of("partner")] * 2])
+    second = encode_csv([FORMAT["partner"].header, "", row_of("partner"), row_of("partner")])
     reader = read_device_rows(
         [Upload("a.csv", io.BytesIO(first)), Upload("b.csv", io.BytesIO(second))],
         max_rows=3,
@@ -623,13 +597,13 @@ def test_one_row_over_the_limit_is_too_large_after_the_rows_within_it():
 
 
 def test_bytes_up_to_the_limit_are_read():
-    data = encode([FORMAT["partner"].header, row_of("partner")])
+    data = encode_csv([FORMAT["partner"].header, row_of("partner")])
 
     assert len(read(("d.csv", data), max_bytes=len(data))) == 1
 
 
 def test_bytes_over_the_limit_over_all_files_are_too_large():
-    data = encode([FORMAT["partner"].header, row_of("partner")])
+    data = encode_csv([FORMAT["partner"].header, row_of("partner")])
 
     error = error_of(("a.csv", data), ("b.csv", data), max_bytes=2 * len(data) - 1)
 
@@ -639,7 +613,7 @@ def test_bytes_over_the_limit_over_all_files_are_too_large():
 
 
 def test_bytes_limit_is_told_in_mebibytes():
-    data = encode([FORMAT["partner"].header]) + b"\n" * (1024 * 1024)
+    data = encode_csv([FORMAT["partner"].header]) + b"\n" * (1024 * 1024)
 
     error = error_of(("big.csv", data), max_bytes=1024 * 1024)
 
@@ -649,7 +623,7 @@ def test_bytes_limit_is_told_in_mebibytes():
 def test_a_zip_counts_its_uncompressed_bytes():
     header = ",".join(FORMAT["partner"].header) + "\r\n"
     csv_bytes = (header + "\r\n" * 200_000 + ",".join(row_of("partner")) + "\r\n").encode()
-    data = zipped({"bomb.csv": csv_bytes})
+    data = zip_bytes({"bomb.csv": csv_bytes})
     assert len(data) < 10_000
 
     assert len(read(("z.zip", data), max_bytes=len(csv_bytes))) == 1
@@ -676,7 +650,7 @@ class ReadTracking(io.BytesIO):
 
 def test_rows_are_handed_out_while_the_file_is_still_being_read():
     rows = [row_of("partner", serial_number=f"SN-{n}") for n in range(1_000)]
-    stream = ReadTracking(encode([FORMAT["partner"].header, *rows]))
+    stream = ReadTracking(encode_csv([FORMAT["partner"].header, *rows]))
     size = len(stream.getvalue())
 
     reader = read_device_rows([Upload("big.csv", stream)], **LIMITS)
@@ -715,7 +689,7 @@ def test_formula_cells_are_written_inert_and_read_back_as_sent():
 
     assert '"\'-2+3"' in text and '"\'=HYPERLINK(""http://evil.example"")"' in text
     assert text.endswith('"device_not_found","\'@once"\r\n')
-    (row,) = read(("failures.csv", encode([text.removesuffix("\r\n")])))
+    (row,) = read(("failures.csv", encode_csv([text.removesuffix("\r\n")])))
     assert row.values == values
 
 
@@ -730,7 +704,7 @@ def test_written_failed_rows_read_back_as_the_same_values(fmt, encoding):
         write_rows_csv(FORMAT[fmt], [(v, "device_not_found", "Not, found") for v in values])
     )
 
-    rows = read(("failures.csv", encode([text.removesuffix("\r\n")], encoding=encoding)))
+    rows = read(("failures.csv", encode_csv([text.removesuffix("\r\n")], encoding=encoding)))
 
     assert [row.values for row in rows] == values
     assert {row.format.name for row in rows} == {fmt}
@@ -779,13 +753,15 @@ CSVISH = st.lists(
 @FUZZ
 @given(header=st.sampled_from(FORMATS), text=CSVISH, encoding=st.sampled_from(ENCODINGS))
 def test_arbitrary_csv_like_text_raises_nothing_but_csv_file_errors(header, text, encoding):
-    outcome_of([("d.csv", encode([",".join(header.header) + "\r\n" + text], encoding=encoding))])
+    outcome_of(
+        [("d.csv", encode_csv([",".join(header.header) + "\r\n" + text], encoding=encoding))]
+    )
 
 
-VALID_ZIP = zipped(
+VALID_ZIP = zip_bytes(
     {
-        "a.csv": encode([FORMAT["partner"].header, row_of("partner")]),
-        "b/c.csv": encode([FORMAT["self_registration"].header, row_of("self_registration")]),
+        "a.csv": encode_csv([FORMAT["partner"].header, row_of("partner")]),
+        "b/c.csv": encode_csv([FORMAT["self_registration"].header, row_of("self_registration")]),
     }
 )
 
@@ -839,7 +815,7 @@ def test_written_rows_read_back_the_same_in_every_format_and_encoding(fmt, encod
         )
     )
 
-    read_back = read(("failures.csv", encode([text.removesuffix("\r\n")], encoding=encoding)))
+    read_back = read(("failures.csv", encode_csv([text.removesuffix("\r\n")], encoding=encoding)))
 
     assert [row.values for row in read_back] == values
     assert [row.line for row in read_back] == _expected_lines(text)
@@ -865,11 +841,8 @@ def _expected_lines(text: str) -> list[int]:
 @pytest.mark.parametrize("fmt", list(FORMAT))
 def test_semicolon_and_tab_separated_files_read_like_comma_separated_ones(fmt, delimiter):
     rows = [row_of(fmt, serial_number=f"SN-{n}", model="Laptop; 7, 15") for n in range(3)]
-    comma = encode([FORMAT[fmt].header, *rows], quoted=True)
-    lines = [delimiter.join(FORMAT[fmt].header)]
-    for row in rows:
-        lines.append(delimiter.join(f'"{cell}"' if delimiter in cell else cell for cell in row))
-    other = ("\r\n".join(lines) + "\r\n").encode("cp1252")
+    comma = encode_csv([FORMAT[fmt].header, *rows], quoted=True)
+    other = encode_csv([FORMAT[fmt].header, *rows], delimiter=delimiter, encoding="cp1252")
 
     assert [r.values for r in read(("excel.csv", other))] == [
         r.values for r in read(("comma.csv", comma))
@@ -877,8 +850,10 @@ def test_semicolon_and_tab_separated_files_read_like_comma_separated_ones(fmt, d
 
 
 def test_excel_separator_line_is_honoured_and_skipped():
-    data = b"sep=;\r\n" + ";".join(FORMAT["partner"].header).encode() + b"\r\n"
-    data += ";".join(row_of("partner", serial_number="SN-1")).encode() + b"\r\n"
+    data = encode_csv(
+        ["sep=;", FORMAT["partner"].header, row_of("partner", serial_number="SN-1")],
+        delimiter=";",
+    )
 
     (row,) = read(("excel.csv", data))
 
@@ -888,7 +863,7 @@ def test_excel_separator_line_is_honoured_and_skipped():
 def test_a_hash_split_over_two_lines_is_refused_naming_the_line():
     whole = row_of("collection_script", serial_number="SN-1")[:3]
     cut = len(whole[2]) // 2
-    data = encode(
+    data = encode_csv(
         [
             FORMAT["collection_script"].header[:3],
             row_of("collection_script", serial_number="SN-0")[:3],
@@ -908,7 +883,7 @@ def test_a_hash_split_over_two_lines_is_refused_naming_the_line():
 
 def test_a_piece_of_a_hash_in_the_serial_column_is_refused_naming_the_line():
     piece = "T0FmAxEAHAAAAAoA6ANGYgAACgDoA0Zi0xd8KuQCCQgCABAACQABAAEAAgABAAAABQAZ"
-    data = encode([FORMAT["collection_script"].header[:3], [piece, "", ""], ["SN-2", "", "H"]])
+    data = encode_csv([FORMAT["collection_script"].header[:3], [piece, "", ""], ["SN-2", "", "H"]])
 
     error = error_of(("shifted.csv", data))
 
@@ -918,7 +893,7 @@ def test_a_piece_of_a_hash_in_the_serial_column_is_refused_naming_the_line():
 
 
 def test_a_serial_hundreds_of_characters_long_is_refused_naming_the_line():
-    data = encode([FORMAT["partner"].header, row_of("partner", serial_number="SN " * 100)])
+    data = encode_csv([FORMAT["partner"].header, row_of("partner", serial_number="SN " * 100)])
 
     error = error_of(("long.csv", data))
 

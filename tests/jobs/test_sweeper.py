@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from redis.exceptions import RedisError
 from rq import Queue
+from rq.job import Job, JobStatus
 from sqlalchemy import update
 
 from jobs import tasks
@@ -20,8 +21,8 @@ from jobs.connection import MAINTENANCE_QUEUE, REGISTRATIONS_QUEUE
 from tenants import db
 from tenants.models import Order
 from tenants.scoping import unscoped
-from tests.api.test_metrics import scrape, value
-from tests.helpers import device
+from tests.factories import device, devices, new_tenant, order_of, submit
+from tests.http import metric_samples, metric_value
 
 
 def run_sweep(redis_connection, run_worker) -> None:
@@ -66,9 +67,9 @@ def test_work_lost_from_redis_is_handed_out_at_the_next_sweep(
     # ... a minute later, far before the pending deadline (300 s), the chunks
     # whose jobs Redis no longer has are handed out again and processed.
     handed_out_ago(order_id, 60)
-    before = value(scrape(api), "partner_api_sweeper_recovered_chunks_total")
+    before = metric_value(metric_samples(api), "partner_api_sweeper_recovered_chunks_total")
     run_sweep(redis_connection, run_worker)
-    recovered = value(scrape(api), "partner_api_sweeper_recovered_chunks_total")
+    recovered = metric_value(metric_samples(api), "partner_api_sweeper_recovered_chunks_total")
     assert recovered - before == 3  # its three chunks, counted for /metrics
 
     order = api.get(location, token=partner.token).json()
@@ -160,3 +161,47 @@ def test_the_sweep_schedules_the_next_one(settings, redis_connection):
         if re.fullmatch(r"sweep-\d+", job_id) and int(job_id[6:]) * interval > time.time()
     ]
     assert len(upcoming) == 1
+
+
+def test_only_the_chunks_still_pending_are_handed_out_again(settings, redis_connection, run_worker):
+    run_worker()
+    result = submit(new_tenant(), devices(120))  # chunks of 50: three
+    order = result.order
+    tasks.enqueue_order(settings, order.id, result.chunks, order.request_id)
+    run_worker(max_jobs=1)  # the first chunk is done ...
+    redis_connection.flushdb()  # ... then Redis loses the other two
+    handed_out_ago(str(order.id), 60)
+
+    assert tasks.sweep()["chunks_requeued"] == 2
+
+    registrations = Queue(REGISTRATIONS_QUEUE, connection=redis_connection)
+    assert registrations.get_job_ids() == [f"chunk-{order.id}-50", f"chunk-{order.id}-100"]
+    run_worker()
+    closed = order_of(order.id)
+    assert (closed.status, closed.completed_at is not None) == ("completed", True)
+
+
+def test_a_chunk_a_dead_worker_took_off_the_queue_is_handed_out_once_overdue(
+    settings, redis_connection, run_worker
+):
+    run_worker()
+    result = submit(new_tenant(), devices(60))  # chunks of 50: two
+    order = result.order
+    tasks.enqueue_order(settings, order.id, result.chunks, order.request_id)
+    registrations = Queue(REGISTRATIONS_QUEUE, connection=redis_connection)
+    taken = f"chunk-{order.id}-0"
+    # Dequeued by a worker killed before it started the job: the job is still
+    # marked queued, but no queue holds it any more.
+    redis_connection.lrem(registrations.key, 0, taken)
+    assert Job.fetch(taken, connection=redis_connection).get_status() == JobStatus.QUEUED
+
+    handed_out_ago(str(order.id), 60)  # before the deadline: Redis still has the job
+    assert tasks.sweep()["chunks_requeued"] == 0
+
+    handed_out_ago(str(order.id), settings.pending_deadline_seconds + 60)
+    # Past it: the lost chunk goes out again; the one still waiting does not.
+    assert tasks.sweep()["chunks_requeued"] == 1
+    assert registrations.get_job_ids() == [f"chunk-{order.id}-50", taken]
+
+    run_worker()
+    assert order_of(order.id).status == "completed"

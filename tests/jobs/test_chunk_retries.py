@@ -1,0 +1,146 @@
+"""Chunk jobs on a real Redis with a real RQ worker: enqueued under fixed IDs
+with a retry policy; a chunk that fails is retried and its rows wait, still
+pending; a chunk that fails every time settles its rows one by one; a chunk
+run twice changes nothing."""
+
+from __future__ import annotations
+
+import pytest
+from rq import Queue
+from rq.job import Job, JobStatus
+from rq.registry import FailedJobRegistry
+
+from jobs import tasks
+from jobs.connection import REGISTRATIONS_QUEUE
+from tenants import outcomes
+from tenants.registration import orders
+from tests.factories import (
+    device,
+    new_tenant,
+    order_of,
+    registrations,
+    submit,
+    unique,
+)
+
+
+@pytest.fixture
+def registrations_queue(redis_connection, run_worker) -> Queue:
+    run_worker()  # other tests' leftovers out of the way
+    return Queue(REGISTRATIONS_QUEUE, connection=redis_connection)
+
+
+def stored_order(serials: list[str], chunk_size: int = 50):
+    """A self-registered order of these devices, stored and not yet enqueued."""
+    return submit(new_tenant(), [device(s) for s in serials], chunk_size=chunk_size)
+
+
+def chunk_job(redis_connection, order_pk, start: int) -> Job:
+    return Job.fetch(f"chunk-{order_pk}-{start}", connection=redis_connection)
+
+
+def states(order_pk) -> list[tuple[str, str | None]]:
+    return [(r.state, r.error_code) for r in registrations(order_pk)]
+
+
+def test_chunks_are_enqueued_under_fixed_ids_with_the_retry_policy(
+    settings, redis_connection, registrations_queue, run_worker
+):
+    result = stored_order([unique("SN") for _ in range(3)], chunk_size=2)
+    order = result.order
+
+    tasks.enqueue_order(settings, order.id, result.chunks, order.request_id)
+
+    assert registrations_queue.get_job_ids() == [f"chunk-{order.id}-0", f"chunk-{order.id}-2"]
+    job = chunk_job(redis_connection, order.id, 2)
+    assert job.args == (str(order.id), 2, 3, order.request_id)
+    assert (job.retries_left, job.retry_intervals) == (5, [1, 5, 15, 60, 300])
+    run_worker()
+    assert states(order.id) == [(outcomes.READY, None)] * 3
+    assert order_of(order.id).status == orders.COMPLETED
+
+
+def test_a_failed_chunk_waits_for_its_retry_with_its_rows_pending_then_registers_them(
+    settings, redis_connection, registrations_queue, run_worker, refused_claims, backoff_over
+):
+    poisoned = unique("SN")
+    result = stored_order([unique("SN"), poisoned, unique("SN")])
+    order = result.order
+
+    with refused_claims(poisoned):
+        tasks.enqueue_order(settings, order.id, result.chunks, order.request_id)
+        run_worker()
+
+        job = chunk_job(redis_connection, order.id, 0)
+        assert job.get_status() == JobStatus.SCHEDULED  # waiting out its first backoff
+        assert job.retries_left == 4
+        assert job.id not in FailedJobRegistry(queue=registrations_queue).get_job_ids()
+        # The whole chunk rolled back: no row was decided, the order is open.
+        assert states(order.id) == [(outcomes.PENDING, None)] * 3
+        assert order_of(order.id).completed_at is None
+
+    assert backoff_over() >= 1
+    run_worker()
+
+    job = chunk_job(redis_connection, order.id, 0)
+    assert job.get_status() == JobStatus.FINISHED
+    assert job.return_value() == {"processed": 3, "order_status": orders.COMPLETED}
+    assert states(order.id) == [(outcomes.READY, None)] * 3
+
+
+def test_a_chunk_that_fails_every_attempt_settles_its_rows_one_by_one(
+    settings, redis_connection, registrations_queue, run_worker, refused_claims, backoff_over
+):
+    poisoned = unique("SN")
+    result = stored_order([unique("SN"), poisoned, unique("SN")])
+    order = result.order
+
+    with refused_claims(poisoned):
+        tasks.enqueue_order(settings, order.id, result.chunks, order.request_id)
+        runs = 0
+        while order_of(order.id).completed_at is None:
+            assert runs < 1 + tasks.RETRY.max, "the chunk never settled"
+            backoff_over()
+            run_worker()
+            runs += 1
+
+    assert runs == 1 + tasks.RETRY.max  # the first run and every retry
+    job = chunk_job(redis_connection, order.id, 0)
+    assert job.get_status() == JobStatus.FINISHED  # settled, not failed
+    assert job.return_value() == {
+        "processed": 3,
+        "order_status": orders.COMPLETED_WITH_ERRORS,
+    }
+    good, bad, other = registrations(order.id)
+    assert (good.state, other.state) == (outcomes.READY, outcomes.READY)
+    assert (bad.state, bad.error_code) == (outcomes.FAILED, outcomes.UNEXPECTED_ERROR)
+    assert bad.message == outcomes.message(outcomes.UNEXPECTED_ERROR, request_id=order.request_id)
+    # What support sees, and only support.
+    assert bad.support_reference and bad.support_reference.startswith("ref-")
+    assert bad.internal_error["job_id"] == job.id
+    assert bad.internal_error["attempt"] == 1 + tasks.RETRY.max
+    assert "storage fault" in bad.internal_error["message"]
+    assert bad.internal_error["support_reference"] == bad.support_reference
+
+
+def test_a_chunk_run_twice_changes_nothing(
+    settings, redis_connection, registrations_queue, run_worker
+):
+    result = stored_order([unique("SN"), unique("SN")])
+    order = result.order
+    tasks.enqueue_order(settings, order.id, result.chunks, order.request_id)
+    run_worker()
+    first = {r.id: (r.state, r.registered_at, r.updated_at) for r in registrations(order.id)}
+
+    # The same chunk again, as the sweeper hands out a chunk it believes lost.
+    tasks.enqueue_chunks(settings, order.id, result.chunks, order.request_id)
+    run_worker()
+
+    assert chunk_job(redis_connection, order.id, 0).return_value() == {
+        "processed": 0,
+        "order_status": None,
+    }
+    assert {r.id: (r.state, r.registered_at, r.updated_at) for r in registrations(order.id)} == (
+        first
+    )
+    assert order_of(order.id).status == orders.COMPLETED
