@@ -11,7 +11,7 @@ from marshmallow import validate
 from partner_api.errors import ProblemSchema
 from tenants import outcomes
 from tenants.registration.devices import SORT_COLUMNS as DEVICE_SORT_COLUMNS
-from tenants.registration.devices import effective_state
+from tenants.registration.devices import DeviceQuery, effective_state
 
 DEVICE_SORT_KEYS = tuple(DEVICE_SORT_COLUMNS)
 
@@ -139,6 +139,15 @@ class DryRunQuerySchema(ma.Schema):
         load_default=False,
         metadata={"description": "Validate only: return each row's verdict, register nothing"},
     )
+
+
+# The 202 order answer's Location header, as the OpenAPI document declares it.
+ORDER_LOCATION_HEADER = {
+    "Location": {
+        "description": "The order's URL: poll it until `completed_at` is set.",
+        "schema": {"type": "string"},
+    },
+}
 
 
 class CountsSchema(ma.Schema):
@@ -323,3 +332,17 @@ class CheckInSchema(ma.Schema):
         metadata={"description": "When the device reported in (default: now)"},
     )
     user = ma.fields.String(allow_none=True, validate=validate.Length(max=320))
+
+
+def device_query(filters: dict, *, include_failed: bool = True) -> DeviceQuery:
+    """The device list's query from its loaded filters (``DeviceFilterSchema``)."""
+    return DeviceQuery(
+        include_failed=include_failed,
+        state=filters.get("state"),
+        error_code=filters.get("error_code"),
+        serial_number=filters.get("serial_number"),
+        order_id=filters.get("order_id"),
+        partner_id=filters.get("partner_id"),
+        text=filters.get("q"),
+        sort=filters.get("sort") or "-created_at",
+    )
