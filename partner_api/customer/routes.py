@@ -6,24 +6,26 @@ import uuid
 
 from partner_api.auth import require_principal
 from partner_api.blueprint import ApiBlueprint
-from partner_api.orders.routes import add_order_reads
-from partner_api.orders.submission import submit
-from partner_api.pagination import paginate
-from partner_api.request_context import current_request_id, request_session
-from partner_api.schemas import (
-    ORDER_LOCATION_HEADER,
+from partner_api.customer.schemas import (
     CheckInSchema,
     DeviceFilterSchema,
     DeviceSchema,
+    RelationshipConflictSchema,
+    device_query,
+)
+from partner_api.orders.routes import add_order_reads
+from partner_api.orders.schemas import (
+    ORDER_LOCATION_HEADER,
     DryRunQuerySchema,
     DryRunSchema,
     OrderCreateSchema,
     OrderFormSchema,
     OrderSchema,
-    RelationshipConflictSchema,
-    RelationshipSchema,
-    device_query,
 )
+from partner_api.orders.submission import submit
+from partner_api.pagination import paginate
+from partner_api.request_context import current_request_id, request_session
+from partner_api.schemas import RelationshipSchema
 from tenants.access import relationships
 from tenants.registration import device_list, devices
 

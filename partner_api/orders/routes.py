@@ -13,9 +13,9 @@ from flask import Response, stream_with_context
 from sqlalchemy.orm import Session
 
 from partner_api.blueprint import ApiBlueprint
+from partner_api.orders.schemas import OrderSchema, RegistrationFilterSchema, RegistrationSchema
 from partner_api.pagination import paginate
 from partner_api.request_context import request_session
-from partner_api.schemas import OrderSchema, RegistrationFilterSchema, RegistrationSchema
 from tenants import db
 from tenants.ingest import csv_input
 from tenants.models import Order

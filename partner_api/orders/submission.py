@@ -22,8 +22,8 @@ from config.settings import Settings
 from jobs.tasks import enqueue_order
 from partner_api.auth import require_principal
 from partner_api.orders.routes import order_body
+from partner_api.orders.schemas import DryRunSchema, OrderSchema
 from partner_api.request_context import current_request_id, request_session
-from partner_api.schemas import DryRunSchema, OrderSchema
 from partner_api.uploads import RowStream, request_fingerprint
 from tenants import db
 from tenants.models import Order

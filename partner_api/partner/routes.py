@@ -9,17 +9,17 @@ from flask import current_app
 from partner_api.auth import require_principal
 from partner_api.blueprint import ApiBlueprint
 from partner_api.orders.routes import add_order_reads
-from partner_api.orders.submission import submit
-from partner_api.request_context import current_request_id, request_session
-from partner_api.schemas import (
+from partner_api.orders.schemas import (
     ORDER_LOCATION_HEADER,
     DryRunQuerySchema,
     DryRunSchema,
     OrderCreateSchema,
     OrderFormSchema,
     OrderSchema,
-    PartnerRelationshipSchema,
 )
+from partner_api.orders.submission import submit
+from partner_api.partner.schemas import PartnerRelationshipSchema
+from partner_api.request_context import current_request_id, request_session
 from tenants.access import relationships
 
 blp = ApiBlueprint(

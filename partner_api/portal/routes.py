@@ -26,6 +26,7 @@ from flask import (
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
+from partner_api.customer.schemas import DeviceFilterSchema, device_query
 from partner_api.errors import (
     NOT_FOUND_DETAIL,
     ApiError,
@@ -34,17 +35,12 @@ from partner_api.errors import (
     record_unexpected,
 )
 from partner_api.orders.routes import failures_csv, order_body
+from partner_api.orders.schemas import OrderCreateSchema, OrderFormSchema
 from partner_api.orders.submission import new_submission, preview_order, store_order
 from partner_api.pagination import pager, paginate, portal_parameters
 from partner_api.portal import auth, time_zones
 from partner_api.portal.auth import signed_in
 from partner_api.request_context import current_request_id, request_session
-from partner_api.schemas import (
-    DeviceFilterSchema,
-    OrderCreateSchema,
-    OrderFormSchema,
-    device_query,
-)
 from partner_api.uploads import FILE_FIELD, parse_device_body
 from tenants import outcomes
 from tenants.access import organisations, portal_users, relationships
