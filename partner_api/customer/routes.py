@@ -13,15 +13,7 @@ from partner_api.customer.schemas import (
     RelationshipConflictSchema,
     device_query,
 )
-from partner_api.orders.routes import add_order_reads
-from partner_api.orders.schemas import (
-    ORDER_LOCATION_HEADER,
-    DryRunQuerySchema,
-    DryRunSchema,
-    OrderCreateSchema,
-    OrderFormSchema,
-    OrderSchema,
-)
+from partner_api.orders.routes import add_order_reads, takes_order
 from partner_api.orders.submission import submit
 from partner_api.pagination import paginate
 from partner_api.request_context import current_request_id, request_session
@@ -97,11 +89,7 @@ def revoke_relationship(relationship_id: uuid.UUID):
 
 @blp.route("/orders", methods=["POST"])
 @blp.auth("tenant", "customer:write")
-@blp.arguments(DryRunQuerySchema, location="query")
-@blp.device_body(OrderCreateSchema, OrderFormSchema)
-@blp.idempotent(202)
-@blp.response(202, OrderSchema, headers=ORDER_LOCATION_HEADER)
-@blp.alt_response(200, schema=DryRunSchema, description="Dry run: each row's verdict.")
+@takes_order(blp)
 def submit_order(query: dict, body: dict, idempotency_key: str | None = None):
     """Register your own devices (self-registration: each row needs its hardware hash)."""
     return submit(

@@ -1,8 +1,10 @@
-"""The order reads partner and customer share, written once: the orders
-newest first, one order, its failed rows as CSV, its rows with their
-outcomes. ``add_order_reads`` routes them on an audience's blueprint; the
-audience's data scope decides which orders they are (a partner's own, or
-every order for a tenant, whoever submitted it)."""
+"""The order routes partner and customer share, written once.
+
+``add_order_reads`` routes the four reads on an audience's blueprint: the
+orders newest first, one order, its failed rows as CSV, its rows with their
+outcomes; the audience's data scope decides which orders they are (a
+partner's own, or every order for a tenant, whoever submitted it).
+``takes_order`` makes a view an order submission."""
 
 from __future__ import annotations
 
@@ -13,7 +15,16 @@ from flask import Response, stream_with_context
 from sqlalchemy.orm import Session
 
 from partner_api.blueprint import ApiBlueprint
-from partner_api.orders.schemas import OrderSchema, RegistrationFilterSchema, RegistrationSchema
+from partner_api.orders.schemas import (
+    ORDER_LOCATION_HEADER,
+    DryRunQuerySchema,
+    DryRunSchema,
+    OrderCreateSchema,
+    OrderFormSchema,
+    OrderSchema,
+    RegistrationFilterSchema,
+    RegistrationSchema,
+)
 from partner_api.pagination import paginate
 from partner_api.request_context import request_session
 from tenants import db
@@ -68,6 +79,27 @@ def add_order_reads(blp: ApiBlueprint, *, kind: str, scope: str, list_summary: s
             serial_number=filters.get("serial_number"),
         )
         return paginate(rows, pagination_parameters)
+
+
+def takes_order(blp: ApiBlueprint) -> Callable:
+    """An order submission's arguments and answers, parsed and documented:
+    ``dry_run`` in the query, the devices (JSON, or CSV files in a form), an
+    ``Idempotency-Key``; 202 with the order, or 200 with a dry run's verdicts.
+    The view takes ``(query, body, <path arguments>, idempotency_key=None)``
+    and answers with ``partner_api.orders.submission.submit``."""
+
+    def decorator(func: Callable) -> Callable:
+        for document in (
+            blp.alt_response(200, schema=DryRunSchema, description="Dry run: each row's verdict."),
+            blp.response(202, OrderSchema, headers=ORDER_LOCATION_HEADER),
+            blp.idempotent(202),
+            blp.device_body(OrderCreateSchema, OrderFormSchema),
+            blp.arguments(DryRunQuerySchema, location="query"),
+        ):
+            func = document(func)
+        return func
+
+    return decorator
 
 
 def _docstring(text: str) -> Callable:

@@ -8,15 +8,7 @@ from flask import current_app
 
 from partner_api.auth import require_principal
 from partner_api.blueprint import ApiBlueprint
-from partner_api.orders.routes import add_order_reads
-from partner_api.orders.schemas import (
-    ORDER_LOCATION_HEADER,
-    DryRunQuerySchema,
-    DryRunSchema,
-    OrderCreateSchema,
-    OrderFormSchema,
-    OrderSchema,
-)
+from partner_api.orders.routes import add_order_reads, takes_order
 from partner_api.orders.submission import submit
 from partner_api.partner.schemas import PartnerRelationshipSchema
 from partner_api.request_context import current_request_id, request_session
@@ -63,11 +55,7 @@ def request_relationship(tenant_id: uuid.UUID):
 
 @blp.route("/customers/<uuid:tenant_id>/orders", methods=["POST"])
 @blp.auth("partner", "partner:write")
-@blp.arguments(DryRunQuerySchema, location="query")
-@blp.device_body(OrderCreateSchema, OrderFormSchema)
-@blp.idempotent(202)
-@blp.response(202, OrderSchema, headers=ORDER_LOCATION_HEADER)
-@blp.alt_response(200, schema=DryRunSchema, description="Dry run: each row's verdict.")
+@takes_order(blp)
 def submit_order(query: dict, body: dict, tenant_id: uuid.UUID, idempotency_key: str | None = None):
     """Submit an order of devices to register for a customer.
 
