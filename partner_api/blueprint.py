@@ -20,7 +20,9 @@ from partner_api.auth.principals import acting_as
 from partner_api.auth.tokens import authenticate
 from partner_api.errors import NOT_FOUND_DETAIL, PROBLEM_CONTENT_TYPE, ApiError, ProblemSchema
 from partner_api.json_bodies import ArgumentsParser
+from partner_api.schemas import IdempotencyKeyHeaderSchema
 from partner_api.uploads import multipart_schema, parse_device_body
+from tenants.operations import idempotency
 
 ERROR_DESCRIPTIONS = {
     400: "The request is malformed.",
@@ -32,6 +34,12 @@ ERROR_DESCRIPTIONS = {
     415: "Unsupported media type.",
     422: "The request body or parameters are not valid; `errors` says which and why.",
     429: "Too many requests; retry after the time in `Retry-After`.",
+}
+
+
+IDEMPOTENT_REPLAYED_HEADER = {
+    "description": "`true` when this answer replays the first one for its Idempotency-Key.",
+    "schema": {"type": "string", "enum": ["true"]},
 }
 
 
@@ -85,6 +93,34 @@ class ApiBlueprint(flask_smorest.Blueprint):
             return func
 
         return decorator
+
+    def idempotent(self, status: int = 202) -> Callable:
+        """Take an ``Idempotency-Key`` header: the view gets it checked as
+        ``idempotency_key`` (None without one; a malformed key is refused, even
+        on a dry run, which otherwise ignores it), and replays the first
+        ``status`` answer for it (see partner_api/orders/submission.py). Both
+        the header and the replay's ``Idempotent-Replayed`` are documented."""
+
+        def decorator(func: Callable) -> Callable:
+            @functools.wraps(func)
+            def checked(*args, idempotency_key: str | None = None, **kwargs):
+                if idempotency_key is not None:
+                    idempotency_key = idempotency.check_key(idempotency_key.strip())
+                return func(*args, idempotency_key=idempotency_key, **kwargs)
+
+            parsed = self.arguments(IdempotencyKeyHeaderSchema, location="headers", as_kwargs=True)
+            replayed = {"headers": {"Idempotent-Replayed": IDEMPOTENT_REPLAYED_HEADER}}
+            return self.doc(responses={status: replayed})(parsed(checked))
+
+        return decorator
+
+    def csv_download(self, description: str) -> Callable:
+        """Document the view's answer as a CSV file (text/csv)."""
+        csv_file = {
+            "description": description,
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+        }
+        return self.doc(responses={"200": csv_file})
 
     def device_body(self, json_schema: type[ma.Schema], form_schema: type[ma.Schema]) -> Callable:
         """Take devices as JSON or as CSV files in a multipart form.

@@ -36,13 +36,12 @@ from prometheus_client import (
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from rq import Queue
-from sqlalchemy import func, select
 
 from jobs import job_metrics
 from jobs.connection import QUEUE_NAMES, connect
 from partner_api.errors import ApiError
 from tenants import db
-from tenants.models import Order, Registration
+from tenants.operations import totals
 from tenants.scoping import unscoped
 
 HTTP_REQUESTS = Counter(
@@ -84,15 +83,9 @@ class DomainCollector:
         )
         orders = GaugeMetricFamily("partner_api_orders", "Orders by status", labels=["status"])
         with unscoped("metrics: totals across tenants"), db.transaction() as session:
-            for state, error_code, count in session.execute(
-                select(Registration.state, Registration.error_code, func.count()).group_by(
-                    Registration.state, Registration.error_code
-                )
-            ):
+            for state, error_code, count in totals.rows_by_state(session):
                 rows.add_metric([state, error_code or ""], count)
-            for status, count in session.execute(
-                select(Order.status, func.count()).group_by(Order.status)
-            ):
+            for status, count in totals.orders_by_status(session):
                 orders.add_metric([status], count)
         yield rows
         yield orders

@@ -1,21 +1,21 @@
-"""Schemas shared by the partner and customer APIs: device rows, orders,
-registrations, relationships."""
+"""Schema pieces several audiences use: the device rows that orders and
+catalogs carry, a row's error code, the ``Idempotency-Key`` header, and a
+relationship as both sides see it.
+
+Each audience's own schemas are beside its routes (partner/, customer/,
+supplier/, support/ and orders/ ``schemas.py``); problems are in
+partner_api/errors.py.
+"""
 
 from __future__ import annotations
-
-from datetime import UTC
 
 import marshmallow as ma
 from marshmallow import validate
 
-from partner_api.errors import ProblemSchema
 from tenants import outcomes
-from tenants.outcomes import effective_state
-from tenants.registration.device_list import SORT_COLUMNS as DEVICE_SORT_COLUMNS
 
-DEVICE_SORT_KEYS = tuple(DEVICE_SORT_COLUMNS)
-
-_TEXT = validate.Length(max=200)
+# The longest free text a field takes (references, names, tags).
+TEXT_LENGTH = validate.Length(max=200)
 
 
 # One named schema for every row's error code, so that a client generated from
@@ -50,71 +50,17 @@ class DeviceRowSchema(ma.Schema):
     class Meta:
         unknown = ma.RAISE
 
-    manufacturer = ma.fields.String(allow_none=True, validate=_TEXT)
-    model = ma.fields.String(allow_none=True, validate=_TEXT)
-    serial_number = ma.fields.String(allow_none=True, validate=_TEXT)
+    manufacturer = ma.fields.String(allow_none=True, validate=TEXT_LENGTH)
+    model = ma.fields.String(allow_none=True, validate=TEXT_LENGTH)
+    serial_number = ma.fields.String(allow_none=True, validate=TEXT_LENGTH)
     hardware_hash = ma.fields.String(
         allow_none=True,
         validate=validate.Length(max=65536),
         metadata={"description": "Base64 of the device's 4K hardware hash"},
     )
     product_key_id = ma.fields.String(allow_none=True, validate=validate.Length(max=32))
-    group_tag = ma.fields.String(allow_none=True, validate=_TEXT)
+    group_tag = ma.fields.String(allow_none=True, validate=TEXT_LENGTH)
     assigned_user = ma.fields.String(allow_none=True, validate=validate.Length(max=320))
-
-
-class OrderFormSchema(ma.Schema):
-    """The fields that come with the CSV files of a multipart order."""
-
-    class Meta:
-        unknown = ma.RAISE
-
-    order_id = ma.fields.String(
-        allow_none=True, validate=_TEXT, metadata={"description": "Your order reference"}
-    )
-    purchase_id = ma.fields.String(allow_none=True, validate=_TEXT)
-    group_tag = ma.fields.String(
-        allow_none=True, validate=_TEXT, metadata={"description": "Default group tag for every row"}
-    )
-
-
-class OrderCreateSchema(OrderFormSchema):
-    """A JSON order: the same fields as the form, and the devices."""
-
-    devices = ma.fields.List(
-        ma.fields.Nested(DeviceRowSchema), required=True, validate=validate.Length(min=1)
-    )
-
-
-class CatalogCreateSchema(ma.Schema):
-    class Meta:
-        unknown = ma.RAISE
-
-    devices = ma.fields.List(
-        ma.fields.Nested(DeviceRowSchema), required=True, validate=validate.Length(min=1)
-    )
-
-
-class CatalogFormSchema(ma.Schema):
-    class Meta:
-        unknown = ma.RAISE
-
-
-class CatalogRejectionSchema(ma.Schema):
-    source = ma.fields.String(allow_none=True)
-    line = ma.fields.Integer(required=True)
-    message = ma.fields.String(required=True)
-
-
-class CatalogResultSchema(ma.Schema):
-    received = ma.fields.Integer(required=True)
-    stored = ma.fields.Integer(required=True, metadata={"description": "Records added or replaced"})
-    rejected = ma.fields.Integer(required=True)
-    rejections = ma.fields.List(
-        ma.fields.Nested(CatalogRejectionSchema),
-        required=True,
-        metadata={"description": "Rows that are not usable records (the first 1,000)"},
-    )
 
 
 class IdempotencyKeyHeaderSchema(ma.Schema):
@@ -134,95 +80,6 @@ class IdempotencyKeyHeaderSchema(ma.Schema):
     )
 
 
-class DryRunQuerySchema(ma.Schema):
-    dry_run = ma.fields.Boolean(
-        load_default=False,
-        metadata={"description": "Validate only: return each row's verdict, register nothing"},
-    )
-
-
-class CountsSchema(ma.Schema):
-    by_state = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer(), required=True)
-    by_error_code = ma.fields.Dict(
-        keys=ma.fields.String(), values=ma.fields.Integer(), required=True
-    )
-
-
-class OrderSchema(ma.Schema):
-    id = ma.fields.UUID(required=True)
-    request_id = ma.fields.String(required=True)
-    tenant_id = ma.fields.UUID(required=True)
-    partner_id = ma.fields.UUID(allow_none=True, required=True)
-    order_id = ma.fields.String(allow_none=True)
-    purchase_id = ma.fields.String(allow_none=True)
-    group_tag = ma.fields.String(allow_none=True)
-    status = ma.fields.String(
-        required=True,
-        metadata={
-            "enum": ["accepted", "processing", "completed", "completed_with_errors", "failed"]
-        },
-    )
-    row_count = ma.fields.Integer(required=True)
-    counts = ma.fields.Nested(CountsSchema, required=True)
-    created_at = ma.fields.DateTime(required=True)
-    started_at = ma.fields.DateTime(allow_none=True)
-    completed_at = ma.fields.DateTime(allow_none=True)
-
-
-class RowVerdictSchema(ma.Schema):
-    line = ma.fields.Integer(required=True)
-    source = ma.fields.String(allow_none=True)
-    manufacturer = ma.fields.String(allow_none=True)
-    model = ma.fields.String(allow_none=True)
-    serial_number = ma.fields.String(allow_none=True)
-    verdict = ma.fields.String(required=True, metadata={"enum": ["accepted", "rejected"]})
-    error_code = ma.fields.String(allow_none=True)
-    message = ma.fields.String(allow_none=True)
-    warnings = ma.fields.List(ma.fields.String())
-
-
-class DryRunSchema(ma.Schema):
-    dry_run = ma.fields.Boolean(required=True)
-    row_count = ma.fields.Integer(required=True)
-    accepted = ma.fields.Integer(required=True)
-    rejected = ma.fields.Integer(required=True)
-    rows = ma.fields.List(ma.fields.Nested(RowVerdictSchema), required=True)
-
-
-class RegistrationSchema(ma.Schema):
-    """A submitted row and its outcome. Registered rows are the tenant's devices."""
-
-    id = ma.fields.UUID(required=True)
-    order = ma.fields.UUID(
-        required=True, attribute="order_pk", metadata={"description": "The order's id"}
-    )
-    line = ma.fields.Integer(required=True)
-    source = ma.fields.String(
-        allow_none=True, metadata={"description": "Uploaded file the row came from"}
-    )
-    manufacturer = ma.fields.String(allow_none=True)
-    model = ma.fields.String(allow_none=True)
-    serial_number = ma.fields.String(allow_none=True)
-    product_key_id = ma.fields.String(allow_none=True)
-    group_tag = ma.fields.String(allow_none=True)
-    assigned_user = ma.fields.String(allow_none=True)
-    state = ma.fields.Function(
-        lambda reg: effective_state(reg.state, reg.last_seen_at),
-        required=True,
-        metadata={"enum": list(outcomes.STATES)},
-    )
-    error_code = ErrorCodeOrNull()
-    message = ma.fields.String(allow_none=True)
-    registered_at = ma.fields.DateTime(allow_none=True)
-    last_seen_at = ma.fields.DateTime(allow_none=True)
-
-
-class RegistrationFilterSchema(ma.Schema):
-    state = ma.fields.String(validate=validate.OneOf(outcomes.STATES))
-    error_code = ma.fields.String(validate=validate.OneOf(outcomes.ERROR_CODES))
-    serial_number = ma.fields.String(validate=_TEXT)
-
-
 RELATIONSHIP_STATES = ["pending", "active", "declined", "revoked"]
 
 
@@ -237,89 +94,3 @@ class RelationshipSchema(ma.Schema):
     status = ma.fields.String(required=True, metadata={"enum": RELATIONSHIP_STATES})
     requested_at = ma.fields.DateTime(required=True)
     decided_at = ma.fields.DateTime(allow_none=True)
-
-
-class PartnerRelationshipSchema(RelationshipSchema):
-    """A relationship as the partner sees it: the customer's name only once
-    the customer approved (before, a partner knows only the ID it asked for)."""
-
-    tenant_name = ma.fields.String(
-        attribute="tenant_name_for_partner",
-        required=True,
-        allow_none=True,
-        metadata={"description": "The customer's name; null until the customer approved."},
-    )
-
-
-class RelationshipConflictSchema(ProblemSchema):
-    """409 ``relationship_state_conflict``: another decision changed the
-    relationship first; ``current_status`` is the state it is in now (the
-    decision that won)."""
-
-    current_status = ma.fields.String(required=True, metadata={"enum": RELATIONSHIP_STATES})
-
-
-class DeviceSchema(ma.Schema):
-    """One of your devices (a registration) with what the device list shows."""
-
-    id = ma.fields.UUID(required=True)
-    order = ma.fields.UUID(required=True, metadata={"description": "The order's id"})
-    serial_number = ma.fields.String(allow_none=True)
-    manufacturer = ma.fields.String(allow_none=True)
-    model = ma.fields.String(allow_none=True)
-    product_key_id = ma.fields.String(allow_none=True)
-    state = ma.fields.String(required=True, metadata={"enum": list(outcomes.STATES)})
-    state_meaning = ma.fields.String(required=True, metadata={"description": "Plain language"})
-    error_code = ErrorCodeOrNull()
-    message = ma.fields.String(allow_none=True)
-    registered_by = ma.fields.String(
-        required=True,
-        metadata={"description": "The partner's name, or 'Your organisation' (self-registered)"},
-    )
-    partner_id = ma.fields.UUID(allow_none=True)
-    order_id = ma.fields.String(allow_none=True, metadata={"description": "Order reference"})
-    purchase_id = ma.fields.String(allow_none=True)
-    group_tag = ma.fields.String(allow_none=True)
-    assigned_user = ma.fields.String(allow_none=True)
-    registered_at = ma.fields.DateTime(allow_none=True)
-    deregistered_at = ma.fields.DateTime(allow_none=True)
-    last_seen_at = ma.fields.DateTime(allow_none=True)
-    last_seen_user = ma.fields.String(allow_none=True)
-    age_days = ma.fields.Integer(
-        allow_none=True, metadata={"description": "Whole days since registration"}
-    )
-
-
-class DeviceFilterSchema(ma.Schema):
-    state = ma.fields.String(validate=validate.OneOf(outcomes.STATES))
-    error_code = ma.fields.String(validate=validate.OneOf(outcomes.ERROR_CODES))
-    serial_number = ma.fields.String(validate=_TEXT)
-    order_id = ma.fields.String(validate=_TEXT, metadata={"description": "Order reference"})
-    partner_id = ma.fields.UUID(metadata={"description": "Registered by this partner"})
-    q = ma.fields.String(
-        validate=validate.Length(min=1, max=200),
-        metadata={
-            "description": "Free text: serial number, manufacturer, model, group tag, user, "
-            "order or purchase reference"
-        },
-    )
-    sort = ma.fields.String(
-        load_default="-created_at",
-        validate=validate.OneOf(
-            [f"{d}{k}" for k in DEVICE_SORT_KEYS for d in ("", "-")],
-            error="Sort by one of {choices}; a leading '-' sorts descending.",
-        ),
-    )
-
-
-class CheckInSchema(ma.Schema):
-    class Meta:
-        unknown = ma.RAISE
-
-    seen_at = ma.fields.AwareDateTime(
-        default_timezone=UTC,
-        load_default=None,
-        allow_none=True,
-        metadata={"description": "When the device reported in (default: now)"},
-    )
-    user = ma.fields.String(allow_none=True, validate=validate.Length(max=320))

@@ -4,30 +4,22 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import select
-
-from partner_api import views
 from partner_api.auth.principals import require_principal
 from partner_api.blueprint import ApiBlueprint
-from partner_api.request_context import current_request_id, request_session
-from partner_api.schemas import (
+from partner_api.customer.schemas import (
     CheckInSchema,
     DeviceFilterSchema,
     DeviceSchema,
-    DryRunQuerySchema,
-    DryRunSchema,
-    IdempotencyKeyHeaderSchema,
-    OrderCreateSchema,
-    OrderFormSchema,
-    OrderSchema,
-    RegistrationFilterSchema,
-    RegistrationSchema,
     RelationshipConflictSchema,
-    RelationshipSchema,
+    device_query,
 )
-from tenants.errors import NotFound
-from tenants.models import Order, Registration, Relationship
-from tenants.registration import device_list, devices, orders, revocation
+from partner_api.orders.routes import add_order_reads, takes_order
+from partner_api.orders.submission import submit
+from partner_api.pagination import paginate
+from partner_api.request_context import current_request_id, request_session
+from partner_api.schemas import RelationshipSchema
+from tenants.access import relationships
+from tenants.registration import device_list, devices, revocation
 
 blp = ApiBlueprint(
     "customer",
@@ -42,8 +34,7 @@ blp = ApiBlueprint(
 @blp.response(200, RelationshipSchema(many=True))
 def list_relationships():
     """Partners that asked for, hold, or held a relationship with your organisation."""
-    session = request_session()
-    return session.scalars(select(Relationship).order_by(Relationship.requested_at)).all()
+    return relationships.in_order_requested(request_session())
 
 
 # A decision sent while another is taken: exactly one wins.
@@ -100,14 +91,10 @@ def revoke_relationship(relationship_id: uuid.UUID):
 
 @blp.route("/orders", methods=["POST"])
 @blp.auth("tenant", "customer:write")
-@blp.arguments(DryRunQuerySchema, location="query")
-@blp.device_body(OrderCreateSchema, OrderFormSchema)
-@blp.arguments(IdempotencyKeyHeaderSchema, location="headers", as_kwargs=True)
-@blp.response(202, OrderSchema, headers=views.ORDER_ACCEPTED_HEADERS)
-@blp.alt_response(200, schema=DryRunSchema, description="Dry run: each row's verdict.")
+@takes_order(blp)
 def submit_order(query: dict, body: dict, idempotency_key: str | None = None):
     """Register your own devices (self-registration: each row needs its hardware hash)."""
-    return views.submit(
+    return submit(
         tenant_id=uuid.UUID(require_principal().own_id()),
         partner_id=None,
         body=body,
@@ -117,48 +104,13 @@ def submit_order(query: dict, body: dict, idempotency_key: str | None = None):
     )
 
 
-@blp.route("/orders")
-@blp.auth("tenant", "customer:read")
-@blp.response(200, OrderSchema(many=True))
-@blp.paginate()
-def list_orders(pagination_parameters):
-    """Every order for your organisation, whoever submitted it, newest first."""
-    session = request_session()
-    stmt = select(Order).order_by(Order.created_at.desc(), Order.id)
-    page = views.paginate(session, stmt, pagination_parameters)
-    return [views.order_body(session, order) for order in page]
-
-
-@blp.route("/orders/<uuid:order_id>")
-@blp.auth("tenant", "customer:read")
-@blp.response(200, OrderSchema)
-def get_order(order_id: uuid.UUID):
-    """One order: status and counts by state and error code."""
-    session = request_session()
-    return views.order_body(session, orders.get_order(session, order_id))
-
-
-@blp.route("/orders/<uuid:order_id>/failures.csv")
-@blp.auth("tenant", "customer:read")
-@blp.doc(**views.FAILURES_CSV_DOC)
-def download_failures(order_id: uuid.UUID):
-    """The order's failed rows as CSV, in the format submitted, plus ``Error Code``
-    and ``Error Message`` columns: fix them and submit the file again."""
-    return views.failures_csv(order_id)
-
-
-@blp.route("/orders/<uuid:order_id>/registrations")
-@blp.auth("tenant", "customer:read")
-@blp.arguments(RegistrationFilterSchema, location="query")
-@blp.response(200, RegistrationSchema(many=True))
-@blp.paginate()
-def list_order_registrations(filters: dict, order_id: uuid.UUID, pagination_parameters):
-    """The order's rows with their outcomes, in submission order."""
-    session = request_session()
-    orders.get_order(session, order_id)
-    stmt = select(Registration).where(Registration.order_pk == order_id)
-    stmt = views.filter_registrations(stmt, filters).order_by(Registration.line_index)
-    return views.paginate(session, stmt, pagination_parameters)
+# GET /orders, /orders/<id>, /orders/<id>/failures.csv, /orders/<id>/registrations
+add_order_reads(
+    blp,
+    kind="tenant",
+    scope="customer:read",
+    list_summary="Every order for your organisation, whoever submitted it, newest first.",
+)
 
 
 @blp.route("/devices")
@@ -173,25 +125,8 @@ def list_devices(filters: dict, pagination_parameters):
     Filter by state, error code, serial number, order reference, partner or
     free text (``q``); sort by ``sort`` (a leading ``-`` sorts descending).
     """
-    session = request_session()
-    query = views.device_query(filters)
-    window = views.page_window(
-        pagination_parameters, session.scalar(device_list.device_count(query))
-    )
-    if window is None:
-        return []
-    limit, offset = window
-    rows = device_list.device_page(session, query, limit=limit, offset=offset)
-    return [views.device_body(row) for row in rows]
-
-
-def _one_device(device_id: uuid.UUID) -> dict:
-    session = request_session()
-    stmt = device_list.select_devices(device_list.DeviceQuery()).where(Registration.id == device_id)
-    row = session.execute(stmt).first()
-    if row is None:
-        raise NotFound("There is no device with this ID.")
-    return views.device_body(dict(row._mapping))
+    listing = device_list.matching(request_session(), device_query(filters))
+    return paginate(listing, pagination_parameters)
 
 
 @blp.route("/devices/<uuid:device_id>")
@@ -199,7 +134,7 @@ def _one_device(device_id: uuid.UUID) -> dict:
 @blp.response(200, DeviceSchema)
 def get_device(device_id: uuid.UUID):
     """One device with its state and what it means."""
-    return _one_device(device_id)
+    return device_list.one_device(request_session(), device_id)
 
 
 @blp.route("/devices/<uuid:device_id>", methods=["DELETE"])
@@ -212,7 +147,7 @@ def deregister_device(device_id: uuid.UUID):
     session = request_session()
     devices.deregister(session, device_id, current_request_id())
     session.commit()
-    return _one_device(device_id)
+    return device_list.one_device(session, device_id)
 
 
 @blp.route("/devices/<uuid:device_id>/check-ins", methods=["POST"])
@@ -232,4 +167,4 @@ def check_in_device(body: dict, device_id: uuid.UUID):
         request_id=current_request_id(),
     )
     session.commit()
-    return _one_device(device_id)
+    return device_list.one_device(session, device_id)

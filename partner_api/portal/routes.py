@@ -23,23 +23,24 @@ from flask import (
     request,
     url_for,
 )
-from flask_smorest.pagination import PaginationParameters
-from sqlalchemy import select
 
-from partner_api import views
 from partner_api.auth import portal_sessions as auth
 from partner_api.auth.portal_sessions import signed_in
+from partner_api.customer.schemas import DeviceFilterSchema, device_query
 from partner_api.errors import ApiError
+from partner_api.orders.routes import failures_csv, order_body
+from partner_api.orders.schemas import OrderCreateSchema, OrderFormSchema
+from partner_api.orders.submission import new_submission, preview_order, store_order
+from partner_api.pagination import pager, paginate, portal_parameters
 from partner_api.portal import time_zones
 from partner_api.portal.problems import problem_text
 from partner_api.request_context import current_request_id, request_session
-from partner_api.schemas import DeviceFilterSchema, OrderCreateSchema, OrderFormSchema
 from partner_api.uploads import FILE_FIELD, parse_device_body
 from tenants import outcomes
-from tenants.access import portal_users, relationships
+from tenants.access import organisations, portal_users, relationships
 from tenants.errors import DomainError
 from tenants.ingest import group_tags
-from tenants.models import Order, Partner, Registration, Relationship, Tenant
+from tenants.models import Relationship
 from tenants.operations import support
 from tenants.outcomes import STATE_MEANINGS
 from tenants.registration import device_list, devices, orders, revocation
@@ -54,7 +55,6 @@ bp = Blueprint(
 )
 
 HOME = {"tenant": "portal.devices", "partner": "portal.customers", "support": "portal.requests"}
-PAGE_SIZES = (25, 50, 100, 200)
 # A preview lists this many rejected rows; the counts cover every row.
 PREVIEW_ROWS = 500
 SORTABLE = (
@@ -85,35 +85,6 @@ class PortalOrderForm(OrderFormSchema):
         unknown = ma.EXCLUDE
 
 
-def _page_parameters(default_size: int = 50) -> PaginationParameters:
-    page = request.args.get("page", type=int) or 1
-    size = request.args.get("page_size", type=int) or default_size
-    return PaginationParameters(max(page, 1), size if size in PAGE_SIZES else default_size)
-
-
-def _pages(parameters: PaginationParameters) -> dict:
-    """The pager of the current page: where it is, and links to its neighbours.
-
-    The links go to this same page (its path arguments, such as the order's
-    ID, and its filters kept), only the page number changes."""
-    total = parameters.item_count or 0
-    last = max(1, -(-total // parameters.page_size))
-
-    def link(page: int) -> str:
-        endpoint = request.endpoint
-        if endpoint is None:
-            raise RuntimeError("A pager links to the page it is on; this request matched none.")
-        arguments = {**request.args.to_dict(), **(request.view_args or {}), "page": page}
-        return url_for(endpoint, **arguments)
-
-    return {
-        "page": parameters.page,
-        "page_size": parameters.page_size,
-        "total": total,
-        "last": last,
-        "previous_url": link(parameters.page - 1) if parameters.page > 1 else None,
-        "next_url": link(parameters.page + 1) if parameters.page < last else None,
-    }
 
 
 @bp.context_processor
@@ -133,13 +104,10 @@ def _portal_context() -> dict:
 def _organisation_name(user) -> str:
     """The name of the signed-in user's organisation, looked up once a request."""
     if "organisation" not in g:
-        session = request_session()
-        if user.tenant_id:
-            g.organisation = session.get_one(Tenant, user.tenant_id).name
-        elif user.partner_id:
-            g.organisation = session.get_one(Partner, user.partner_id).name
-        else:
-            g.organisation = "Support"
+        name = organisations.display_name(
+            request_session(), tenant_id=user.tenant_id, partner_id=user.partner_id
+        )
+        g.organisation = name or "Support"
     return g.organisation
 
 
@@ -230,19 +198,9 @@ def devices_page():
     else:
         error = None
     # Failed attempts are not devices: they are listed with their order.
-    query = views.device_query(filters, include_failed=False)
-    session = request_session()
-    parameters = _page_parameters()
-    window = views.page_window(
-        parameters, session.scalar(device_list.device_count(query)), clamp=True
-    )
-    rows = []
-    if window is not None:
-        limit, offset = window
-        rows = [
-            views.device_body(row)
-            for row in device_list.device_page(session, query, limit=limit, offset=offset)
-        ]
+    query = device_query(filters, include_failed=False)
+    parameters = portal_parameters()
+    rows = paginate(device_list.matching(request_session(), query), parameters, clamp=True)
     return render_template(
         "portal/devices.html",
         rows=rows,
@@ -250,7 +208,7 @@ def devices_page():
         sort=filters["sort"],
         sortable=SORTABLE,
         states=DEVICE_STATES,
-        pages=_pages(parameters),
+        pages=pager(parameters),
         error=error,
     ), 422 if error else 200
 
@@ -303,10 +261,9 @@ def change_relationship(relationship_id: uuid.UUID, action: str):
 def _relationships_newest_first() -> tuple[list[Relationship], dict]:
     """A page of the relationships of the signed-in customer or partner (its
     scope filters them), and its pager."""
-    stmt = select(Relationship).order_by(Relationship.requested_at.desc(), Relationship.id)
-    parameters = _page_parameters()
-    rows = views.paginate(request_session(), stmt, parameters, clamp=True)
-    return rows, _pages(parameters)
+    parameters = portal_parameters()
+    rows = paginate(relationships.newest_first(request_session()), parameters, clamp=True)
+    return rows, pager(parameters)
 
 
 # --- partners: customers and their orders ------------------------------------------------------
@@ -349,12 +306,7 @@ def request_relationship():
 @bp.route("/customers/<uuid:tenant_id>/orders/new", methods=["GET", "POST"])
 @signed_in("partner")
 def new_order(tenant_id: uuid.UUID):
-    session = request_session()
-    relationship = session.scalars(
-        select(Relationship).where(
-            Relationship.tenant_id == tenant_id, Relationship.status == relationships.ACTIVE
-        )
-    ).first()
+    relationship = relationships.active_one(request_session(), g.principal.partner_id, tenant_id)
     if relationship is None or relationship.tenant is None:
         abort(404)
     return _order_form(
@@ -367,7 +319,7 @@ def new_order(tenant_id: uuid.UUID):
 
 def _order_form(*, tenant_id, partner_id, customer_name, action):
     """The register form: GET shows it; POST previews (dry run) or submits."""
-    settings = views.settings()
+    settings = current_app.extensions["partner_api.settings"]
     page = {
         "action": action,
         "customer_name": customer_name,
@@ -392,11 +344,11 @@ def _order_form(*, tenant_id, partner_id, customer_name, action):
             max_rows=settings.max_order_rows,
             max_bytes=settings.max_upload_bytes,
         )
-        submission = views.new_submission(tenant_id=tenant_id, partner_id=partner_id, body=body)
+        submission = new_submission(tenant_id=tenant_id, partner_id=partner_id, body=body)
         if preview:
-            result = views.preview_order(session, submission, body["rows"])
+            result = preview_order(session, submission, body["rows"])
         else:
-            order = views.store_order(session, submission, body["rows"])
+            order = store_order(session, submission, body["rows"])
     except (ApiError, DomainError) as exc:
         status, detail = problem_text(exc)
         return _form_error(page, fragment, status, detail)
@@ -426,25 +378,18 @@ def _form_error(page: dict, fragment: bool, status: int, detail: str):
 @signed_in("partner", "tenant")
 def orders_page():
     session = request_session()
-    parameters = _page_parameters(25)
-    stmt = select(Order).order_by(Order.created_at.desc(), Order.id)
-    page = views.paginate(session, stmt, parameters, clamp=True)
-    bodies = [views.order_body(session, order) for order in page]
+    parameters = portal_parameters(25)
+    page = paginate(orders.newest_first(session), parameters, clamp=True)
+    bodies = [order_body(session, order) for order in page]
     _name_parties(session, bodies)
-    return render_template("portal/orders.html", orders=bodies, pages=_pages(parameters))
+    return render_template("portal/orders.html", orders=bodies, pages=pager(parameters))
 
 
 def _name_parties(session, bodies: list[dict]) -> None:
     """Add who each order is for (``customer``) and who sent it (``submitted_by``)."""
-    tenant_names = dict(
-        session.execute(
-            select(Tenant.id, Tenant.name).where(Tenant.id.in_({b["tenant_id"] for b in bodies}))
-        ).all()
-    )
+    tenant_names = organisations.tenant_names(session, {b["tenant_id"] for b in bodies})
     partner_ids = {b["partner_id"] for b in bodies if b["partner_id"]}
-    partner_names = dict(
-        session.execute(select(Partner.id, Partner.name).where(Partner.id.in_(partner_ids))).all()
-    )
+    partner_names = organisations.partner_names(session, partner_ids)
     for body in bodies:
         body["customer"] = tenant_names.get(body["tenant_id"])
         body["submitted_by"] = partner_names.get(body["partner_id"], "Your organisation")
@@ -468,18 +413,18 @@ def order(order_id: uuid.UUID):
         filters, error = {}, _validation_text(exc.normalized_messages())
     else:
         error = None
-    parameters = _page_parameters()
-    stmt = views.filter_registrations(
-        select(Registration).where(Registration.order_pk == order_id), filters
-    ).order_by(Registration.line_index)
-    rows = views.paginate(session, stmt, parameters, clamp=True)
+    parameters = portal_parameters()
+    listing = orders.order_rows(
+        session, order_id, state=filters.get("state"), error_code=filters.get("error_code")
+    )
+    rows = paginate(listing, parameters, clamp=True)
     return render_template(
         "portal/order.html",
         order=body,
         rows=rows,
         filters=filters,
         error=error,
-        pages=_pages(parameters),
+        pages=pager(parameters),
     ), 422 if error else 200
 
 
@@ -494,11 +439,11 @@ def order_progress(order_id: uuid.UUID):
 @bp.route("/orders/<uuid:order_id>/failures.csv")
 @signed_in("partner", "tenant")
 def order_failures(order_id: uuid.UUID):
-    return views.failures_csv(order_id)
+    return failures_csv(order_id)
 
 
 def _order_progress(session, order_id: uuid.UUID) -> dict:
-    body = views.order_body(session, orders.get_order(session, order_id))
+    body = order_body(session, orders.get_order(session, order_id))
     _name_parties(session, [body])
     by_state = body["counts"]["by_state"]
     pending = by_state.get(outcomes.PENDING, 0)

@@ -5,7 +5,11 @@ from __future__ import annotations
 from partner_api.auth.principals import require_principal
 from partner_api.blueprint import ApiBlueprint
 from partner_api.request_context import current_request_id, request_session
-from partner_api.schemas import CatalogCreateSchema, CatalogFormSchema, CatalogResultSchema
+from partner_api.supplier.schemas import (
+    CatalogCreateSchema,
+    CatalogFormSchema,
+    CatalogResultSchema,
+)
 from tenants.ingest import catalog
 
 blp = ApiBlueprint(

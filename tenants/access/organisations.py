@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from tenants import db
 from tenants.access.relationships import ACTIVE
@@ -48,3 +50,26 @@ def activate_relationship(partner_id: uuid.UUID, tenant_id: uuid.UUID) -> Relati
         relationship.status = ACTIVE
         relationship.decided_at = utcnow()
     return relationship
+
+
+def display_name(
+    session: Session, *, tenant_id: uuid.UUID | None, partner_id: uuid.UUID | None
+) -> str | None:
+    """The tenant's name, else the partner's; None for neither (support)."""
+    if tenant_id:
+        return session.get_one(Tenant, tenant_id).name
+    if partner_id:
+        return session.get_one(Partner, partner_id).name
+    return None
+
+
+def tenant_names(session: Session, tenant_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """The names of these tenants, by ID."""
+    rows = session.execute(select(Tenant.id, Tenant.name).where(Tenant.id.in_(tenant_ids)))
+    return {tenant_id: name for tenant_id, name in rows}
+
+
+def partner_names(session: Session, partner_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """The names of these partners, by ID."""
+    rows = session.execute(select(Partner.id, Partner.name).where(Partner.id.in_(partner_ids)))
+    return {partner_id: name for partner_id, name in rows}

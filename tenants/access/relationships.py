@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from tenants import audit, db
 from tenants.errors import Conflict, NotFound, RetryLater
+from tenants.listing import Listing, StatementListing
 from tenants.models import Relationship, utcnow
 
 PENDING, ACTIVE, DECLINED, REVOKED = "pending", "active", "declined", "revoked"
@@ -212,3 +213,30 @@ def _reload(session: Session, relationship_id: uuid.UUID) -> Relationship:
 
 def _dialect(session: Session) -> str:
     return session.get_bind().dialect.name
+
+
+# --- reading: the relationships in scope (a partner's, or a tenant's) ------------------------
+
+
+def in_order_requested(session: Session) -> list[Relationship]:
+    """Every relationship in scope, the first requested first."""
+    return list(session.scalars(select(Relationship).order_by(Relationship.requested_at)))
+
+
+def newest_first(session: Session) -> Listing[Relationship]:
+    """The relationships in scope, the last requested first."""
+    stmt = select(Relationship).order_by(Relationship.requested_at.desc(), Relationship.id)
+    return StatementListing(session, stmt)
+
+
+def active_one(
+    session: Session, partner_id: uuid.UUID, tenant_id: uuid.UUID
+) -> Relationship | None:
+    """The partner's active relationship with the tenant, if it holds one."""
+    return session.scalars(
+        select(Relationship).where(
+            Relationship.partner_id == partner_id,
+            Relationship.tenant_id == tenant_id,
+            Relationship.status == ACTIVE,
+        )
+    ).first()

@@ -1,1 +1,1 @@
-"""Running the service: support lookups, sweeping, idempotency."""
+"""Running the service: support lookups, sweeping, idempotency, health and totals."""

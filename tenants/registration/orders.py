@@ -31,6 +31,7 @@ from tenants.ingest.device_rows import (
     prepare_row,
 )
 from tenants.ingest.hardware_hash import expand
+from tenants.listing import Listing, StatementListing
 from tenants.models import Order, Registration, utcnow
 from tenants.registration import preview, relationship_rule
 
@@ -233,6 +234,34 @@ def get_order(session: Session, order_pk: uuid.UUID) -> Order:
     if order is None:
         raise NotFound("There is no order with this ID.")
     return order
+
+
+def newest_first(session: Session) -> Listing[Order]:
+    """The orders in scope, newest first: a partner's own, or every order for
+    a tenant, whoever submitted it."""
+    return StatementListing(session, select(Order).order_by(Order.created_at.desc(), Order.id))
+
+
+def order_rows(
+    session: Session,
+    order_pk: uuid.UUID,
+    *,
+    state: str | None = None,
+    error_code: str | None = None,
+    serial_number: str | None = None,
+) -> Listing[Registration]:
+    """The order's rows with their outcomes, in submission order, those of
+    one (effective) state, error code or serial number when given. An order
+    out of scope is not found."""
+    get_order(session, order_pk)
+    stmt = select(Registration).where(Registration.order_pk == order_pk)
+    if state is not None:
+        stmt = stmt.where(outcomes.effective_state_sql() == state)
+    if error_code is not None:
+        stmt = stmt.where(Registration.error_code == error_code)
+    if serial_number is not None:
+        stmt = stmt.where(Registration.serial_number == serial_number)
+    return StatementListing(session, stmt.order_by(Registration.line_index))
 
 
 def failed_rows(session: Session, order_pk: uuid.UUID) -> Iterator[tuple[dict, str, str]]:

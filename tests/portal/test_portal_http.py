@@ -417,7 +417,7 @@ def test_support_sees_why_a_portal_page_failed(
     cause = re.search(r'data-testid="request-error">(.*?)</tr>', lookup.text, re.S).group(1)
     assert "builtins.RuntimeError" in cause
     assert "could not read the counts: server closed the connection" in cause
-    assert "partner_api/views.py:" in cause
+    assert "partner_api/orders/routes.py:" in cause
     assert "None of them failed" not in lookup.text
     assert "The request itself failed" in lookup.text
     assert f"/portal/orders/{order['id']}" in lookup.text

@@ -1,0 +1,105 @@
+"""The customer API's own schemas: a relationship decision's conflict, the
+device list (its rows, filters and sort) and device check-ins."""
+
+from __future__ import annotations
+
+from datetime import UTC
+
+import marshmallow as ma
+from marshmallow import validate
+
+from partner_api.errors import ProblemSchema
+from partner_api.schemas import RELATIONSHIP_STATES, TEXT_LENGTH, ErrorCodeOrNull
+from tenants import outcomes
+from tenants.registration.device_list import SORT_COLUMNS as DEVICE_SORT_COLUMNS
+from tenants.registration.device_list import DeviceQuery
+
+DEVICE_SORT_KEYS = tuple(DEVICE_SORT_COLUMNS)
+
+
+class RelationshipConflictSchema(ProblemSchema):
+    """409 ``relationship_state_conflict``: another decision changed the
+    relationship first; ``current_status`` is the state it is in now (the
+    decision that won)."""
+
+    current_status = ma.fields.String(required=True, metadata={"enum": RELATIONSHIP_STATES})
+
+
+class DeviceSchema(ma.Schema):
+    """One of your devices (a registration) with what the device list shows."""
+
+    id = ma.fields.UUID(required=True)
+    order = ma.fields.UUID(required=True, metadata={"description": "The order's id"})
+    serial_number = ma.fields.String(allow_none=True)
+    manufacturer = ma.fields.String(allow_none=True)
+    model = ma.fields.String(allow_none=True)
+    product_key_id = ma.fields.String(allow_none=True)
+    state = ma.fields.String(required=True, metadata={"enum": list(outcomes.STATES)})
+    state_meaning = ma.fields.String(required=True, metadata={"description": "Plain language"})
+    error_code = ErrorCodeOrNull()
+    message = ma.fields.String(allow_none=True)
+    registered_by = ma.fields.String(
+        required=True,
+        metadata={"description": "The partner's name, or 'Your organisation' (self-registered)"},
+    )
+    partner_id = ma.fields.UUID(allow_none=True)
+    order_id = ma.fields.String(allow_none=True, metadata={"description": "Order reference"})
+    purchase_id = ma.fields.String(allow_none=True)
+    group_tag = ma.fields.String(allow_none=True)
+    assigned_user = ma.fields.String(allow_none=True)
+    registered_at = ma.fields.DateTime(allow_none=True)
+    deregistered_at = ma.fields.DateTime(allow_none=True)
+    last_seen_at = ma.fields.DateTime(allow_none=True)
+    last_seen_user = ma.fields.String(allow_none=True)
+    age_days = ma.fields.Integer(
+        allow_none=True, metadata={"description": "Whole days since registration"}
+    )
+
+
+class DeviceFilterSchema(ma.Schema):
+    state = ma.fields.String(validate=validate.OneOf(outcomes.STATES))
+    error_code = ma.fields.String(validate=validate.OneOf(outcomes.ERROR_CODES))
+    serial_number = ma.fields.String(validate=TEXT_LENGTH)
+    order_id = ma.fields.String(validate=TEXT_LENGTH, metadata={"description": "Order reference"})
+    partner_id = ma.fields.UUID(metadata={"description": "Registered by this partner"})
+    q = ma.fields.String(
+        validate=validate.Length(min=1, max=200),
+        metadata={
+            "description": "Free text: serial number, manufacturer, model, group tag, user, "
+            "order or purchase reference"
+        },
+    )
+    sort = ma.fields.String(
+        load_default="-created_at",
+        validate=validate.OneOf(
+            [f"{d}{k}" for k in DEVICE_SORT_KEYS for d in ("", "-")],
+            error="Sort by one of {choices}; a leading '-' sorts descending.",
+        ),
+    )
+
+
+def device_query(filters: dict, *, include_failed: bool = True) -> DeviceQuery:
+    """The device list's query from its loaded filters (``DeviceFilterSchema``)."""
+    return DeviceQuery(
+        include_failed=include_failed,
+        state=filters.get("state"),
+        error_code=filters.get("error_code"),
+        serial_number=filters.get("serial_number"),
+        order_id=filters.get("order_id"),
+        partner_id=filters.get("partner_id"),
+        text=filters.get("q"),
+        sort=filters.get("sort") or "-created_at",
+    )
+
+
+class CheckInSchema(ma.Schema):
+    class Meta:
+        unknown = ma.RAISE
+
+    seen_at = ma.fields.AwareDateTime(
+        default_timezone=UTC,
+        load_default=None,
+        allow_none=True,
+        metadata={"description": "When the device reported in (default: now)"},
+    )
+    user = ma.fields.String(allow_none=True, validate=validate.Length(max=320))

@@ -1,0 +1,170 @@
+"""The order routes partner and customer share, written once.
+
+``add_order_reads`` routes the four reads on an audience's blueprint: the
+orders newest first, one order, its failed rows as CSV, its rows with their
+outcomes; the audience's data scope decides which orders they are (a
+partner's own, or every order for a tenant, whoever submitted it).
+``takes_order`` makes a view an order submission."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+
+from flask import Response, stream_with_context
+from sqlalchemy.orm import Session
+
+from partner_api.blueprint import ApiBlueprint
+from partner_api.orders.schemas import (
+    ORDER_LOCATION_HEADER,
+    DryRunQuerySchema,
+    DryRunSchema,
+    OrderCreateSchema,
+    OrderFormSchema,
+    OrderSchema,
+    RegistrationFilterSchema,
+    RegistrationSchema,
+)
+from partner_api.pagination import paginate
+from partner_api.request_context import request_session
+from tenants import db
+from tenants.ingest import csv_input
+from tenants.models import Order
+from tenants.registration import orders
+from tenants.scoping import current_scope, scoped
+
+
+def add_order_reads(blp: ApiBlueprint, *, kind: str, scope: str, list_summary: str) -> None:
+    """Route the four order reads on ``blp``, for principals of ``kind``
+    holding ``scope``; ``list_summary`` says whose orders the list holds."""
+
+    @blp.route("/orders")
+    @blp.auth(kind, scope)
+    @blp.response(200, OrderSchema(many=True))
+    @blp.paginate()
+    @_docstring(list_summary)
+    def list_orders(pagination_parameters):
+        session = request_session()
+        page = paginate(orders.newest_first(session), pagination_parameters)
+        return [order_body(session, order) for order in page]
+
+    @blp.route("/orders/<uuid:order_id>")
+    @blp.auth(kind, scope)
+    @blp.response(200, OrderSchema)
+    def get_order(order_id: uuid.UUID):
+        """One order: status and counts by state and error code."""
+        session = request_session()
+        return order_body(session, orders.get_order(session, order_id))
+
+    @blp.route("/orders/<uuid:order_id>/failures.csv")
+    @blp.auth(kind, scope)
+    @blp.csv_download("The failed rows as CSV (text/csv), with Error Code and Error Message.")
+    def download_failures(order_id: uuid.UUID):
+        """The order's failed rows as CSV, in the format submitted, plus ``Error Code``
+        and ``Error Message`` columns: fix them and submit the file again."""
+        return failures_csv(order_id)
+
+    @blp.route("/orders/<uuid:order_id>/registrations")
+    @blp.auth(kind, scope)
+    @blp.arguments(RegistrationFilterSchema, location="query")
+    @blp.response(200, RegistrationSchema(many=True))
+    @blp.paginate()
+    def list_order_registrations(filters: dict, order_id: uuid.UUID, pagination_parameters):
+        """The order's rows with their outcomes, in submission order."""
+        rows = orders.order_rows(
+            request_session(),
+            order_id,
+            state=filters.get("state"),
+            error_code=filters.get("error_code"),
+            serial_number=filters.get("serial_number"),
+        )
+        return paginate(rows, pagination_parameters)
+
+
+def takes_order(blp: ApiBlueprint) -> Callable:
+    """An order submission's arguments and answers, parsed and documented:
+    ``dry_run`` in the query, the devices (JSON, or CSV files in a form), an
+    ``Idempotency-Key``; 202 with the order, or 200 with a dry run's verdicts.
+    The view takes ``(query, body, <path arguments>, idempotency_key=None)``
+    and answers with ``partner_api.orders.submission.submit``."""
+
+    def decorator(func: Callable) -> Callable:
+        for document in (
+            blp.alt_response(200, schema=DryRunSchema, description="Dry run: each row's verdict."),
+            blp.response(202, OrderSchema, headers=ORDER_LOCATION_HEADER),
+            blp.idempotent(202),
+            blp.device_body(OrderCreateSchema, OrderFormSchema),
+            blp.arguments(DryRunQuerySchema, location="query"),
+        ):
+            func = document(func)
+        return func
+
+    return decorator
+
+
+def _docstring(text: str) -> Callable:
+    """The view's docstring, which documents the operation: one that differs by audience."""
+
+    def decorator(func: Callable) -> Callable:
+        func.__doc__ = text
+        return func
+
+    return decorator
+
+
+def order_body(session: Session, order: Order) -> dict:
+    """An order as the API answers it (``OrderSchema``) and the portal shows
+    it: its fields, and its rows counted by state and by error code."""
+    body = {
+        c: getattr(order, c)
+        for c in (
+            "id",
+            "request_id",
+            "tenant_id",
+            "partner_id",
+            "order_id",
+            "purchase_id",
+            "group_tag",
+            "status",
+            "row_count",
+            "created_at",
+            "started_at",
+            "completed_at",
+        )
+    }
+    body["counts"] = orders.order_counts(session, order.id)
+    return body
+
+
+def failures_csv(order_pk: uuid.UUID) -> Response:
+    """The order's failed rows in the format it was submitted in, plus
+    ``Error Code`` and ``Error Message``, ready to fix and resubmit."""
+    order = orders.get_order(request_session(), order_pk)
+    fmt = _failures_format(order.source_format)
+    scope = current_scope()
+    if scope is None:
+        raise RuntimeError("failed rows are read in a partner's or a tenant's scope")
+    name = f"{order.order_id or order.id}-failures.csv"
+
+    def generate():
+        # The response streams after the view returns: re-enter the caller's scope.
+        with scoped(scope), db.transaction() as session:
+            yield "\ufeff"  # a BOM, so spreadsheet programs read the file as UTF-8
+            yield from csv_input.write_rows_csv(fmt, orders.failed_rows(session, order_pk))
+
+    return Response(
+        stream_with_context(generate()),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{_safe_filename(name)}"'},
+    )
+
+
+def _failures_format(source_format: str) -> csv_input.CsvFormat:
+    """The order's CSV format; JSON and mixed orders get the partner format,
+    the one that carries every identifier."""
+    by_name = {f.name: f for f in csv_input.FORMATS}
+    return by_name.get(source_format, by_name["partner"])
+
+
+def _safe_filename(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:150]
