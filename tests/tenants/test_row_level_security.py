@@ -11,8 +11,9 @@ import uuid
 
 import pytest
 from alembic import command
-from sqlalchemy import select, text
+from sqlalchemy import make_url, select, text
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
 
 from tenants import db
 from tenants.access import organisations
@@ -258,3 +259,65 @@ def test_the_migration_goes_up_down_and_up_again(scratch_url):
     assert _security(scratch_url) == dict.fromkeys(TABLES, (False, False, 0, False))
     upgrade(scratch_url, "head")
     assert _security(scratch_url) == dict.fromkeys(TABLES, (True, True, 1, True))
+
+
+@pytest.fixture
+def owner_url(settings):
+    """A user that is no superuser and owns the tables, as docs/deployment.md
+    sets one up: a member of the service's role, owning a schema of its own."""
+    login = f"partner_api_rls_{uuid.uuid4().hex[:8]}"
+    schema = f"{login}_schema"
+    admin = db.make_engine(settings.database_url)
+    with admin.begin() as connection:
+        connection.execute(text(f"CREATE ROLE {login} LOGIN"))
+        connection.execute(text(f"GRANT {db.APP_ROLE} TO {login}"))
+        connection.execute(text(f"CREATE SCHEMA {schema} AUTHORIZATION {login}"))
+    url = make_url(settings.database_url).set(
+        username=login, password=None, query={"options": f"-csearch_path={schema}"}
+    )
+    yield url.render_as_string(hide_password=False)
+    with admin.begin() as connection:
+        connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        connection.execute(text(f"DROP OWNED BY {login}"))
+        connection.execute(text(f"DROP ROLE {login}"))
+    admin.dispose()
+
+
+def test_an_owner_that_is_no_superuser_is_held_too(owner_url):
+    upgrade(owner_url, "0010")
+    owner = db.make_engine(owner_url)
+    tenant = uuid.uuid4()
+    with owner.begin() as connection:
+        connection.execute(
+            text("INSERT INTO tenants (id, name, created_at) VALUES (:t, 'T', now())"),
+            {"t": tenant},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO orders (id, tenant_id, request_id, status, source_format, "
+                "row_count, created_at) VALUES (:id, :t, 'r', 'accepted', 'json', 0, now())"
+            ),
+            {"id": uuid.uuid4(), "t": tenant},
+        )
+    upgrade(owner_url, "head")
+    service = db.make_engine(owner_url, role=db.APP_ROLE)
+    try:
+        # Row security is forced: the tables' owner sees no row outside a scope either.
+        with owner.connect() as connection:
+            assert _count(connection, "orders") == 0
+        with service.connect() as connection:
+            assert connection.execute(text("SELECT current_user")).scalar() == db.APP_ROLE
+            assert _count(connection, "orders") == 0
+            with scoped(Scope.tenant(tenant)):
+                assert _count(connection, "orders") == 1
+            connection.rollback()
+            with unscoped("test: every tenant"):
+                assert _count(connection, "orders") == 1
+            connection.rollback()
+        with Session(service) as session, session.begin():
+            db.as_login_role(session)
+            assert session.scalar(text("SELECT current_user")) != db.APP_ROLE
+            session.execute(text("ANALYZE orders"))  # only the owner may
+    finally:
+        owner.dispose()
+        service.dispose()
