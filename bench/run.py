@@ -11,6 +11,10 @@ table, and stops everything it started.
     3. the customer's device list vs /healthz, at a fixed request rate
     4. a 1,000-row order
     5. a 100,000-row tuple-only order resolved against the supplier catalog
+
+``BENCH_ROW_SECURITY=off`` runs the same with PostgreSQL's row-level
+security disabled on the tenant-owned tables after the migration, to
+measure what it costs (docs/security.md).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from pathlib import Path
 
 import psycopg
 import requests
+from psycopg import sql
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
@@ -40,6 +45,7 @@ REDIS = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
 PORT = int(os.environ.get("BENCH_PORT", "8765"))
 BASE = f"http://127.0.0.1:{PORT}"
 ROWS = int(os.environ.get("BENCH_ROWS", "100000"))
+ROW_SECURITY = os.environ.get("BENCH_ROW_SECURITY", "on").strip().lower() != "off"
 HEADER = [
     "Device Serial Number",
     "Windows Product ID",
@@ -152,12 +158,27 @@ def ensure_services() -> None:
 
 
 def reset_services() -> None:
+    name = sql.Identifier(psycopg.conninfo.conninfo_to_dict(PG_BENCH)["dbname"])
     with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute("DROP DATABASE IF EXISTS bench WITH (FORCE)")
-        conn.execute("CREATE DATABASE bench")
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(name))
     import redis
 
     redis.Redis.from_url(REDIS).flushdb()
+
+
+def disable_row_security() -> None:
+    """Migration 0011's policies off: COPY goes straight into registrations and
+    no statement is filtered. The service still sets the scope's settings in
+    each transaction (one round trip), which nothing then reads."""
+    with psycopg.connect(PG_BENCH, autocommit=True) as conn:
+        for table in ("relationships", "orders", "registrations"):
+            conn.execute(
+                sql.SQL("ALTER TABLE {} NO FORCE ROW LEVEL SECURITY").format(sql.Identifier(table))
+            )
+            conn.execute(
+                sql.SQL("ALTER TABLE {} DISABLE ROW LEVEL SECURITY").format(sql.Identifier(table))
+            )
 
 
 class Stack:
@@ -173,6 +194,8 @@ class Stack:
             cwd=ROOT,
             stdout=subprocess.DEVNULL,
         )
+        if not ROW_SECURITY:
+            disable_row_security()
         log = open(OUT / "stack.log", "ab")  # noqa: SIM115
         self.api = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.py", "wsgi:app"],
@@ -199,7 +222,7 @@ class Stack:
             try:
                 if requests.get(f"{BASE}/healthz", timeout=2).ok:
                     return
-            except requests.ConnectionError:
+            except requests.RequestException:  # not listening yet, or still booting
                 pass
             time.sleep(0.2)
         raise SystemExit("the API did not come up; see bench/out/stack.log")
@@ -477,12 +500,16 @@ def storage_per_hash() -> tuple[float, float]:
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     report = Report()
-    print(f"bench: {ROWS:,} rows; stack on {BASE}, PostgreSQL database 'bench', Redis {REDIS}")
+    security = "on" if ROW_SECURITY else "OFF"
+    print(
+        f"bench: {ROWS:,} rows; stack on {BASE}, PostgreSQL {PG_BENCH.rsplit('/', 1)[-1]} "
+        f"(row-level security {security}), Redis {REDIS}"
+    )
     ensure_services()
     reset_services()
     stack = Stack()
-    stack.start()
     try:
+        stack.start()
         run(stack, report)
     finally:
         stack.stop()

@@ -1,4 +1,9 @@
-"""Engine and sessions. One engine per process, created from settings."""
+"""Engine and sessions. One engine per process, created from settings.
+
+On PostgreSQL the service's engine runs every query as ``APP_ROLE``, under the
+row-level security of migration 0011, with the scope in force
+(tenants/scoping.py) in transaction-local settings the policies read.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ import contextlib
 import logging
 import os
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from typing import cast as type_cast
 
 from sqlalchemy import (
@@ -19,11 +24,19 @@ from sqlalchemy import (
     create_engine,
     event,
     literal,
+    text,
 )
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
 
-import tenants.scoping  # noqa: F401  (registers the scoping events on Session)
+from tenants import scoping  # (importing it registers the scoping events on Session)
+
+if TYPE_CHECKING:
+    import psycopg
+
+# The role the service's queries run as on PostgreSQL (created by migration
+# 0011). Not a superuser and not the tables' owner, so row security holds.
+APP_ROLE = "partner_api_app"
 
 _engine: Engine | None = None
 _session_factory: sessionmaker[Session] | None = None
@@ -46,7 +59,82 @@ def _sqlite_begin_immediate(conn) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def make_engine(url: str) -> Engine:
+def _take_role(role: str) -> Callable[..., None]:
+    def take(dbapi_connection, _record) -> None:
+        # Outside a transaction, so no rollback undoes it: the connection keeps
+        # the role for its life (a transaction-local ``SET LOCAL ROLE`` may
+        # still change it for one transaction, see ``as_login_role``).
+        autocommit = dbapi_connection.autocommit
+        dbapi_connection.autocommit = True
+        try:
+            dbapi_connection.execute(f'SET ROLE "{role}"')
+        except Exception as exc:
+            raise RuntimeError(
+                f"the database user cannot take the role {role}: run `partner-api db upgrade`, "
+                f"and when it is no superuser, GRANT {role} TO it (docs/deployment.md)"
+            ) from exc
+        finally:
+            dbapi_connection.autocommit = autocommit
+
+    return take
+
+
+# --- the scope, as row-level security reads it -----------------------------------
+# Set with ``set_config(..., true)``: the settings last until the transaction
+# ends, so a connection back in the pool carries no scope. Before each statement
+# the settings are brought in line with the scope in force, which costs one
+# round trip when they change (the first statement in a scope, the first after
+# leaving it), none otherwise.
+
+_SET_SCOPE = (
+    "SELECT set_config('partner_api.scope', %s, true), "
+    "set_config('partner_api.tenant_id', %s, true), "
+    "set_config('partner_api.partner_id', %s, true)"
+)
+_NO_SCOPE = ("", "", "")
+_APPLIED = "partner_api.row_security"
+
+
+def _apply_scope(driver: psycopg.Connection, info: dict) -> None:
+    from psycopg.pq import TransactionStatus
+
+    wanted = scoping.row_security_settings()
+    if driver.info.transaction_status == TransactionStatus.IDLE:
+        applied = _NO_SCOPE  # a new transaction starts with no setting
+    else:
+        applied = info.get(_APPLIED, _NO_SCOPE)
+    if wanted != applied:
+        driver.execute(_SET_SCOPE, wanted)
+    info[_APPLIED] = wanted
+
+
+def _scope_before_statement(conn, cursor, statement, parameters, context, executemany) -> None:
+    _apply_scope(cursor.connection, conn.info)
+
+
+def driver_connection(session: Session) -> psycopg.Connection:
+    """The psycopg connection under the session's (PostgreSQL only), with the
+    scope's row-security settings in place: for COPY and other work that
+    goes past SQLAlchemy."""
+    connection = session.connection()
+    driver = type_cast("psycopg.Connection", connection.connection.driver_connection)
+    _apply_scope(driver, connection.info)
+    return driver
+
+
+def as_login_role(session: Session) -> None:
+    """For the rest of the session's transaction, run as the user the service
+    logged in as rather than ``APP_ROLE``: only for maintenance the role may
+    not do (``ANALYZE`` needs the tables' owner). A superuser is not held by
+    row security, so never read or write tenant data in such a transaction."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET LOCAL ROLE NONE"))
+
+
+def make_engine(url: str, *, role: str | None = None) -> Engine:
+    """An engine for ``url``. On PostgreSQL, with ``role`` every connection
+    takes that role (the service's engine: ``configure``); without, queries
+    run as the user of the URL (migrations, which create and alter tables)."""
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
@@ -57,16 +145,21 @@ def make_engine(url: str) -> Engine:
 
         event.listen(engine, "begin", _sqlite_begin_immediate)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    if role:
+        event.listen(engine, "connect", _take_role(role))
+    event.listen(engine, "before_cursor_execute", _scope_before_statement)
+    return engine
 
 
 def configure(url: str) -> Engine:
+    """The process's engine and sessions; on PostgreSQL, as ``APP_ROLE``."""
     global _engine, _session_factory
     if _engine is not None and str(_engine.url) == url:
         return _engine
     if _engine is not None:
         _engine.dispose()
-    _engine = make_engine(url)
+    _engine = make_engine(url, role=APP_ROLE)
     _session_factory = sessionmaker(_engine, expire_on_commit=False)
     return _engine
 

@@ -6,6 +6,10 @@ added automatically; a query on such a table with no scope set raises, unless
 it runs inside ``unscoped(reason)`` -- the one, deliberately named, bypass
 (support lookups, the worker loading an order before it knows the tenant, the
 sweeper).
+
+On PostgreSQL the same scope also reaches the database: row-level security
+(migration 0011) holds every statement to it, raw SQL and COPY included, as a
+backstop under the ORM filter (``row_security_settings``, tenants/db.py).
 """
 
 from __future__ import annotations
@@ -77,6 +81,21 @@ def unscoped(reason: str) -> Iterator[None]:
 def current_scope() -> Scope | None:
     value = _current.get()
     return value if isinstance(value, Scope) else None
+
+
+def row_security_settings() -> tuple[str, str, str]:
+    """The scope in force as the row-level security policies read it: the
+    values of ``partner_api.scope``, ``partner_api.tenant_id`` and
+    ``partner_api.partner_id``. No scope: all empty, and no tenant's row is
+    visible; ``unscoped``: every row is."""
+    value = _current.get()
+    if value is None:
+        return ("", "", "")
+    if isinstance(value, _Unscoped):
+        return ("unscoped", "", "")
+    if value.tenant_id is not None:
+        return ("tenant", str(value.tenant_id), "")
+    return ("partner", "", str(value.partner_id) if value.partner_id is not None else "")
 
 
 def _tenant_owned_tables() -> frozenset[str]:

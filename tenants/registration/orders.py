@@ -12,15 +12,11 @@ import operator
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, cast
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session
 
-if TYPE_CHECKING:
-    import psycopg
-
-from tenants import audit, outcomes
+from tenants import audit, db, outcomes
 from tenants.errors import InputError, NotFound
 from tenants.ingest import group_tags
 from tenants.ingest.device_rows import (
@@ -182,28 +178,43 @@ class RegistrationWriter:
     SQLite, multi-row INSERTs of a thousand. COPY bypasses the ORM, so the
     scoping layer does not see these rows: every one carries the submission's
     own tenant and partner, set above.
+
+    PostgreSQL refuses COPY into a table under row-level security, so there
+    the rows are copied into a temporary table of the same shape, then moved
+    with one ``INSERT ... SELECT`` that the policy checks row by row: a row of
+    another tenant than the scope's fails the order.
     """
 
     _COLUMNS = tuple(column.name for column in Registration.__table__.columns)
     # Every column, None unless the row says otherwise; picked out in C.
     _EMPTY = dict.fromkeys(_COLUMNS)
     _as_tuple = staticmethod(operator.itemgetter(*_COLUMNS))
+    _STAGE = "registration_intake"
 
     def __init__(self, session: Session) -> None:
         self.session = session
         self.copying = session.get_bind().dialect.name == "postgresql"
+        self.staged = False
         self.batch: list[dict] = []
 
     def __enter__(self) -> RegistrationWriter:
         if self.copying:
-            # COPY is psycopg's own API: the connection under SQLAlchemy's.
-            driver = cast(
-                "psycopg.Connection", self.session.connection().connection.driver_connection
+            self.staged = bool(
+                self.session.scalar(text("SELECT row_security_active('registrations')"))
             )
-            cursor = driver.cursor()
+            target = "registrations"
+            if self.staged:
+                self.session.execute(
+                    text(
+                        f"CREATE TEMPORARY TABLE {self._STAGE} (LIKE registrations) ON COMMIT DROP"
+                    )
+                )
+                target = self._STAGE
+            # COPY is psycopg's own API: the connection under SQLAlchemy's.
+            cursor = db.driver_connection(self.session).cursor()
             self._cursor = cursor
             self._copy_context = cursor.copy(
-                f"COPY registrations ({', '.join(self._COLUMNS)}) FROM STDIN"
+                f"COPY {target} ({', '.join(self._COLUMNS)}) FROM STDIN"
             )
             self._copy = self._copy_context.__enter__()
         return self
@@ -225,6 +236,14 @@ class RegistrationWriter:
         if self.copying:
             self._copy_context.__exit__(exc_type, exc, traceback)
             self._cursor.close()
+            if self.staged and exc_type is None:
+                columns = ", ".join(self._COLUMNS)
+                self.session.execute(
+                    text(
+                        f"INSERT INTO registrations ({columns}) SELECT {columns} FROM {self._STAGE}"
+                    )
+                )
+                self.session.execute(text(f"DROP TABLE {self._STAGE}"))
         elif exc_type is None:
             self._flush()
 

@@ -64,6 +64,8 @@ ANALYZE_AFTER_ROWS = 10_000
 def _refresh_statistics() -> None:
     with db.transaction() as session:
         if session.get_bind().dialect.name == "postgresql":
+            # Only the tables' owner may ANALYZE them, not the service's role.
+            db.as_login_role(session)
             session.execute(text("ANALYZE registrations, device_claims"))
 
 

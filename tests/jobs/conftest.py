@@ -31,6 +31,8 @@ def refused_claims(settings):
         pattern = f"%\x1f{normalize_identity_part(serial)}"
         with db.engine().begin() as connection:
             if postgres:
+                # DDL as the tables' owner, not the service's role.
+                connection.execute(text("SET LOCAL ROLE NONE"))
                 connection.execute(
                     text(
                         f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS "
@@ -55,6 +57,8 @@ def refused_claims(settings):
             yield
         finally:
             with db.engine().begin() as connection:
+                if postgres:
+                    connection.execute(text("SET LOCAL ROLE NONE"))
                 connection.execute(
                     text(f"DROP TRIGGER {name}" + (" ON device_claims" if postgres else ""))
                 )
