@@ -150,7 +150,7 @@ def store_order(
         if before_commit is not None:
             before_commit(order)
         chunks, request_id = result.chunks, submission.request_id
-        db.after_commit(session, lambda: enqueue_order(config, order.id, chunks, request_id))
+        db.after_commit(session, lambda: enqueue_order(config, order, chunks, request_id))
         session.commit()
     except BaseException:
         session.rollback()
