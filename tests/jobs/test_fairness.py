@@ -9,12 +9,20 @@ import itertools
 import uuid
 
 import pytest
-from rq import Queue
+from rq import Queue, Worker
 from rq.job import Job, JobStatus
 
 from jobs import lanes, tasks
-from jobs.connection import LANE_COUNT, MAINTENANCE_QUEUE, REGISTRATION_LANES
+from jobs.connection import (
+    LANE_COUNT,
+    MAINTENANCE_QUEUE,
+    QUEUE_NAMES,
+    REGISTRATION_LANES,
+    REGISTRATIONS_QUEUE,
+)
+from jobs.worker import live_workers
 from tests.factories import device, devices, unique
+from tests.http import metric_samples, metric_value
 from tests.processes import start_worker, stop_all, wait_until
 
 
@@ -153,3 +161,34 @@ def test_a_small_order_and_the_sweep_do_not_wait_behind_a_large_order(
     for order_id, token in ((large, partner.token), (small, other.token)):
         path = "/v1/partner/orders/" if order_id == large else "/v1/customer/orders/"
         assert api.get(path + order_id, token=token).json()["status"] == "completed"
+
+
+def test_queue_depth_counts_the_chunks_on_every_lane(api, world, run_worker, idle_lanes):
+    partner, customer, other = world.partner(), world.tenant(), world.tenant()
+    world.approved(partner, customer)
+    assert world.submit(partner, customer, devices(150)).status_code == 202  # 3 chunks
+    response = api.post("/v1/customer/orders", token=other.token, json={"devices": devices(1)})
+    assert response.status_code == 202
+
+    depth = metric_samples(api)
+    assert metric_value(depth, "partner_api_queue_depth", queue="registrations") == 4
+    assert ("partner_api_queue_depth", (("queue", "maintenance"),)) in depth
+    run_worker()
+    depth = metric_samples(api)
+    assert metric_value(depth, "partner_api_queue_depth", queue="registrations") == 0
+
+
+def test_only_a_worker_that_serves_every_queue_makes_the_service_ready(settings, redis_connection):
+    """A worker of a release before the lanes (the old queue alone) still
+    sends heartbeats, but would leave every new order waiting."""
+    before = live_workers(redis_connection, settings)
+    old = Worker([REGISTRATIONS_QUEUE, MAINTENANCE_QUEUE], connection=redis_connection)
+    current = Worker(list(QUEUE_NAMES), connection=redis_connection)
+    old.register_birth()
+    try:
+        assert live_workers(redis_connection, settings) == before
+        current.register_birth()
+        assert live_workers(redis_connection, settings) == before + 1
+    finally:
+        old.register_death()
+        current.register_death()
