@@ -111,7 +111,8 @@ def test_an_order_that_never_reached_redis_is_marked_and_swept(
     # The after-COMMIT enqueue, against a Redis that refuses connections.
     unreachable = dataclasses.replace(settings, redis_url="redis://127.0.0.1:9/0")
     with pytest.raises(RedisError):
-        tasks.enqueue_order(unreachable, order_of(order_id), [(0, 50), (50, 60)], "req-x")
+        order = order_of(uuid.UUID(order_id))
+        tasks.enqueue_order(unreachable, order, [(0, 50), (50, 60)], "req-x")
     assert enqueued_at(order_id) is None
 
     # The very next sweep hands it out (no waiting for any deadline).
