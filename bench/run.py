@@ -11,6 +11,11 @@ table, and stops everything it started.
     3. the customer's device list vs /healthz, at a fixed request rate
     4. a 1,000-row order
     5. a 100,000-row tuple-only order resolved against the supplier catalog
+    6. fairness: another customer's 1-row order while one partner's three
+       orders of 100,000 rows each (300,000 rows) are queued
+
+``BENCH_FAIRNESS_ROWS`` makes scenario 6 smaller (the three orders share
+it), and ``BENCH_ONLY=fairness`` runs scenario 6 alone, for a quick run.
 
 ``BENCH_ROW_SECURITY=off`` runs the same with PostgreSQL's row-level
 security disabled on the tenant-owned tables after the migration, to
@@ -31,9 +36,11 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC
 from pathlib import Path
 
 import psycopg
+import psycopg.conninfo
 import requests
 from psycopg import sql
 
@@ -46,6 +53,8 @@ PORT = int(os.environ.get("BENCH_PORT", "8765"))
 BASE = f"http://127.0.0.1:{PORT}"
 ROWS = int(os.environ.get("BENCH_ROWS", "100000"))
 ROW_SECURITY = os.environ.get("BENCH_ROW_SECURITY", "on").strip().lower() != "off"
+FAIRNESS_ROWS = int(os.environ.get("BENCH_FAIRNESS_ROWS", "300000"))
+ONLY = os.environ.get("BENCH_ONLY", "")
 HEADER = [
     "Device Serial Number",
     "Windows Product ID",
@@ -103,7 +112,7 @@ def _env() -> dict[str, str]:
         INSTANCE_PATH=str(OUT / "instance"),
         LOG_LEVEL="WARNING",
         GUNICORN_BIND=f"127.0.0.1:{PORT}",
-        MAX_ORDER_ROWS=str(max(ROWS, 100_000)),
+        MAX_ORDER_ROWS=str(max(ROWS, FAIRNESS_ROWS // 3, 100_000)),
         # The bench measures throughput, not the per-client limits.
         **{
             f"RATE_LIMIT_{kind}": "1000000 per minute"
@@ -158,6 +167,7 @@ def ensure_services() -> None:
 
 
 def reset_services() -> None:
+    # The database BENCH_DATABASE_URL names, and no other.
     name = sql.Identifier(psycopg.conninfo.conninfo_to_dict(PG_BENCH)["dbname"])
     with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
@@ -500,11 +510,7 @@ def storage_per_hash() -> tuple[float, float]:
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     report = Report()
-    security = "on" if ROW_SECURITY else "OFF"
-    print(
-        f"bench: {ROWS:,} rows; stack on {BASE}, PostgreSQL {PG_BENCH.rsplit('/', 1)[-1]} "
-        f"(row-level security {security}), Redis {REDIS}"
-    )
+    print(f"bench: {ROWS:,} rows; stack on {BASE}, PostgreSQL {PG_BENCH}, Redis {REDIS}")
     ensure_services()
     reset_services()
     stack = Stack()
@@ -519,6 +525,9 @@ def main() -> None:
 def run(stack: Stack, report: Report) -> None:
     ids = prepare_directory()
     main_side, other = ids["main"], ids["other"]
+    if ONLY == "fairness":
+        fairness(main_side, other, report)
+        return
     tag = uuid.uuid4().hex[:6].upper()
     unique_count = ROWS - ROWS // 100
     serials = [f"BENCH-{tag}-{n:07d}" for n in range(unique_count)]
@@ -625,9 +634,83 @@ def run(stack: Stack, report: Report) -> None:
     print(f"   {final['counts']}")
     report.add("tuple order: upload until 202", accepted, "s", "<= 1 s", accepted <= 1)
     report.add("tuple order: until every row final", total, "s", "<= 15 s", total <= 15)
+
+    fairness(main_side, other, report)
     (OUT / "latest.json").write_text(
         json.dumps([f.__dict__ for f in report.figures], indent=2, default=str)
     )
+
+
+def fairness(main_side: dict, other: dict, report: Report) -> None:
+    """6. One partner's three large orders go in at once; right after, another
+    customer registers one device of its own. Its wait is about one chunk per
+    organisation with work queued (jobs/lanes.py), not the partner's rows."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import redis
+    from rq.job import Job
+    from rq.registry import FinishedJobRegistry
+
+    from jobs.connection import MAINTENANCE_QUEUE, queued_chunks
+    from tenants.ingest.hardware_hash import build_hardware_hash
+
+    per_order = FAIRNESS_ROWS // 3
+    print(f"6. a 1-row order while {3 * per_order:,} rows of a partner are queued ...", flush=True)
+    tag = uuid.uuid4().hex[:6].upper()
+    files = []
+    for n in range(3):
+        path = OUT / f"fairness-{n + 1}.csv"
+        hash_rows_file(path, [f"FAIR-{tag}-{n}-{i:07d}" for i in range(per_order)])
+        files.append(path)
+    connection = redis.Redis.from_url(REDIS)
+    window_start = time.time()
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        large = [
+            order
+            for order, _ in pool.map(
+                lambda path: submit_file(main_side["tenant_id"], main_side["partner"], path), files
+            )
+        ]
+    queued = queued_chunks(connection)
+    device = {"hardware_hash": build_hardware_hash("Contoso", "Laptop 7", f"FAIR-{tag}-ONE")}
+    headers = {"Authorization": f"Bearer {other['tenant']}"}
+    started = time.monotonic()
+    response = requests.post(
+        f"{BASE}/v1/customer/orders", headers=headers, json={"devices": [device]}, timeout=60
+    )
+    response.raise_for_status()
+    location = f"{BASE}/v1/customer/orders/{response.json()['id']}"
+    while not requests.get(location, headers=headers, timeout=30).json().get("completed_at"):
+        if time.monotonic() - started > 900:
+            raise SystemExit("the 1-row order was not final after 900 s")
+        time.sleep(0.05)
+    small_total = time.monotonic() - started
+    report.add("fairness: chunks queued when it came", queued, "chunks")
+    report.add(
+        f"fairness: 1-row order final, {3 * per_order:,} rows queued",
+        small_total,
+        "s",
+        "<= 2 s",
+        small_total <= 2,
+    )
+    started = time.monotonic()
+    for order in large:
+        wait_final(order, main_side["partner"], started)
+    report.add("fairness: the three orders final, after", time.monotonic() - started, "s")
+    # The periodic sweeps (``sweep-<slot>``) that came due while the rows were queued.
+    interval = max(1, int(os.environ.get("SWEEP_INTERVAL_SECONDS", "60")))
+    finished = FinishedJobRegistry(MAINTENANCE_QUEUE, connection=connection).get_job_ids()
+    delays = []
+    for job in Job.fetch_many(finished, connection=connection):
+        slot = job.id.removeprefix("sweep-") if job is not None else ""
+        if job is None or job.started_at is None or not slot.isdigit():
+            continue
+        due = int(slot) * interval
+        if due >= window_start:
+            began = job.started_at
+            began = began if began.tzinfo else began.replace(tzinfo=UTC)
+            delays.append(began.timestamp() - due)
+    report.add("fairness: sweep start delay (max)", max(delays) if delays else None, "s")
 
 
 if __name__ == "__main__":

@@ -7,14 +7,16 @@ import logging
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
+from redis import Redis
 from rq import Queue, Retry, get_current_job
 from rq.job import Job, JobStatus
 
 from config import logging as log_context
 from config.settings import Settings
-from jobs import job_metrics
-from jobs.connection import MAINTENANCE_QUEUE, REGISTRATIONS_QUEUE, queue
+from jobs import job_metrics, lanes
+from jobs.connection import MAINTENANCE_QUEUE, connect, queue
 from tenants import db
 from tenants.operations import maintenance
 from tenants.registration import processing
@@ -85,10 +87,10 @@ def sweep() -> dict:
             deadline=timedelta(seconds=settings.pending_deadline_seconds),
             chunk_size=settings.order_chunk_size,
         )
-    q = queue(settings)
+    connection = connect(settings)
     requeued = orders_requeued = 0
     for order in result.unfinished:
-        chunks = _lost(q, order.order_pk, order.chunks, past_deadline=order.past_deadline)
+        chunks = _lost(connection, order.order_pk, order.chunks, past_deadline=order.past_deadline)
         if not chunks:
             continue
         log.warning(
@@ -97,10 +99,11 @@ def sweep() -> dict:
             else "re-enqueueing pending work whose job Redis lost",
             extra={"order_id": str(order.order_pk), "chunks": len(chunks)},
         )
-        enqueue_chunks(settings, order.order_pk, chunks, order.request_id)
+        owner = lanes.organisation(order.tenant_id, order.partner_id)
+        enqueue_chunks(settings, order.order_pk, chunks, order.request_id, owner)
         requeued += len(chunks)
         orders_requeued += 1
-    job_metrics.count_recovered(q.connection, requeued)
+    job_metrics.count_recovered(connection, requeued)
     schedule_sweep(settings)
     return {
         "orders_requeued": orders_requeued,
@@ -111,7 +114,7 @@ def sweep() -> dict:
 
 
 def _lost(
-    q: Queue, order_id: uuid.UUID, chunks: list[tuple[int, int]], *, past_deadline: bool
+    connection: Redis, order_id: uuid.UUID, chunks: list[tuple[int, int]], *, past_deadline: bool
 ) -> list[tuple[int, int]]:
     """The chunks to hand out again. Job IDs are fixed, so a chunk whose job
     Redis no longer has is lost at once. Past the deadline, so is a chunk whose
@@ -119,19 +122,21 @@ def _lost(
     or marked queued but taken off the queue by a worker that died before
     starting it."""
     ids = [_chunk_job_id(order_id, start) for start, _ in chunks]
-    jobs = Job.fetch_many(ids, connection=q.connection)
+    jobs = Job.fetch_many(ids, connection=connection)
     return [
         chunk
         for chunk, job in zip(chunks, jobs, strict=True)
-        if job is None or (past_deadline and not _waiting(q, job))
+        if job is None or (past_deadline and not _waiting(job))
     ]
 
 
-def _waiting(q: Queue, job: Job) -> bool:
+def _waiting(job: Job) -> bool:
     status = job.get_status(refresh=False)
     if status in (JobStatus.SCHEDULED, JobStatus.DEFERRED):
         return True
-    return status == JobStatus.QUEUED and q.get_job_position(job.id) is not None
+    # Whichever lane it went to (or the queue of an earlier release).
+    waiting_in = Queue(job.origin, connection=job.connection)
+    return status == JobStatus.QUEUED and waiting_in.get_job_position(job.id) is not None
 
 
 def _chunk_job_id(order_id: uuid.UUID, start: int) -> str:
@@ -178,24 +183,44 @@ def sweep_soon(settings: Settings) -> None:
     )
 
 
+class SubmittedOrder(Protocol):
+    """What the queue needs of a stored order (a ``tenants.models.Order``)."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def tenant_id(self) -> uuid.UUID: ...
+    @property
+    def partner_id(self) -> uuid.UUID | None: ...
+
+
 def enqueue_order(
-    settings: Settings, order_id: uuid.UUID, chunks: list[tuple[int, int]], request_id: str
+    settings: Settings, order: SubmittedOrder, chunks: list[tuple[int, int]], request_id: str
 ) -> None:
-    """Hand a just-committed order to the queue (an after-COMMIT hook). When
-    Redis cannot take it, the order is marked not handed out, so the next
-    sweep hands it out without waiting for the pending deadline."""
+    """Hand a just-committed order to the queue (an after-COMMIT hook), on
+    its organisation's lane (jobs/lanes.py). When Redis cannot take it, the
+    order is marked not handed out, so the next sweep hands it out without
+    waiting for the pending deadline."""
+    owner = lanes.organisation(order.tenant_id, order.partner_id)
     try:
-        enqueue_chunks(settings, order_id, chunks, request_id)
+        enqueue_chunks(settings, order.id, chunks, request_id, owner)
     except Exception:
         with db.transaction() as session:
-            maintenance.mark_not_enqueued(session, order_id)
+            maintenance.mark_not_enqueued(session, order.id)
         raise
 
 
 def enqueue_chunks(
-    settings: Settings, order_id: uuid.UUID, chunks: list[tuple[int, int]], request_id: str
+    settings: Settings,
+    order_id: uuid.UUID,
+    chunks: list[tuple[int, int]],
+    request_id: str,
+    organisation: str,
 ) -> None:
-    q = queue(settings, REGISTRATIONS_QUEUE)
+    """The chunks' jobs, under their fixed IDs, on the lane ``organisation``
+    holds (see ``jobs.lanes.organisation``)."""
+    connection = connect(settings)
+    q = Queue(lanes.lane_for(connection, organisation), connection=connection)
     q.enqueue_many(
         [
             q.prepare_data(

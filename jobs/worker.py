@@ -1,4 +1,5 @@
-"""The RQ worker: registrations and maintenance queues, with the scheduler.
+"""The RQ worker: every queue (maintenance and webhooks first, then the
+registration lanes round-robin: see jobs/lanes.py), with the scheduler.
 
 RQ's worker retries a lost Redis only while it waits for a job. A connection
 error while it watches a running job (heartbeats), records a job's end, or
@@ -12,6 +13,7 @@ keeps the work: whatever Redis lost, the sweeper hands out again.
 from __future__ import annotations
 
 import logging
+import random
 import signal
 import time
 from datetime import UTC, datetime, timedelta
@@ -30,6 +32,7 @@ from rq.scheduler import ForkProcess, RQScheduler
 
 from config.logging import configure_logging
 from config.settings import Settings
+from jobs import lanes
 from jobs.connection import QUEUE_NAMES, connect
 from jobs.tasks import schedule_sweep, sweep_soon
 from tenants import db
@@ -46,12 +49,17 @@ def heartbeat_interval(settings: Settings) -> int:
 
 
 def live_workers(connection: Redis, settings: Settings) -> int:
-    """Workers that sent a heartbeat recently (two heartbeats missed: gone)."""
+    """Workers that sent a heartbeat recently (two heartbeats missed: gone)
+    and listen to every queue, as ``partner-api worker`` does: a worker of
+    an earlier release, still running during an upgrade, serves none of the
+    registration lanes, so it does not count."""
     cutoff = datetime.now(UTC) - timedelta(seconds=2 * heartbeat_interval(settings) + 5)
     live = 0
     for worker in Worker.all(connection=connection):
         beat = worker.last_heartbeat
-        if beat is not None and (beat if beat.tzinfo else beat.replace(tzinfo=UTC)) > cutoff:
+        if beat is None or (beat if beat.tzinfo else beat.replace(tzinfo=UTC)) <= cutoff:
+            continue
+        if set(QUEUE_NAMES) <= set(worker.queue_names()):
             live += 1
     return live
 
@@ -118,6 +126,12 @@ class RegistrationWorker(Worker):
 
     def _note_early_stop(self, signum: int, frame: FrameType | None) -> None:
         self._stop_before_start = True
+
+    def reorder_queues(self, reference_queue: Queue) -> None:
+        # Maintenance and webhooks first, then the lanes round-robin from the
+        # one after the lane just served (jobs/lanes.py). RQ's own round_robin
+        # strategy would rotate the maintenance queue behind the lanes too.
+        self._ordered_queues = lanes.round_robin(self._ordered_queues, reference_queue)
 
     def _install_signal_handlers(self) -> None:
         super()._install_signal_handlers()
@@ -252,7 +266,8 @@ def run(settings: Settings, *, burst: bool = False) -> None:
     db.configure(settings.database_url)
     connection = connect(settings)
     worker = RegistrationWorker(
-        list(QUEUE_NAMES),
+        # Workers started together do not all look at the same lane first.
+        lanes.starting_order(QUEUE_NAMES, random.randrange(len(QUEUE_NAMES))),
         connection=connection,
         # Registries are cleaned (abandoned jobs found) and the sweep is
         # rescheduled this often.

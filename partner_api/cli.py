@@ -424,7 +424,8 @@ def keys_rotate(grace: int | None, as_json: bool) -> None:
 @click.option("--burst", is_flag=True, help="Exit once the queues are empty.")
 @json_option
 def worker(burst: bool, as_json: bool) -> None:
-    """Run an RQ worker (registrations and maintenance queues, with the scheduler)."""
+    """Run an RQ worker (every queue: maintenance and webhooks first, then the
+    registration lanes round-robin; with the scheduler)."""
     from jobs.worker import run
 
     settings = _settings()

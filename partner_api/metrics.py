@@ -8,7 +8,8 @@ and counts against its address's rate limit; a scrape with it is not limited.
   config/gunicorn.py does, every process's counts are summed at a scrape).
 - Rows by state and error code, and orders by status: read from the database,
   so they are exact whichever process did the work.
-- Queue depth: read from Redis.
+- Queue depth: read from Redis; ``registrations`` sums every registration
+  lane (jobs/lanes.py).
 - Job durations and sweeper recoveries: the workers count them in Redis
   (jobs/job_metrics.py).
 
@@ -38,7 +39,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from rq import Queue
 
 from jobs import job_metrics
-from jobs.connection import QUEUE_NAMES, connect
+from jobs.connection import PRIORITY_QUEUES, connect, queued_chunks
 from partner_api.errors import ApiError
 from tenants import db
 from tenants.operations import totals
@@ -94,7 +95,8 @@ class DomainCollector:
         depth = GaugeMetricFamily(
             "partner_api_queue_depth", "Jobs waiting in each queue", labels=["queue"]
         )
-        for name in QUEUE_NAMES:
+        depth.add_metric(["registrations"], queued_chunks(connection))
+        for name in PRIORITY_QUEUES:
             depth.add_metric([name], Queue(name, connection=connection).count)
         yield depth
 

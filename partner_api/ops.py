@@ -50,8 +50,9 @@ def healthz():
 @blp.response(200, HealthSchema)
 @blp.alt_response(503, schema=HealthSchema, description="A dependency is unreachable.")
 def readyz():
-    """The database and Redis are reachable, and at least one worker sent a
-    heartbeat recently (otherwise orders would wait)."""
+    """The database and Redis are reachable, and at least one worker that
+    listens to every queue sent a heartbeat recently (otherwise orders would
+    wait)."""
     checks = {}
     try:
         health.check_database()

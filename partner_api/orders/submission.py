@@ -169,7 +169,7 @@ def _store(session: Session, submission: orders.Submission, rows: RowStream) -> 
         raise RuntimeError("submit_order stores an order unless asked for a dry run")
     order.source_format = rows.source_format
     config, chunks, request_id = _settings(), result.chunks, submission.request_id
-    db.after_commit(session, lambda: enqueue_order(config, order.id, chunks, request_id))
+    db.after_commit(session, lambda: enqueue_order(config, order, chunks, request_id))
     return order
 
 

@@ -33,6 +33,9 @@ class UnfinishedOrder:
     order_pk: uuid.UUID
     request_id: str
     chunks: list[tuple[int, int]]
+    # Whose order it is: its chunks go back to that organisation's lane.
+    tenant_id: uuid.UUID
+    partner_id: uuid.UUID | None
     # Never enqueued, or pending past the deadline: a chunk whose job is not
     # really waiting is handed out again. Otherwise only a chunk whose job
     # Redis no longer has (lost with a restart or a wipe).
@@ -78,7 +81,14 @@ def sweep(session: Session, *, deadline: timedelta, chunk_size: int) -> SweepRes
                 (int(k) * size, min(int(k) * size + size, order.row_count)) for k in starts
             )
             result.unfinished.append(
-                UnfinishedOrder(order.id, order.request_id, chunks, past_deadline)
+                UnfinishedOrder(
+                    order.id,
+                    order.request_id,
+                    chunks,
+                    tenant_id=order.tenant_id,
+                    partner_id=order.partner_id,
+                    past_deadline=past_deadline,
+                )
             )
         handed_out = [u.order_pk for u in result.unfinished if u.past_deadline]
         if handed_out:

@@ -8,7 +8,7 @@ import uuid
 
 from rq import Queue
 
-from jobs.connection import REGISTRATIONS_QUEUE
+from jobs.connection import BULK_QUEUES
 from tests.csv_files import CSV_HEADERS, csv_row, encode_csv
 from tests.factories import device, unique
 from tests.http import assert_problem, upload
@@ -160,8 +160,8 @@ def test_a_rolled_back_submission_enqueues_nothing(api, world, redis_connection,
     run_worker()
     partner, tenant = world.partner(), world.tenant()
     world.approved(partner, tenant)
-    queue = Queue(REGISTRATIONS_QUEUE, connection=redis_connection)
-    before = set(queue.get_job_ids())
+    queues = [Queue(name, connection=redis_connection) for name in BULK_QUEUES]
+    before = {job_id for queue in queues for job_id in queue.get_job_ids()}
     fmt = "partner"
     lines = [CSV_HEADERS[fmt]]
     lines += [csv_row(fmt, serial=unique("SN"), hardware_hash="") for _ in range(120)]
@@ -175,7 +175,7 @@ def test_a_rolled_back_submission_enqueues_nothing(api, world, redis_connection,
     )
 
     assert_problem(response, 422, "csv_invalid")
-    assert set(queue.get_job_ids()) == before
+    assert {job_id for queue in queues for job_id in queue.get_job_ids()} == before
     assert orders_of(api, partner) == []
 
 

@@ -75,8 +75,11 @@ def test_one_device_two_partners_two_tenants_ends_with_one_owner(api, world, run
     serial = unique("SN")
 
     first = world.submit(partner_a, tenant_a, [device(serial)])
-    second = world.submit(partner_b, tenant_b, [device(serial)])  # a later capture of the same PC
     order_a = wait_for_order(api, partner_a.token, first.headers["Location"], run_worker)
+    # A later capture of the same PC. (Orders of two organisations waiting
+    # together are served in turn, not first come first served: see
+    # jobs/lanes.py. Whichever is processed first claims the device.)
+    second = world.submit(partner_b, tenant_b, [device(serial)])
     order_b = wait_for_order(api, partner_b.token, second.headers["Location"], run_worker)
 
     assert order_a["counts"]["by_state"] == {"ready_for_user": 1}

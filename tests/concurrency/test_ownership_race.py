@@ -39,7 +39,7 @@ from rq.job import Job
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 from sqlalchemy import select, text
 
-from jobs.connection import REGISTRATIONS_QUEUE
+from jobs.connection import BULK_QUEUES
 from tenants import db
 from tenants.ingest.hardware_hash import build_hardware_hash, identity_key
 from tenants.models import DeviceClaim, Registration
@@ -133,18 +133,23 @@ def _submit_at_the_same_moment(api, submissions: list[tuple]) -> list[requests.R
 
 
 def _interleave_queued_chunks(redis_connection, order_ids: list[str], chunk_count: int) -> None:
-    """Rewrite the registrations queue so the orders' chunks alternate:
-    A0, B0, A1, B1, ... Jobs of anything else keep their place in front."""
-    queue = Queue(REGISTRATIONS_QUEUE, connection=redis_connection)
-    job_ids = queue.get_job_ids()
-    jobs = Job.fetch_many(job_ids, connection=redis_connection)
+    """Put the orders' chunks on one lane so that they alternate: A0, B0, A1,
+    B1, ... (each partner's chunks are on a lane of its own, which workers
+    take in turn, but not strictly one by one). Jobs of anything else keep
+    their place in front."""
     by_order: dict[str, list[str]] = defaultdict(list)
-    others = []
-    for job_id, job in zip(job_ids, jobs, strict=True):
-        if job is not None and job.args and job.args[0] in order_ids:
-            by_order[job.args[0]].append(job_id)
-        else:
-            others.append(job_id)
+    others: dict[str, list[str]] = {}
+    for name in BULK_QUEUES:
+        job_ids = Queue(name, connection=redis_connection).get_job_ids()
+        jobs = Job.fetch_many(job_ids, connection=redis_connection)
+        kept = []
+        for job_id, job in zip(job_ids, jobs, strict=True):
+            if job is not None and job.args and job.args[0] in order_ids:
+                by_order[job.args[0]].append(job_id)
+            else:
+                kept.append(job_id)
+        if len(kept) < len(job_ids):
+            others[name] = kept
     for order_id in order_ids:
         assert len(by_order[order_id]) == chunk_count, (
             f"order {order_id}: {len(by_order[order_id])} chunks queued, expected {chunk_count}"
@@ -152,9 +157,16 @@ def _interleave_queued_chunks(redis_connection, order_ids: list[str], chunk_coun
     alternating = [
         job_id for pair in zip(*(by_order[o] for o in order_ids), strict=True) for job_id in pair
     ]
+    lane = Job.fetch(alternating[0], connection=redis_connection).origin
     with redis_connection.pipeline(transaction=True) as pipe:
-        pipe.delete(queue.key)
-        pipe.rpush(queue.key, *others, *alternating)
+        for name, kept in others.items():
+            key = Queue(name, connection=redis_connection).key
+            pipe.delete(key)
+            rest = kept + (alternating if name == lane else [])
+            if rest:
+                pipe.rpush(key, *rest)
+        for job_id in alternating:  # retries go back to the lane they came from
+            pipe.hset(Job.key_for(job_id), "origin", lane)
         pipe.execute()
 
 
@@ -237,20 +249,23 @@ def _run_workers_until_final(api, settings, redis_connection, orders: list[tuple
 
 
 def _stuck_report(settings, redis_connection, orders: list[dict]) -> str:
-    queue = Queue(REGISTRATIONS_QUEUE, connection=redis_connection)
-    failed = FailedJobRegistry(queue=queue)
+    queues = [Queue(name, connection=redis_connection) for name in BULK_QUEUES]
+    failed = [FailedJobRegistry(queue=queue) for queue in queues]
+    failed_ids = [job_id for registry in failed for job_id in registry.get_job_ids()]
     failures = []
-    for job in Job.fetch_many(failed.get_job_ids()[:3], connection=redis_connection):
+    for job in Job.fetch_many(failed_ids[:3], connection=redis_connection):
         if job is not None:
             result = job.latest_result()
             failures.append(result.exc_string if result else "(no result)")
     log = settings.instance_path / "workers.log"
     tail = log.read_text(errors="replace")[-4000:] if log.exists() else ""
+    queued = sum(queue.count for queue in queues)
+    scheduled = sum(ScheduledJobRegistry(queue=queue).count for queue in queues)
     return (
         f"orders not final after {FINAL_WITHIN_SECONDS}s: "
         f"{[(o['id'], o['status'], o['counts']) for o in orders]}; "
-        f"queued {queue.count}, scheduled {ScheduledJobRegistry(queue=queue).count}, "
-        f"failed {failed.count}: {failures}\nworker log tail:\n{tail}"
+        f"queued {queued}, scheduled {scheduled}, "
+        f"failed {len(failed_ids)}: {failures}\nworker log tail:\n{tail}"
     )
 
 

@@ -1,5 +1,6 @@
-"""Fixtures of the job tests: faults the database really raises, and the
-scheduler's part in retries played on demand."""
+"""Fixtures of the job tests: faults the database really raises, the
+scheduler's part in retries played on demand, and the lane an order's
+chunks went to."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from rq.job import Job
 from rq.registry import ScheduledJobRegistry
 from sqlalchemy import text
 
-from jobs.connection import REGISTRATIONS_QUEUE
+from jobs.connection import BULK_QUEUES
 from tenants import db
 from tenants.ingest.hardware_hash import normalize_identity_part
 
@@ -74,14 +75,26 @@ def backoff_over(redis_connection):
     scheduler does once their backoff is over."""
 
     def release() -> int:
-        queue = Queue(REGISTRATIONS_QUEUE, connection=redis_connection)
-        registry = ScheduledJobRegistry(queue=queue)
         released = 0
-        for job_id in registry.get_job_ids():
-            job = Job.fetch(job_id, connection=redis_connection)
-            registry.remove(job)
-            queue.enqueue_job(job)
-            released += 1
+        for name in BULK_QUEUES:
+            queue = Queue(name, connection=redis_connection)
+            registry = ScheduledJobRegistry(queue=queue)
+            for job_id in registry.get_job_ids():
+                job = Job.fetch(job_id, connection=redis_connection)
+                registry.remove(job)
+                queue.enqueue_job(job)
+                released += 1
         return released
 
     return release
+
+
+@pytest.fixture
+def lane_of(redis_connection):
+    """``lane_of(order_id)``: the queue the order's first chunk was enqueued on."""
+
+    def lane(order_id) -> Queue:
+        job = Job.fetch(f"chunk-{order_id}-0", connection=redis_connection)
+        return Queue(job.origin, connection=redis_connection)
+
+    return lane

@@ -6,12 +6,11 @@ run twice changes nothing."""
 from __future__ import annotations
 
 import pytest
-from rq import Queue
 from rq.job import Job, JobStatus
 from rq.registry import FailedJobRegistry
 
-from jobs import tasks
-from jobs.connection import REGISTRATIONS_QUEUE
+from jobs import lanes, tasks
+from jobs.connection import REGISTRATION_LANES
 from tenants import outcomes
 from tenants.registration import orders
 from tests.factories import (
@@ -25,9 +24,8 @@ from tests.factories import (
 
 
 @pytest.fixture
-def registrations_queue(redis_connection, run_worker) -> Queue:
+def drained(run_worker) -> None:
     run_worker()  # other tests' leftovers out of the way
-    return Queue(REGISTRATIONS_QUEUE, connection=redis_connection)
 
 
 def stored_order(serials: list[str], chunk_size: int = 50):
@@ -44,14 +42,16 @@ def states(order_pk) -> list[tuple[str, str | None]]:
 
 
 def test_chunks_are_enqueued_under_fixed_ids_with_the_retry_policy(
-    settings, redis_connection, registrations_queue, run_worker
+    settings, redis_connection, drained, run_worker, lane_of
 ):
     result = stored_order([unique("SN") for _ in range(3)], chunk_size=2)
     order = result.order
 
-    tasks.enqueue_order(settings, order.id, result.chunks, order.request_id)
+    tasks.enqueue_order(settings, order, result.chunks, order.request_id)
 
-    assert registrations_queue.get_job_ids() == [f"chunk-{order.id}-0", f"chunk-{order.id}-2"]
+    lane = lane_of(order.id)
+    assert lane.name in REGISTRATION_LANES
+    assert lane.get_job_ids() == [f"chunk-{order.id}-0", f"chunk-{order.id}-2"]
     job = chunk_job(redis_connection, order.id, 2)
     assert job.args == (str(order.id), 2, 3, order.request_id)
     assert (job.retries_left, job.retry_intervals) == (5, [1, 5, 15, 60, 300])
@@ -61,20 +61,20 @@ def test_chunks_are_enqueued_under_fixed_ids_with_the_retry_policy(
 
 
 def test_a_failed_chunk_waits_for_its_retry_with_its_rows_pending_then_registers_them(
-    settings, redis_connection, registrations_queue, run_worker, refused_claims, backoff_over
+    settings, redis_connection, drained, run_worker, refused_claims, backoff_over, lane_of
 ):
     poisoned = unique("SN")
     result = stored_order([unique("SN"), poisoned, unique("SN")])
     order = result.order
 
     with refused_claims(poisoned):
-        tasks.enqueue_order(settings, order.id, result.chunks, order.request_id)
+        tasks.enqueue_order(settings, order, result.chunks, order.request_id)
         run_worker()
 
         job = chunk_job(redis_connection, order.id, 0)
         assert job.get_status() == JobStatus.SCHEDULED  # waiting out its first backoff
         assert job.retries_left == 4
-        assert job.id not in FailedJobRegistry(queue=registrations_queue).get_job_ids()
+        assert job.id not in FailedJobRegistry(queue=lane_of(order.id)).get_job_ids()
         # The whole chunk rolled back: no row was decided, the order is open.
         assert states(order.id) == [(outcomes.PENDING, None)] * 3
         assert order_of(order.id).completed_at is None
@@ -89,14 +89,14 @@ def test_a_failed_chunk_waits_for_its_retry_with_its_rows_pending_then_registers
 
 
 def test_a_chunk_that_fails_every_attempt_settles_its_rows_one_by_one(
-    settings, redis_connection, registrations_queue, run_worker, refused_claims, backoff_over
+    settings, redis_connection, drained, run_worker, refused_claims, backoff_over
 ):
     poisoned = unique("SN")
     result = stored_order([unique("SN"), poisoned, unique("SN")])
     order = result.order
 
     with refused_claims(poisoned):
-        tasks.enqueue_order(settings, order.id, result.chunks, order.request_id)
+        tasks.enqueue_order(settings, order, result.chunks, order.request_id)
         runs = 0
         while order_of(order.id).completed_at is None:
             assert runs < 1 + tasks.RETRY.max, "the chunk never settled"
@@ -123,17 +123,16 @@ def test_a_chunk_that_fails_every_attempt_settles_its_rows_one_by_one(
     assert bad.internal_error["support_reference"] == bad.support_reference
 
 
-def test_a_chunk_run_twice_changes_nothing(
-    settings, redis_connection, registrations_queue, run_worker
-):
+def test_a_chunk_run_twice_changes_nothing(settings, redis_connection, drained, run_worker):
     result = stored_order([unique("SN"), unique("SN")])
     order = result.order
-    tasks.enqueue_order(settings, order.id, result.chunks, order.request_id)
+    tasks.enqueue_order(settings, order, result.chunks, order.request_id)
     run_worker()
     first = {r.id: (r.state, r.registered_at, r.updated_at) for r in registrations(order.id)}
 
     # The same chunk again, as the sweeper hands out a chunk it believes lost.
-    tasks.enqueue_chunks(settings, order.id, result.chunks, order.request_id)
+    owner = lanes.organisation(order.tenant_id, order.partner_id)
+    tasks.enqueue_chunks(settings, order.id, result.chunks, order.request_id, owner)
     run_worker()
 
     assert chunk_job(redis_connection, order.id, 0).return_value() == {

@@ -17,7 +17,7 @@ from rq.job import Job, JobStatus
 from sqlalchemy import update
 
 from jobs import tasks
-from jobs.connection import MAINTENANCE_QUEUE, REGISTRATIONS_QUEUE
+from jobs.connection import MAINTENANCE_QUEUE, REGISTRATION_LANES
 from tenants import db
 from tenants.models import Order
 from tenants.scoping import unscoped
@@ -77,13 +77,15 @@ def test_work_lost_from_redis_is_handed_out_at_the_next_sweep(
     assert order["counts"]["by_state"] == {"ready_for_user": 120}
 
 
-def test_work_still_queued_is_not_handed_out_twice(api, world, redis_connection, run_worker):
+def test_work_still_queued_is_not_handed_out_twice(
+    api, world, redis_connection, run_worker, lane_of
+):
     run_worker()
     partner, tenant = world.partner(), world.tenant()
     world.approved(partner, tenant)
     response = world.submit(partner, tenant, [device() for _ in range(120)])
     handed_out_ago(response.json()["id"], 60)  # before the deadline
-    registrations = Queue(REGISTRATIONS_QUEUE, connection=redis_connection)
+    registrations = lane_of(response.json()["id"])
     queued = registrations.get_job_ids()
     assert len(queued) == 3
 
@@ -109,7 +111,8 @@ def test_an_order_that_never_reached_redis_is_marked_and_swept(
     # The after-COMMIT enqueue, against a Redis that refuses connections.
     unreachable = dataclasses.replace(settings, redis_url="redis://127.0.0.1:9/0")
     with pytest.raises(RedisError):
-        tasks.enqueue_order(unreachable, uuid.UUID(order_id), [(0, 50), (50, 60)], "req-x")
+        order = order_of(uuid.UUID(order_id))
+        tasks.enqueue_order(unreachable, order, [(0, 50), (50, 60)], "req-x")
     assert enqueued_at(order_id) is None
 
     # The very next sweep hands it out (no waiting for any deadline).
@@ -163,32 +166,39 @@ def test_the_sweep_schedules_the_next_one(settings, redis_connection):
     assert len(upcoming) == 1
 
 
-def test_only_the_chunks_still_pending_are_handed_out_again(settings, redis_connection, run_worker):
+def test_only_the_chunks_still_pending_are_handed_out_again_on_the_organisations_lane(
+    settings, redis_connection, run_worker, lane_of
+):
     run_worker()
     result = submit(new_tenant(), devices(120))  # chunks of 50: three
     order = result.order
-    tasks.enqueue_order(settings, order.id, result.chunks, order.request_id)
+    tasks.enqueue_order(settings, order, result.chunks, order.request_id)
     run_worker(max_jobs=1)  # the first chunk is done ...
     redis_connection.flushdb()  # ... then Redis loses the other two
     handed_out_ago(str(order.id), 60)
 
     assert tasks.sweep()["chunks_requeued"] == 2
 
-    registrations = Queue(REGISTRATIONS_QUEUE, connection=redis_connection)
-    assert registrations.get_job_ids() == [f"chunk-{order.id}-50", f"chunk-{order.id}-100"]
+    requeued = Job.fetch(f"chunk-{order.id}-50", connection=redis_connection)
+    lane = Queue(requeued.origin, connection=redis_connection)
+    assert lane.name in REGISTRATION_LANES
+    assert lane.get_job_ids() == [
+        f"chunk-{order.id}-50",
+        f"chunk-{order.id}-100",
+    ]
     run_worker()
     closed = order_of(order.id)
     assert (closed.status, closed.completed_at is not None) == ("completed", True)
 
 
 def test_a_chunk_a_dead_worker_took_off_the_queue_is_handed_out_once_overdue(
-    settings, redis_connection, run_worker
+    settings, redis_connection, run_worker, lane_of
 ):
     run_worker()
     result = submit(new_tenant(), devices(60))  # chunks of 50: two
     order = result.order
-    tasks.enqueue_order(settings, order.id, result.chunks, order.request_id)
-    registrations = Queue(REGISTRATIONS_QUEUE, connection=redis_connection)
+    tasks.enqueue_order(settings, order, result.chunks, order.request_id)
+    registrations = lane_of(order.id)
     taken = f"chunk-{order.id}-0"
     # Dequeued by a worker killed before it started the job: the job is still
     # marked queued, but no queue holds it any more.

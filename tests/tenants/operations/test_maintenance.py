@@ -58,7 +58,12 @@ def test_the_chunks_with_pending_rows_are_listed():
 
     # Rows 0-2 and 4 are pending: chunks 0, 1 and 2 of size 2.
     assert unfinished == UnfinishedOrder(
-        order.id, order.request_id, [(0, 2), (2, 4), (4, 5)], past_deadline=False
+        order.id,
+        order.request_id,
+        [(0, 2), (2, 4), (4, 5)],
+        tenant_id=order.tenant_id,
+        partner_id=None,
+        past_deadline=False,
     )
 
 
