@@ -6,16 +6,17 @@ and counts against its address's rate limit; a scrape with it is not limited.
 - HTTP requests by route, method and status, and their latency, counted by
   each API process (with ``PROMETHEUS_MULTIPROC_DIR`` set, as
   config/gunicorn.py does, every process's counts are summed at a scrape).
-- Rows by state and error code, and orders by status: read from the database,
-  so they are exact whichever process did the work.
+- Rows by state and error code, and orders by status: read from the counters
+  the database keeps as rows change (tenants/registration/counters.py), so
+  they are exact whichever process did the work, and a scrape reads a few
+  rows per tenant, however many registrations there are.
 - Queue depth: read from Redis.
 - Job durations and sweeper recoveries: the workers count them in Redis
   (jobs/job_metrics.py).
 
-Counting rows takes longer as the data grows, so the database and Redis
-figures are computed at most once per ``METRICS_CACHE_SECONDS`` in each
-process and reused by every scrape in between: however often anyone
-scrapes, the cost to the database stays the same.
+The database and Redis figures are computed at most once per
+``METRICS_CACHE_SECONDS`` in each process and reused by every scrape in
+between: however often anyone scrapes, the cost stays the same.
 """
 
 from __future__ import annotations
@@ -36,13 +37,12 @@ from prometheus_client import (
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from rq import Queue
-from sqlalchemy import func, select
 
 from jobs import job_metrics
 from jobs.connection import QUEUE_NAMES, connect
 from partner_api.errors import ApiError
 from tenants import db
-from tenants.models import Order, Registration
+from tenants.registration import counters
 from tenants.scoping import unscoped
 
 HTTP_REQUESTS = Counter(
@@ -84,15 +84,9 @@ class DomainCollector:
         )
         orders = GaugeMetricFamily("partner_api_orders", "Orders by status", labels=["status"])
         with unscoped("metrics: totals across tenants"), db.transaction() as session:
-            for state, error_code, count in session.execute(
-                select(Registration.state, Registration.error_code, func.count()).group_by(
-                    Registration.state, Registration.error_code
-                )
-            ):
+            for state, error_code, count in counters.registration_totals(session):
                 rows.add_metric([state, error_code or ""], count)
-            for status, count in session.execute(
-                select(Order.status, func.count()).group_by(Order.status)
-            ):
+            for status, count in counters.order_totals(session):
                 orders.add_metric([status], count)
         yield rows
         yield orders

@@ -1,0 +1,387 @@
+"""Counts kept as rows change, so no read counts rows.
+
+Four counter tables (tenants/models.py): an order's rows by stored state and
+error code (``order_counts``), its registered rows by the day of their last
+check-in (``order_check_ins``), and per tenant and submitting partner, rows
+by state and error code (``registration_totals``) and orders by status
+(``order_totals``).
+
+Every change to a registration's state or error code, to an order's status,
+or to a registered row's last check-in records its delta here, in the
+session of the transaction that makes the change (``rows_added``,
+``rows_moved``, ``order_status_changed``, ``check_in_moved``). The deltas
+are summed in memory and written just before COMMIT -- or before a read of
+the counters in the same transaction -- with one
+``INSERT ... ON CONFLICT DO UPDATE`` per table: tables always in the same
+order, keys sorted, after the row changes. Two transactions that update the
+same counters take their locks in the same order, so they wait for each other
+instead of deadlocking, and the counters' locks are held only from then
+to COMMIT. A rollback drops the deltas with the rows' changes.
+
+``active`` and ``inactive`` are not stored states (tenants/outcomes.py):
+``order_counts`` splits an order's ``ready_for_user`` rows at read time, from
+``order_check_ins``. Whole days before or after the 7-day window's start
+need no row; only the rows last seen on the day the window starts are
+counted, by an index on (order, last check-in).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
+
+from sqlalchemy import event, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from tenants import db, outcomes
+from tenants.models import (
+    NO_PARTNER,
+    Order,
+    OrderCheckIn,
+    OrderCount,
+    OrderTotal,
+    Registration,
+    RegistrationTotal,
+    utcnow,
+)
+from tenants.scoping import unscoped
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_DAY = timedelta(days=1)
+_PENDING_KEY = "tenants.counters"
+
+# (stored state, error code or None)
+Outcome = tuple[str, str | None]
+
+
+class Owner(NamedTuple):
+    """Whose rows a delta counts: the order, its tenant, its partner."""
+
+    order_id: uuid.UUID
+    tenant_id: uuid.UUID
+    partner_id: uuid.UUID | None
+
+
+def owner_of(obj: Order | Registration | Owner) -> Owner:
+    if isinstance(obj, Owner):
+        return obj
+    if isinstance(obj, Registration):
+        return Owner(obj.order_pk, obj.tenant_id, obj.partner_id)
+    return Owner(obj.id, obj.tenant_id, obj.partner_id)
+
+
+@dataclass
+class _Deltas:
+    rows: Counter[tuple[Owner, str, str]] = field(default_factory=Counter)
+    check_ins: Counter[tuple[Owner, int]] = field(default_factory=Counter)
+    statuses: Counter[tuple[uuid.UUID, uuid.UUID | None, str]] = field(default_factory=Counter)
+
+
+def _deltas(session: Session) -> _Deltas:
+    return session.info.setdefault(_PENDING_KEY, _Deltas())
+
+
+# --- recording changes ----------------------------------------------------------------------
+
+
+def rows_added(session: Session, order: Order, outcomes_: Mapping[Outcome, int]) -> None:
+    """New rows of ``order``, by (state, error code)."""
+    owner = owner_of(order)
+    rows = _deltas(session).rows
+    for (state, error_code), n in outcomes_.items():
+        rows[owner, state, error_code or ""] += n
+
+
+def rows_moved(
+    session: Session, of: Order | Registration | Owner, n: int, before: Outcome, after: Outcome
+) -> None:
+    """``n`` rows of an order (or this one row's order) went from one (state,
+    error code) to another."""
+    if not n or before == after:
+        return
+    owner = owner_of(of)
+    rows = _deltas(session).rows
+    rows[owner, before[0], before[1] or ""] -= n
+    rows[owner, after[0], after[1] or ""] += n
+
+
+def order_status_changed(session: Session, order: Order, before: str | None, after: str) -> None:
+    """An order was stored (``before`` None) or changed status."""
+    if before == after:
+        return
+    statuses = _deltas(session).statuses
+    if before is not None:
+        statuses[order.tenant_id, order.partner_id, before] -= 1
+    statuses[order.tenant_id, order.partner_id, after] += 1
+
+
+def seen_day(seen_at: datetime) -> int:
+    """The UTC day of a check-in, in days since 1970-01-01."""
+    return (seen_at - _EPOCH) // _DAY
+
+
+def check_in_moved(
+    session: Session, row: Registration, before: datetime | None, after: datetime | None
+) -> None:
+    """A registered row's last check-in changed (``after`` None: the row left
+    ``ready_for_user``, so it no longer counts as checked in)."""
+    owner = owner_of(row)
+    check_ins = _deltas(session).check_ins
+    if before is not None:
+        check_ins[owner, seen_day(before)] -= 1
+    if after is not None:
+        check_ins[owner, seen_day(after)] += 1
+
+
+# --- writing them, before COMMIT ------------------------------------------------------------
+
+
+def flush(session: Session) -> None:
+    """Write the deltas recorded in this transaction; ``before_commit`` calls this."""
+    deltas: _Deltas | None = session.info.pop(_PENDING_KEY, None)
+    if deltas is None:
+        return
+    by_order: Counter[tuple[uuid.UUID, str, str]] = Counter()
+    by_tenant: Counter[tuple[uuid.UUID, uuid.UUID, str, str]] = Counter()
+    owners: dict[uuid.UUID, Owner] = {}
+    partners: dict[uuid.UUID, uuid.UUID | None] = {}
+    for (owner, state, error_code), n in deltas.rows.items():
+        owners[owner.order_id] = owner
+        key = owner.partner_id or NO_PARTNER
+        partners[key] = owner.partner_id
+        by_order[owner.order_id, state, error_code] += n
+        by_tenant[owner.tenant_id, key, state, error_code] += n
+    seen: Counter[tuple[uuid.UUID, int]] = Counter()
+    for (owner, day), n in deltas.check_ins.items():
+        owners[owner.order_id] = owner
+        seen[owner.order_id, day] += n
+    by_status: Counter[tuple[uuid.UUID, uuid.UUID, str]] = Counter()
+    for (tenant_id, partner_id, status), n in deltas.statuses.items():
+        key = partner_id or NO_PARTNER
+        partners[key] = partner_id
+        by_status[tenant_id, key, status] += n
+
+    # One order for every transaction: tables as below, keys sorted.
+    _add(
+        session,
+        OrderCount,
+        ("order_id", "state", "error_code"),
+        [
+            {
+                "order_id": order_id,
+                "state": state,
+                "error_code": error_code,
+                "tenant_id": owners[order_id].tenant_id,
+                "partner_id": owners[order_id].partner_id,
+                "count": n,
+            }
+            for (order_id, state, error_code), n in sorted(by_order.items())
+            if n
+        ],
+    )
+    _add(
+        session,
+        OrderCheckIn,
+        ("order_id", "seen_day"),
+        [
+            {
+                "order_id": order_id,
+                "seen_day": day,
+                "tenant_id": owners[order_id].tenant_id,
+                "partner_id": owners[order_id].partner_id,
+                "count": n,
+            }
+            for (order_id, day), n in sorted(seen.items())
+            if n
+        ],
+    )
+    _add(
+        session,
+        RegistrationTotal,
+        ("tenant_id", "partner_key", "state", "error_code"),
+        [
+            {
+                "tenant_id": tenant_id,
+                "partner_key": key,
+                "partner_id": partners[key],
+                "state": state,
+                "error_code": error_code,
+                "count": n,
+            }
+            for (tenant_id, key, state, error_code), n in sorted(by_tenant.items())
+            if n
+        ],
+    )
+    _add(
+        session,
+        OrderTotal,
+        ("tenant_id", "partner_key", "status"),
+        [
+            {
+                "tenant_id": tenant_id,
+                "partner_key": key,
+                "partner_id": partners[key],
+                "status": status,
+                "count": n,
+            }
+            for (tenant_id, key, status), n in sorted(by_status.items())
+            if n
+        ],
+    )
+
+
+def _add(session: Session, model, key: tuple[str, ...], rows: list[dict]) -> None:
+    """Add each row's ``count`` to its counter, creating it when missing: one
+    statement for the batch (its rows in the order given).
+
+    Unscoped: the deltas count changes this transaction made under its own
+    scope (a scoped UPDATE of another tenant's rows changes none, so moves
+    nothing), and they are written at COMMIT, when the scope they were
+    made in may have been left."""
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    stmt = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)
+    count = model.__table__.c["count"]
+    stmt = stmt.on_conflict_do_update(
+        index_elements=list(key), set_={"count": count + stmt.excluded["count"]}
+    )
+    with unscoped("counters: the deltas of this transaction's own changes"):
+        session.execute(stmt, rows)
+
+
+@event.listens_for(Session, "before_commit")
+def _flush_before_commit(session: Session) -> None:
+    flush(session)
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_on_rollback(session: Session) -> None:
+    session.info.pop(_PENDING_KEY, None)
+
+
+# --- reading them ---------------------------------------------------------------------------
+
+
+@dataclass
+class Counts:
+    """One order's rows by state (``by_state``) and by error code."""
+
+    by_state: dict[str, int] = field(default_factory=dict)
+    by_error_code: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, dict[str, int]]:
+        return {"by_state": self.by_state, "by_error_code": self.by_error_code}
+
+
+def stored_counts(session: Session, order_pk: uuid.UUID) -> Counts:
+    """The order's rows by stored state (``ready_for_user`` not split) and
+    error code, this transaction's changes included."""
+    flush(session)
+    counts = Counts()
+    for state, error_code, n in session.execute(
+        select(OrderCount.state, OrderCount.error_code, OrderCount.count).where(
+            OrderCount.order_id == order_pk, OrderCount.count != 0
+        )
+    ):
+        counts.by_state[state] = counts.by_state.get(state, 0) + n
+        if error_code:
+            counts.by_error_code[error_code] = counts.by_error_code.get(error_code, 0) + n
+    return counts
+
+
+def order_counts(
+    session: Session, order_pks: Iterable[uuid.UUID], now: datetime | None = None
+) -> dict[uuid.UUID, Counts]:
+    """Each order's rows by the state people read (``ready_for_user`` split
+    into ``active`` and ``inactive`` by check-ins) and by error code. One
+    statement, so every figure is of one moment. Orders of another scope
+    come back empty."""
+    flush(session)
+    wanted = list(order_pks)
+    found = {order_pk: Counts() for order_pk in wanted}
+    if not wanted:
+        return found
+    cutoff = (now or utcnow()) - outcomes.ACTIVE_WINDOW
+    first_day = seen_day(cutoff)
+    # Checked in after the day the window starts, on that day (rows counted),
+    # and ever: correlated with the order of each counter row.
+    later_days = (
+        select(func.coalesce(func.sum(OrderCheckIn.count), 0))
+        .where(OrderCheckIn.order_id == OrderCount.order_id, OrderCheckIn.seen_day > first_day)
+        .scalar_subquery()
+    )
+    on_the_day = (
+        select(func.count())
+        .select_from(Registration)
+        .where(
+            Registration.order_pk == OrderCount.order_id,
+            Registration.state == outcomes.READY,
+            Registration.last_seen_at >= cutoff,
+            Registration.last_seen_at < _EPOCH + (first_day + 1) * _DAY,
+        )
+        .scalar_subquery()
+    )
+    ever = (
+        select(func.coalesce(func.sum(OrderCheckIn.count), 0))
+        .where(OrderCheckIn.order_id == OrderCount.order_id)
+        .scalar_subquery()
+    )
+    rows = session.execute(
+        select(
+            OrderCount.order_id,
+            OrderCount.state,
+            OrderCount.error_code,
+            OrderCount.count,
+            later_days + on_the_day,
+            ever,
+        ).where(db.one_of(session, OrderCount.order_id, wanted), OrderCount.count != 0)
+    )
+    for order_pk, state, error_code, n, active, seen in rows:
+        counts = found[order_pk]
+        if error_code:
+            counts.by_error_code[error_code] = counts.by_error_code.get(error_code, 0) + n
+        if state != outcomes.READY:
+            counts.by_state[state] = counts.by_state.get(state, 0) + n
+            continue
+        split = {
+            outcomes.READY: n - seen,
+            outcomes.ACTIVE: active,
+            outcomes.INACTIVE: seen - active,
+        }
+        for shown, m in split.items():
+            if m:
+                counts.by_state[shown] = counts.by_state.get(shown, 0) + m
+    return found
+
+
+def registration_totals(session: Session) -> list[tuple[str, str | None, int]]:
+    """Rows by stored state and error code, summed over the tenants and
+    partners in scope: (state, error code or None, count), none zero."""
+    flush(session)
+    total = func.sum(RegistrationTotal.count)
+    rows = session.execute(
+        select(RegistrationTotal.state, RegistrationTotal.error_code, total)
+        .group_by(RegistrationTotal.state, RegistrationTotal.error_code)
+        .having(total != 0)
+        .order_by(RegistrationTotal.state, RegistrationTotal.error_code)
+    )
+    return [(state, error_code or None, int(n)) for state, error_code, n in rows]
+
+
+def order_totals(session: Session) -> list[tuple[str, int]]:
+    """Orders by status in scope: (status, count), none zero."""
+    flush(session)
+    total = func.sum(OrderTotal.count)
+    rows = session.execute(
+        select(OrderTotal.status, total)
+        .group_by(OrderTotal.status)
+        .having(total != 0)
+        .order_by(OrderTotal.status)
+    )
+    return [(status, int(n)) for status, n in rows]
