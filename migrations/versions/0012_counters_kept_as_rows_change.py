@@ -104,7 +104,7 @@ def _seen_day(column: sa.ColumnElement) -> sa.ColumnElement[int]:
     if op.get_bind().dialect.name == "postgresql":
         return sa.cast(sa.func.floor(sa.extract("epoch", column) / 86400), sa.Integer)
     # SQLite stores naive UTC text; '%s' is its Unix time.
-    return sa.cast(sa.func.strftime("%s", column), sa.Integer) / 86400
+    return sa.cast(sa.func.strftime("%s", column), sa.Integer) // 86400
 
 
 def _backfill() -> None:
