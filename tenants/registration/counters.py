@@ -34,9 +34,23 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
-from sqlalchemy import event, func, select
+from sqlalchemy import (
+    Integer,
+    Uuid,
+    cast,
+    delete,
+    event,
+    extract,
+    func,
+    insert,
+    literal,
+    literal_column,
+    select,
+    text,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from tenants import db, outcomes
 from tenants.models import (
@@ -385,3 +399,112 @@ def order_totals(session: Session) -> list[tuple[str, int]]:
         .order_by(OrderTotal.status)
     )
     return [(status, int(n)) for status, n in rows]
+
+
+# --- counting them again --------------------------------------------------------------------
+
+
+def _seen_day_sql(session: Session, column) -> ColumnElement[int]:
+    """``seen_day`` in SQL."""
+    if session.get_bind().dialect.name == "postgresql":
+        return cast(func.floor(extract("epoch", column) / 86400), Integer)
+    # SQLite stores naive UTC text; '%s' is its Unix time.
+    return cast(func.strftime("%s", column), Integer) // 86400
+
+
+def recount(session: Session, tenant_ids: Iterable[uuid.UUID] | None = None) -> None:
+    """Count the rows again and replace the counters of these tenants (or of
+    every tenant) with what they say: for rows written around the service
+    (a bulk load in SQL, a repair by hand). Takes the tables' write locks
+    on PostgreSQL, so no change of rows or counters runs meanwhile. The
+    caller commits."""
+    flush(session)
+    tenants = None if tenant_ids is None else list(tenant_ids)
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            text(
+                "LOCK TABLE orders, registrations, order_counts, order_check_ins, "
+                "registration_totals, order_totals IN SHARE ROW EXCLUSIVE MODE"
+            )
+        )
+
+    def only(stmt, model):
+        return stmt if tenants is None else stmt.where(model.tenant_id.in_(tenants))
+
+    error_code = func.coalesce(Registration.error_code, literal_column("''"))
+    no_partner = literal(NO_PARTNER, Uuid())
+    day = _seen_day_sql(session, Registration.last_seen_at)
+    with unscoped("counters: count the rows again"):
+        for model in (OrderCount, OrderCheckIn, RegistrationTotal, OrderTotal):
+            session.execute(only(delete(model), model))
+        session.execute(
+            insert(OrderCount).from_select(
+                ["order_id", "tenant_id", "partner_id", "state", "error_code", "count"],
+                only(
+                    select(
+                        Order.id,
+                        Order.tenant_id,
+                        Order.partner_id,
+                        Registration.state,
+                        error_code,
+                        func.count(),
+                    )
+                    .join(Order, Order.id == Registration.order_pk)
+                    .group_by(
+                        Order.id, Order.tenant_id, Order.partner_id, Registration.state, error_code
+                    ),
+                    Order,
+                ),
+            )
+        )
+        session.execute(
+            insert(OrderCheckIn).from_select(
+                ["order_id", "tenant_id", "partner_id", "seen_day", "count"],
+                only(
+                    select(Order.id, Order.tenant_id, Order.partner_id, day, func.count())
+                    .join(Order, Order.id == Registration.order_pk)
+                    .where(
+                        Registration.state == outcomes.READY,
+                        Registration.last_seen_at.is_not(None),
+                    )
+                    .group_by(Order.id, Order.tenant_id, Order.partner_id, day),
+                    Order,
+                ),
+            )
+        )
+        session.execute(
+            insert(RegistrationTotal).from_select(
+                ["tenant_id", "partner_key", "partner_id", "state", "error_code", "count"],
+                only(
+                    select(
+                        Registration.tenant_id,
+                        func.coalesce(Registration.partner_id, no_partner),
+                        Registration.partner_id,
+                        Registration.state,
+                        error_code,
+                        func.count(),
+                    ).group_by(
+                        Registration.tenant_id,
+                        Registration.partner_id,
+                        Registration.state,
+                        error_code,
+                    ),
+                    Registration,
+                ),
+            )
+        )
+        session.execute(
+            insert(OrderTotal).from_select(
+                ["tenant_id", "partner_key", "partner_id", "status", "count"],
+                only(
+                    select(
+                        Order.tenant_id,
+                        func.coalesce(Order.partner_id, no_partner),
+                        Order.partner_id,
+                        Order.status,
+                        func.count(),
+                    ).group_by(Order.tenant_id, Order.partner_id, Order.status),
+                    Order,
+                ),
+            )
+        )

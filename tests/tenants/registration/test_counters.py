@@ -9,7 +9,7 @@ import uuid
 from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from tenants import db, outcomes
 from tenants.models import Order, Registration, Relationship, utcnow
@@ -221,3 +221,27 @@ def test_each_scope_reads_its_own_totals():
     with scoped(Scope.tenant(new_tenant().id)), db.transaction() as session:
         assert counters.registration_totals(session) == []
         assert counters.order_counts(session, [order_pk]) == {order_pk: counters.Counts()}
+
+
+def test_a_recount_puts_the_counters_back_to_what_the_rows_say():
+    partner, tenant = partner_with_customer()
+    result = submit(tenant, [device(), device(), {"hardware_hash": "junk"}], partner)
+    process(result)
+    process(submit(tenant, [device()]))
+    check_in(tenant, registrations(result.order.id)[0].id, utcnow())
+    untouched = new_tenant()
+    process(submit(untouched, [device()]))
+    # Rows written around the service: the counters do not know them.
+    with unscoped("test: rows changed in SQL"), db.transaction() as session:
+        session.execute(
+            update(Registration)
+            .where(Registration.order_pk == result.order.id, Registration.line_index == 1)
+            .values(state=outcomes.DEREGISTERED)
+        )
+    with pytest.raises(AssertionError):
+        assert_counters_exact([tenant.id])
+
+    with db.transaction() as session:
+        counters.recount(session, [tenant.id])
+
+    assert_counters_exact([tenant.id, untouched.id])
