@@ -10,13 +10,16 @@ Every change to a registration's state or error code, to an order's status,
 or to a registered row's last check-in records its delta here, in the
 session of the transaction that makes the change (``rows_added``,
 ``rows_moved``, ``order_status_changed``, ``check_in_moved``). The deltas
-are summed in memory and written just before COMMIT -- or before a read of
-the counters in the same transaction -- with one
+are summed in memory and written just before COMMIT -- or, for the table a
+read in the same transaction needs, before that read -- with one
 ``INSERT ... ON CONFLICT DO UPDATE`` per table: tables always in the same
 order, keys sorted, after the row changes. Two transactions that update the
 same counters take their locks in the same order, so they wait for each other
 instead of deadlocking, and the counters' locks are held only from then
-to COMMIT. A rollback drops the deltas with the rows' changes.
+to COMMIT. A rollback drops the deltas with the rows' changes (no code here
+uses savepoints: a rolled-back savepoint would keep its deltas).
+
+``recount`` counts the rows again, for rows written around the service.
 
 ``active`` and ``inactive`` are not stored states (tenants/outcomes.py):
 ``order_counts`` splits an order's ``ready_for_user`` rows at read time, from
@@ -89,11 +92,35 @@ def owner_of(obj: Order | Registration | Owner) -> Owner:
     return Owner(obj.id, obj.tenant_id, obj.partner_id)
 
 
-@dataclass
+# The counter tables, in the order every transaction writes them, each with
+# its key (rows are written in key order).
+_TABLES: tuple[tuple[type, tuple[str, ...]], ...] = (
+    (OrderCount, ("order_id", "state", "error_code")),
+    (OrderCheckIn, ("order_id", "seen_day")),
+    (RegistrationTotal, ("tenant_id", "partner_key", "state", "error_code")),
+    (OrderTotal, ("tenant_id", "partner_key", "status")),
+)
+
+
 class _Deltas:
-    rows: Counter[tuple[Owner, str, str]] = field(default_factory=Counter)
-    check_ins: Counter[tuple[Owner, int]] = field(default_factory=Counter)
-    statuses: Counter[tuple[uuid.UUID, uuid.UUID | None, str]] = field(default_factory=Counter)
+    """This transaction's deltas not yet written, per counter table: key ->
+    delta, and key -> the row's other columns (whose it is)."""
+
+    def __init__(self) -> None:
+        self.counts: dict[type, Counter[tuple]] = {model: Counter() for model, _ in _TABLES}
+        self.owners: dict[type, dict[tuple, dict]] = {model: {} for model, _ in _TABLES}
+
+    def add(self, model: type, key: tuple, owner: dict, n: int) -> None:
+        self.counts[model][key] += n
+        self.owners[model][key] = owner
+
+    def rows(self, owner: Owner, state: str, error_code: str | None, n: int) -> None:
+        code = error_code or ""
+        whose = {"tenant_id": owner.tenant_id, "partner_id": owner.partner_id}
+        self.add(OrderCount, (owner.order_id, state, code), whose, n)
+        partner_key = owner.partner_id or NO_PARTNER
+        total_key = (owner.tenant_id, partner_key, state, code)
+        self.add(RegistrationTotal, total_key, {"partner_id": owner.partner_id}, n)
 
 
 def _deltas(session: Session) -> _Deltas:
@@ -106,9 +133,9 @@ def _deltas(session: Session) -> _Deltas:
 def rows_added(session: Session, order: Order, outcomes_: Mapping[Outcome, int]) -> None:
     """New rows of ``order``, by (state, error code)."""
     owner = owner_of(order)
-    rows = _deltas(session).rows
+    deltas = _deltas(session)
     for (state, error_code), n in outcomes_.items():
-        rows[owner, state, error_code or ""] += n
+        deltas.rows(owner, state, error_code, n)
 
 
 def rows_moved(
@@ -119,19 +146,21 @@ def rows_moved(
     if not n or before == after:
         return
     owner = owner_of(of)
-    rows = _deltas(session).rows
-    rows[owner, before[0], before[1] or ""] -= n
-    rows[owner, after[0], after[1] or ""] += n
+    deltas = _deltas(session)
+    deltas.rows(owner, *before, -n)
+    deltas.rows(owner, *after, n)
 
 
 def order_status_changed(session: Session, order: Order, before: str | None, after: str) -> None:
     """An order was stored (``before`` None) or changed status."""
     if before == after:
         return
-    statuses = _deltas(session).statuses
+    deltas = _deltas(session)
+    partner_key = order.partner_id or NO_PARTNER
+    whose = {"partner_id": order.partner_id}
     if before is not None:
-        statuses[order.tenant_id, order.partner_id, before] -= 1
-    statuses[order.tenant_id, order.partner_id, after] += 1
+        deltas.add(OrderTotal, (order.tenant_id, partner_key, before), whose, -1)
+    deltas.add(OrderTotal, (order.tenant_id, partner_key, after), whose, 1)
 
 
 def seen_day(seen_at: datetime) -> int:
@@ -144,109 +173,40 @@ def check_in_moved(
 ) -> None:
     """A registered row's last check-in changed (``after`` None: the row left
     ``ready_for_user``, so it no longer counts as checked in)."""
-    owner = owner_of(row)
-    check_ins = _deltas(session).check_ins
+    deltas = _deltas(session)
+    whose = {"tenant_id": row.tenant_id, "partner_id": row.partner_id}
     if before is not None:
-        check_ins[owner, seen_day(before)] -= 1
+        deltas.add(OrderCheckIn, (row.order_pk, seen_day(before)), whose, -1)
     if after is not None:
-        check_ins[owner, seen_day(after)] += 1
+        deltas.add(OrderCheckIn, (row.order_pk, seen_day(after)), whose, 1)
 
 
 # --- writing them, before COMMIT ------------------------------------------------------------
 
 
-def flush(session: Session) -> None:
-    """Write the deltas recorded in this transaction; ``before_commit`` calls this."""
-    deltas: _Deltas | None = session.info.pop(_PENDING_KEY, None)
+def flush(session: Session, *models: type) -> None:
+    """Write the deltas recorded in this transaction to these counter tables
+    (all of them by default; ``before_commit`` writes whatever is left).
+
+    A read writes only the tables it reads: a transaction that goes on to
+    lock orders (a revoke closing them, a sweep) takes no lock on the
+    tenant-wide totals before it, so it cannot wait on an order's lock
+    while holding a total that the order's own transaction needs."""
+    deltas: _Deltas | None = session.info.get(_PENDING_KEY)
     if deltas is None:
         return
-    by_order: Counter[tuple[uuid.UUID, str, str]] = Counter()
-    by_tenant: Counter[tuple[uuid.UUID, uuid.UUID, str, str]] = Counter()
-    owners: dict[uuid.UUID, Owner] = {}
-    partners: dict[uuid.UUID, uuid.UUID | None] = {}
-    for (owner, state, error_code), n in deltas.rows.items():
-        owners[owner.order_id] = owner
-        key = owner.partner_id or NO_PARTNER
-        partners[key] = owner.partner_id
-        by_order[owner.order_id, state, error_code] += n
-        by_tenant[owner.tenant_id, key, state, error_code] += n
-    seen: Counter[tuple[uuid.UUID, int]] = Counter()
-    for (owner, day), n in deltas.check_ins.items():
-        owners[owner.order_id] = owner
-        seen[owner.order_id, day] += n
-    by_status: Counter[tuple[uuid.UUID, uuid.UUID, str]] = Counter()
-    for (tenant_id, partner_id, status), n in deltas.statuses.items():
-        key = partner_id or NO_PARTNER
-        partners[key] = partner_id
-        by_status[tenant_id, key, status] += n
-
-    # One order for every transaction: tables as below, keys sorted.
-    _add(
-        session,
-        OrderCount,
-        ("order_id", "state", "error_code"),
-        [
-            {
-                "order_id": order_id,
-                "state": state,
-                "error_code": error_code,
-                "tenant_id": owners[order_id].tenant_id,
-                "partner_id": owners[order_id].partner_id,
-                "count": n,
-            }
-            for (order_id, state, error_code), n in sorted(by_order.items())
+    for model, key in _TABLES:
+        if models and model not in models:
+            continue
+        counts, owners = deltas.counts[model], deltas.owners[model]
+        rows = [
+            {**dict(zip(key, values, strict=True)), **owners[values], "count": n}
+            for values, n in sorted(counts.items())
             if n
-        ],
-    )
-    _add(
-        session,
-        OrderCheckIn,
-        ("order_id", "seen_day"),
-        [
-            {
-                "order_id": order_id,
-                "seen_day": day,
-                "tenant_id": owners[order_id].tenant_id,
-                "partner_id": owners[order_id].partner_id,
-                "count": n,
-            }
-            for (order_id, day), n in sorted(seen.items())
-            if n
-        ],
-    )
-    _add(
-        session,
-        RegistrationTotal,
-        ("tenant_id", "partner_key", "state", "error_code"),
-        [
-            {
-                "tenant_id": tenant_id,
-                "partner_key": key,
-                "partner_id": partners[key],
-                "state": state,
-                "error_code": error_code,
-                "count": n,
-            }
-            for (tenant_id, key, state, error_code), n in sorted(by_tenant.items())
-            if n
-        ],
-    )
-    _add(
-        session,
-        OrderTotal,
-        ("tenant_id", "partner_key", "status"),
-        [
-            {
-                "tenant_id": tenant_id,
-                "partner_key": key,
-                "partner_id": partners[key],
-                "status": status,
-                "count": n,
-            }
-            for (tenant_id, key, status), n in sorted(by_status.items())
-            if n
-        ],
-    )
+        ]
+        counts.clear()
+        owners.clear()
+        _add(session, model, key, rows)
 
 
 def _add(session: Session, model, key: tuple[str, ...], rows: list[dict]) -> None:
@@ -274,9 +234,12 @@ def _flush_before_commit(session: Session) -> None:
     flush(session)
 
 
-@event.listens_for(Session, "after_rollback")
-def _drop_on_rollback(session: Session) -> None:
-    session.info.pop(_PENDING_KEY, None)
+@event.listens_for(Session, "after_transaction_end")
+def _drop_unwritten(session: Session, transaction) -> None:
+    # The transaction is over: a COMMIT wrote its deltas, a rollback (or a
+    # close without COMMIT) undid the changes they count.
+    if transaction.parent is None:
+        session.info.pop(_PENDING_KEY, None)
 
 
 # --- reading them ---------------------------------------------------------------------------
@@ -296,7 +259,7 @@ class Counts:
 def stored_counts(session: Session, order_pk: uuid.UUID) -> Counts:
     """The order's rows by stored state (``ready_for_user`` not split) and
     error code, this transaction's changes included."""
-    flush(session)
+    flush(session, OrderCount)
     counts = Counts()
     for state, error_code, n in session.execute(
         select(OrderCount.state, OrderCount.error_code, OrderCount.count).where(
@@ -316,7 +279,7 @@ def order_counts(
     into ``active`` and ``inactive`` by check-ins) and by error code. One
     statement, so every figure is of one moment. Orders of another scope
     come back empty."""
-    flush(session)
+    flush(session, OrderCount, OrderCheckIn)
     wanted = list(order_pks)
     found = {order_pk: Counts() for order_pk in wanted}
     if not wanted:
@@ -377,7 +340,7 @@ def order_counts(
 def registration_totals(session: Session) -> list[tuple[str, str | None, int]]:
     """Rows by stored state and error code, summed over the tenants and
     partners in scope: (state, error code or None, count), none zero."""
-    flush(session)
+    flush(session, RegistrationTotal)
     total = func.sum(RegistrationTotal.count)
     rows = session.execute(
         select(RegistrationTotal.state, RegistrationTotal.error_code, total)
@@ -390,7 +353,7 @@ def registration_totals(session: Session) -> list[tuple[str, str | None, int]]:
 
 def order_totals(session: Session) -> list[tuple[str, int]]:
     """Orders by status in scope: (status, count), none zero."""
-    flush(session)
+    flush(session, OrderTotal)
     total = func.sum(OrderTotal.count)
     rows = session.execute(
         select(OrderTotal.status, total)
