@@ -319,21 +319,22 @@ def order_counts(
             ever,
         ).where(db.one_of(session, OrderCount.order_id, wanted), OrderCount.count != 0)
     )
+    checked_in: dict[uuid.UUID, tuple[int, int]] = {}
     for order_pk, state, error_code, n, active, seen in rows:
         counts = found[order_pk]
+        counts.by_state[state] = counts.by_state.get(state, 0) + n
         if error_code:
             counts.by_error_code[error_code] = counts.by_error_code.get(error_code, 0) + n
-        if state != outcomes.READY:
-            counts.by_state[state] = counts.by_state.get(state, 0) + n
-            continue
+        checked_in[order_pk] = (active, seen)
+    for order_pk, (active, seen) in checked_in.items():
+        by_state = found[order_pk].by_state
+        ready = by_state.pop(outcomes.READY, 0)
         split = {
-            outcomes.READY: n - seen,
+            outcomes.READY: ready - seen,
             outcomes.ACTIVE: active,
             outcomes.INACTIVE: seen - active,
         }
-        for shown, m in split.items():
-            if m:
-                counts.by_state[shown] = counts.by_state.get(shown, 0) + m
+        by_state.update({shown: m for shown, m in split.items() if m})
     return found
 
 
