@@ -6,17 +6,18 @@ and counts against its address's rate limit; a scrape with it is not limited.
 - HTTP requests by route, method and status, and their latency, counted by
   each API process (with ``PROMETHEUS_MULTIPROC_DIR`` set, as
   config/gunicorn.py does, every process's counts are summed at a scrape).
-- Rows by state and error code, and orders by status: read from the database,
-  so they are exact whichever process did the work.
+- Rows by state and error code, and orders by status: read from the counters
+  the database keeps as rows change (tenants/registration/counters.py), so
+  they are exact whichever process did the work, and a scrape reads a few
+  rows per tenant, however many registrations there are.
 - Queue depth: read from Redis; ``registrations`` sums every registration
   lane (jobs/lanes.py).
 - Job durations and sweeper recoveries: the workers count them in Redis
   (jobs/job_metrics.py).
 
-Counting rows takes longer as the data grows, so the database and Redis
-figures are computed at most once per ``METRICS_CACHE_SECONDS`` in each
-process and reused by every scrape in between: however often anyone
-scrapes, the cost to the database stays the same.
+The database and Redis figures are computed at most once per
+``METRICS_CACHE_SECONDS`` in each process and reused by every scrape in
+between: however often anyone scrapes, the cost stays the same.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from jobs import job_metrics
 from jobs.connection import PRIORITY_QUEUES, connect, queued_chunks
 from partner_api.errors import ApiError
 from tenants import db
-from tenants.operations import totals
+from tenants.registration import counters
 from tenants.scoping import unscoped
 
 HTTP_REQUESTS = Counter(
@@ -84,9 +85,9 @@ class DomainCollector:
         )
         orders = GaugeMetricFamily("partner_api_orders", "Orders by status", labels=["status"])
         with unscoped("metrics: totals across tenants"), db.transaction() as session:
-            for state, error_code, count in totals.rows_by_state(session):
+            for state, error_code, count in counters.registration_totals(session):
                 rows.add_metric([state, error_code or ""], count)
-            for status, count in totals.orders_by_status(session):
+            for status, count in counters.order_totals(session):
                 orders.add_metric([status], count)
         yield rows
         yield orders

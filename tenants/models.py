@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     DateTime,
     ForeignKey,
     Index,
@@ -19,6 +20,7 @@ from sqlalchemy import (
     UniqueConstraint,
     Uuid,
     func,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -199,6 +201,16 @@ class Registration(TenantOwned, Base):
         Index("ix_registrations_order_state", "order_pk", "state"),
         Index("ix_registrations_identity", "identity_key"),
         Index("ix_registrations_request", "request_id"),
+        # An order's checked-in devices by last check-in: the one day of them
+        # that straddles the active window is counted row by row
+        # (tenants/registration/counters.py); rows never seen are not indexed.
+        Index(
+            "ix_registrations_order_seen",
+            "order_pk",
+            "last_seen_at",
+            postgresql_where=text("last_seen_at IS NOT NULL"),
+            sqlite_where=text("last_seen_at IS NOT NULL"),
+        ),
     )
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     order_pk: Mapped[uuid.UUID] = mapped_column(ForeignKey("orders.id"))
@@ -234,6 +246,64 @@ class Registration(TenantOwned, Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     order: Mapped[Order] = relationship(lazy="raise")
+
+
+# --- counts kept as rows change (tenants/registration/counters.py) ---------------------------
+# Written in the transaction that changes the rows they count, so lists,
+# polling and /metrics read a handful of counter rows instead of counting
+# registrations. A count that reaches zero keeps its row.
+
+# The partner_key of a tenant's own rows (no partner): key columns cannot be NULL.
+NO_PARTNER = uuid.UUID(int=0)
+
+
+class OrderCount(TenantOwned, Base):
+    """An order's rows by stored state and error code ('' for none)."""
+
+    __tablename__ = "order_counts"
+    order_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("orders.id"), primary_key=True)
+    state: Mapped[str] = mapped_column(String(32), primary_key=True)
+    error_code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id"))
+    partner_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("partners.id"))
+    count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class OrderCheckIn(TenantOwned, Base):
+    """An order's registered (ready_for_user) rows by the UTC day of their
+    last check-in, in days since 1970-01-01: what splits ready_for_user into
+    active and inactive at read time."""
+
+    __tablename__ = "order_check_ins"
+    order_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("orders.id"), primary_key=True)
+    seen_day: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id"))
+    partner_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("partners.id"))
+    count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class RegistrationTotal(TenantOwned, Base):
+    """A tenant's rows by who submitted them (``partner_key``: the partner,
+    or ``NO_PARTNER`` for the tenant's own), stored state and error code."""
+
+    __tablename__ = "registration_totals"
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id"), primary_key=True)
+    partner_key: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    state: Mapped[str] = mapped_column(String(32), primary_key=True)
+    error_code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    partner_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("partners.id"))
+    count: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class OrderTotal(TenantOwned, Base):
+    """A tenant's orders by who submitted them (as in ``RegistrationTotal``) and status."""
+
+    __tablename__ = "order_totals"
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id"), primary_key=True)
+    partner_key: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    status: Mapped[str] = mapped_column(String(32), primary_key=True)
+    partner_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("partners.id"))
+    count: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class DeviceClaim(Base):

@@ -5,11 +5,12 @@ and orders stored through the domain, as the API and the worker store them."""
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import requests
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from partner_api.auth.principals import SCOPES_BY_KIND
 from tenants import db
@@ -18,8 +19,18 @@ from tenants.access.clients import create_client
 from tenants.ingest.device_rows import RowInput
 from tenants.ingest.group_tags import DEFAULT_MAX_LENGTH
 from tenants.ingest.hardware_hash import build_hardware_hash
-from tenants.models import Order, Partner, Registration, Tenant
-from tenants.registration import orders, processing
+from tenants.models import (
+    NO_PARTNER,
+    Order,
+    OrderCheckIn,
+    OrderCount,
+    OrderTotal,
+    Partner,
+    Registration,
+    RegistrationTotal,
+    Tenant,
+)
+from tenants.registration import counters, orders, processing
 from tenants.scoping import Scope, scoped, unscoped
 from tests.http import ApiClient, wait_for_order
 
@@ -236,3 +247,99 @@ def process(result: orders.SubmitResult) -> None:
 def pkid() -> str:
     """A fresh 13-digit product key ID."""
     return str(uuid.uuid4().int % 10**13).zfill(13)
+
+
+# --- counters ---------------------------------------------------------------------------------
+
+
+def assert_counters_exact(tenant_ids: Iterable[uuid.UUID] | None = None) -> None:
+    """Every counter the service keeps equals what counting the rows says:
+    orders' rows by state and error code, their check-in days, tenants'
+    rows and orders. For the given tenants, or every tenant."""
+    tenants = None if tenant_ids is None else [uuid.UUID(str(t)) for t in tenant_ids]
+
+    def of(model, stmt):
+        return stmt if tenants is None else stmt.where(model.tenant_id.in_(tenants))
+
+    def nonzero(counts: Counter) -> dict:
+        return {key: n for key, n in counts.items() if n}
+
+    with unscoped("test: counters against the rows they count"), db.transaction() as session:
+        owners = {
+            order_pk: (tenant_id, partner_id)
+            for order_pk, tenant_id, partner_id in session.execute(
+                of(Order, select(Order.id, Order.tenant_id, Order.partner_id))
+            )
+        }
+        rows: Counter = Counter()
+        totals: Counter = Counter()
+        for order_pk, tenant_id, partner_id, state, error_code, n in session.execute(
+            of(
+                Registration,
+                select(
+                    Registration.order_pk,
+                    Registration.tenant_id,
+                    Registration.partner_id,
+                    Registration.state,
+                    Registration.error_code,
+                    func.count(),
+                ).group_by(
+                    Registration.order_pk,
+                    Registration.tenant_id,
+                    Registration.partner_id,
+                    Registration.state,
+                    Registration.error_code,
+                ),
+            )
+        ):
+            assert owners[order_pk] == (tenant_id, partner_id)
+            rows[order_pk, state, error_code or ""] += n
+            totals[tenant_id, partner_id or NO_PARTNER, state, error_code or ""] += n
+        seen: Counter = Counter()
+        for order_pk, last_seen_at in session.execute(
+            of(
+                Registration,
+                select(Registration.order_pk, Registration.last_seen_at).where(
+                    Registration.state == "ready_for_user", Registration.last_seen_at.is_not(None)
+                ),
+            )
+        ):
+            seen[order_pk, counters.seen_day(last_seen_at)] += 1
+        statuses = Counter(
+            {
+                (tenant_id, partner_id or NO_PARTNER, status): n
+                for tenant_id, partner_id, status, n in session.execute(
+                    of(
+                        Order,
+                        select(
+                            Order.tenant_id, Order.partner_id, Order.status, func.count()
+                        ).group_by(Order.tenant_id, Order.partner_id, Order.status),
+                    )
+                )
+            }
+        )
+
+        kept_rows: Counter = Counter()
+        for c in session.scalars(of(OrderCount, select(OrderCount))):
+            assert owners[c.order_id] == (c.tenant_id, c.partner_id), c.order_id
+            kept_rows[c.order_id, c.state, c.error_code] += c.count
+        kept_seen: Counter = Counter()
+        for c in session.scalars(of(OrderCheckIn, select(OrderCheckIn))):
+            assert owners[c.order_id] == (c.tenant_id, c.partner_id), c.order_id
+            kept_seen[c.order_id, c.seen_day] += c.count
+        kept_totals = Counter(
+            {
+                (t.tenant_id, t.partner_key, t.state, t.error_code): t.count
+                for t in session.scalars(of(RegistrationTotal, select(RegistrationTotal)))
+            }
+        )
+        kept_statuses = Counter(
+            {
+                (t.tenant_id, t.partner_key, t.status): t.count
+                for t in session.scalars(of(OrderTotal, select(OrderTotal)))
+            }
+        )
+    assert nonzero(kept_rows) == nonzero(rows), "order_counts differ from the rows"
+    assert nonzero(kept_seen) == nonzero(seen), "order_check_ins differ from the rows"
+    assert nonzero(kept_totals) == nonzero(totals), "registration_totals differ from the rows"
+    assert nonzero(kept_statuses) == nonzero(statuses), "order_totals differ from the orders"

@@ -16,15 +16,20 @@ from sqlalchemy.orm import Session
 from tenants import audit, db, outcomes
 from tenants.errors import Conflict, InputError, NotFound
 from tenants.models import Registration, utcnow
-from tenants.registration import ownership
+from tenants.registration import counters, ownership
 
 # How far ahead of our clock a reported check-in time may be.
 CLOCK_SKEW = timedelta(minutes=5)
 
 
-def get_device(session: Session, device_id: uuid.UUID) -> Registration:
-    """One registration of the tenant in scope (another tenant's is not found)."""
-    device = session.get(Registration, device_id)
+def get_device(session: Session, device_id: uuid.UUID, *, lock: bool = False) -> Registration:
+    """One registration of the tenant in scope (another tenant's is not found).
+    With ``lock``, read as it is now and held until COMMIT."""
+    device = (
+        session.get(Registration, device_id, with_for_update=True, populate_existing=True)
+        if lock
+        else session.get(Registration, device_id)
+    )
     if device is None:
         raise NotFound("There is no device with this ID.")
     return device
@@ -64,6 +69,9 @@ def deregister(session: Session, device_id: uuid.UUID, request_id: str) -> Regis
     session.refresh(device)
     if not changed:
         return device
+    counters.rows_moved(session, device, 1, (outcomes.READY, None), (outcomes.DEREGISTERED, None))
+    # No longer ready_for_user: its check-in no longer splits active from inactive.
+    counters.check_in_moved(session, device, device.last_seen_at, None)
     ownership.release(session, device.id)
     audit.record(
         session,
@@ -85,7 +93,9 @@ def check_in(
     request_id: str,
 ) -> Registration:
     """The device reported in from the tenant's device management."""
-    device = get_device(session, device_id)
+    # Locked: a deregistration or another check-in of this device waits, so
+    # the counters move from the check-in that is really stored.
+    device = get_device(session, device_id, lock=True)
     _require_registered(device, "checked in")
     if device.state != outcomes.READY:
         raise Conflict(
@@ -104,6 +114,7 @@ def check_in(
         )
     # Check-ins may arrive out of order: keep the latest.
     if device.last_seen_at is None or seen_at > device.last_seen_at:
+        counters.check_in_moved(session, device, device.last_seen_at, seen_at)
         device.last_seen_at = seen_at
         device.last_seen_user = user or device.last_seen_user
     device.updated_request_id = request_id

@@ -3,17 +3,20 @@
 Submission stores the order and every row durably in one transaction and
 returns the chunk ranges the caller enqueues after COMMIT. Rows that can
 never register (bad hash, duplicates, ...) are stored already failed, so the
-worker only deals with ownership.
+worker only deals with ownership. An order's counts are read from its
+counters (tenants/registration/counters.py), added to in the same
+transaction as its rows.
 """
 
 from __future__ import annotations
 
 import operator
 import uuid
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
 
 from tenants import audit, db, outcomes
@@ -29,7 +32,7 @@ from tenants.ingest.device_rows import (
 from tenants.ingest.hardware_hash import expand
 from tenants.listing import Listing, StatementListing
 from tenants.models import Order, Registration, utcnow
-from tenants.registration import preview, relationship_rule
+from tenants.registration import counters, preview, relationship_rule
 
 ACCEPTED, PROCESSING = "accepted", "processing"
 COMPLETED, COMPLETED_WITH_ERRORS, FAILED = "completed", "completed_with_errors", "failed"
@@ -142,21 +145,27 @@ def submit_order(
     }
     count = 0
     now = utcnow()
+    # Rows by (state, error code): the order's counters, added once every row is in.
+    stored: Counter[counters.Outcome] = Counter()
     with RegistrationWriter(session) as writer:
         for prepared in _prepared_rows(rows, submission, ctx):
+            columns = prepared.columns()
             writer.write(
                 {
                     "id": uuid.uuid4(),
                     **common,
-                    **prepared.columns(),
+                    **columns,
                     "created_at": now,
                     "updated_at": now,
                 }
             )
+            stored[columns["state"], columns["error_code"]] += 1
             count += 1
     if count == 0:
         raise InputError("The order has no device rows.", code="order_empty")
     order.row_count = count
+    counters.rows_added(session, order, stored)
+    counters.order_status_changed(session, order, None, order.status)
     order.enqueued_at = utcnow()  # the caller enqueues right after COMMIT
     audit.record(
         session,
@@ -312,19 +321,9 @@ def failed_rows(session: Session, order_pk: uuid.UUID) -> Iterator[tuple[dict, s
 
 
 def order_counts(session: Session, order_pk: uuid.UUID) -> dict[str, dict[str, int]]:
-    state = outcomes.effective_state_sql()
-    rows = session.execute(
-        select(state, Registration.error_code, func.count())
-        .where(Registration.order_pk == order_pk)
-        .group_by(state, Registration.error_code)
-    ).all()
-    by_state: dict[str, int] = {}
-    by_error: dict[str, int] = {}
-    for state_value, error_code, n in rows:
-        by_state[state_value] = by_state.get(state_value, 0) + n
-        if error_code:
-            by_error[error_code] = by_error.get(error_code, 0) + n
-    return {"by_state": by_state, "by_error_code": by_error}
+    """The order's rows by state as people read them (``active`` and
+    ``inactive`` included) and by error code, from its counters."""
+    return counters.order_counts(session, [order_pk])[order_pk].as_dict()
 
 
 def final_status(counts: dict[str, dict[str, int]]) -> str:
@@ -344,18 +343,20 @@ def final_status(counts: dict[str, dict[str, int]]) -> str:
 def finalize_if_done(session: Session, order_pk: uuid.UUID) -> str | None:
     """Close the order when no row is pending; returns the final status then."""
     order = session.get(
-        Order, order_pk, with_for_update=session.get_bind().dialect.name != "sqlite"
+        Order,
+        order_pk,
+        with_for_update=session.get_bind().dialect.name != "sqlite",
+        # Locked as it is now, not as this session may have loaded it before.
+        populate_existing=True,
     )
     if order is None or order.completed_at is not None:
         return None
-    pending = session.scalar(
-        select(func.count())
-        .select_from(Registration)
-        .where(Registration.order_pk == order_pk, Registration.state == outcomes.PENDING)
-    )
-    if pending:
+    counts = counters.stored_counts(session, order_pk)
+    if counts.by_state.get(outcomes.PENDING):
         return None
-    order.status = final_status(order_counts(session, order_pk))
+    status = final_status(counts.as_dict())
+    counters.order_status_changed(session, order, order.status, status)
+    order.status = status
     order.completed_at = utcnow()
     if order.started_at is None:
         order.started_at = order.completed_at

@@ -18,7 +18,7 @@ from config import logging as log_context
 from tenants import db, outcomes
 from tenants.ingest import catalog
 from tenants.models import Order, Registration, utcnow
-from tenants.registration import orders, ownership, relationship_rule
+from tenants.registration import counters, orders, ownership, relationship_rule
 from tenants.scoping import Scope, scoped, unscoped
 
 log = logging.getLogger(__name__)
@@ -149,7 +149,10 @@ def _fail_unexpectedly(
         )
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount or 0
+    failed = db.affected_rows(result)
+    unexpected = (outcomes.FAILED, outcomes.UNEXPECTED_ERROR)
+    counters.rows_moved(session, order, failed, (outcomes.PENDING, None), unexpected)
+    return failed
 
 
 def _register(session, order: Order, start: int, stop: int, request_id: str) -> int:
@@ -160,12 +163,14 @@ def _register(session, order: Order, start: int, stop: int, request_id: str) -> 
     revoked = order.partner_id is not None and not relationship_rule.is_active(
         session, order.partner_id, order.tenant_id, hold=True
     )
-    session.execute(
+    started = session.execute(
         update(Order)
-        .where(Order.id == order.id, Order.started_at.is_(None))
+        .where(Order.id == order.id, Order.started_at.is_(None), Order.status == orders.ACCEPTED)
         .values(started_at=now, status=orders.PROCESSING)
         .execution_options(synchronize_session=False)
     )
+    if db.affected_rows(started):
+        counters.order_status_changed(session, order, orders.ACCEPTED, orders.PROCESSING)
     rows = session.execute(
         select(
             Registration.id,
@@ -221,15 +226,23 @@ def _register(session, order: Order, start: int, stop: int, request_id: str) -> 
         by_outcome[outcome].append(registration_id)
     for (error_code, message), ids in by_outcome.items():
         values = {"updated_request_id": request_id, "updated_at": now}
+        state = outcomes.READY if error_code is None else outcomes.FAILED
         if error_code is None:
-            values.update(state=outcomes.READY, registered_at=now, error_code=None, message=None)
+            values.update(state=state, registered_at=now, error_code=None, message=None)
         else:
-            values.update(state=outcomes.FAILED, error_code=error_code, message=message)
-        session.execute(
+            values.update(state=state, error_code=error_code, message=message)
+        changed = session.execute(
             update(Registration)
             .where(db.one_of(session, Registration.id, ids), Registration.state == outcomes.PENDING)
             .values(**values)
             .execution_options(synchronize_session=False)
+        )
+        counters.rows_moved(
+            session,
+            order,
+            db.affected_rows(changed),
+            (outcomes.PENDING, None),
+            (state, error_code),
         )
     return len(rows)
 

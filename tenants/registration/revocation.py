@@ -6,8 +6,8 @@ tenant fail ``relationship_revoked``, and its orders left with nothing
 pending close. All of it happens in the revoke's own transaction, after the
 UPDATE that revokes (which holds the relationship row until COMMIT), in the
 lock order of tenants/registration/relationship_rule.py: relationship, rows,
-orders. Rows being processed right now finish first: their chunk holds the
-relationship, and the revoke waits for it.
+orders (and, last, their counters). Rows being processed right now finish
+first: their chunk holds the relationship, and the revoke waits for it.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from tenants import db, outcomes
 from tenants.access import relationships
 from tenants.models import Order, Registration, Relationship, utcnow
-from tenants.registration import orders
+from tenants.registration import counters, orders
 
 
 def change_relationship(
@@ -38,29 +38,40 @@ def change_relationship(
 
 
 def _fail_queued_rows(session: Session, relationship: Relationship, request_id: str) -> int:
-    failed = session.execute(
-        update(Registration)
-        .where(
-            Registration.tenant_id == relationship.tenant_id,
-            Registration.partner_id == relationship.partner_id,
-            Registration.state == outcomes.PENDING,
-        )
-        .values(
-            state=outcomes.FAILED,
-            error_code=outcomes.RELATIONSHIP_REVOKED,
-            message=outcomes.message(outcomes.RELATIONSHIP_REVOKED),
-            updated_request_id=request_id,
-            updated_at=utcnow(),
-        )
-        .execution_options(synchronize_session=False)
-    )
+    # Only an open order has pending rows: each one's fail with one UPDATE,
+    # orders in a fixed order, and its counters move by what that UPDATE changed.
     open_orders = session.scalars(
-        select(Order.id).where(
+        select(Order)
+        .where(
             Order.tenant_id == relationship.tenant_id,
             Order.partner_id == relationship.partner_id,
             Order.completed_at.is_(None),
         )
+        .order_by(Order.id)
     ).all()
-    for order_pk in open_orders:
-        orders.finalize_if_done(session, order_pk)
-    return db.affected_rows(failed)
+    failed = 0
+    for order in open_orders:
+        changed = session.execute(
+            update(Registration)
+            .where(Registration.order_pk == order.id, Registration.state == outcomes.PENDING)
+            .values(
+                state=outcomes.FAILED,
+                error_code=outcomes.RELATIONSHIP_REVOKED,
+                message=outcomes.message(outcomes.RELATIONSHIP_REVOKED),
+                updated_request_id=request_id,
+                updated_at=utcnow(),
+            )
+            .execution_options(synchronize_session=False)
+        )
+        n = db.affected_rows(changed)
+        counters.rows_moved(
+            session,
+            order,
+            n,
+            (outcomes.PENDING, None),
+            (outcomes.FAILED, outcomes.RELATIONSHIP_REVOKED),
+        )
+        failed += n
+    for order in open_orders:
+        orders.finalize_if_done(session, order.id)
+    return failed

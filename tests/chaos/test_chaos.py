@@ -25,7 +25,7 @@ from tenants import db
 from tenants.ingest.hardware_hash import build_hardware_hash
 from tenants.models import DeviceClaim, Registration
 from tenants.scoping import unscoped
-from tests.factories import World, unique
+from tests.factories import World, assert_counters_exact, unique
 from tests.http import ApiClient
 from tests.processes import (
     RedisServer,
@@ -113,6 +113,8 @@ def assert_exact(order: dict) -> None:
         )
     assert pending == 0
     assert claims == distinct_devices == ROWS  # one claim per device, none twice
+    # The counters, kept by workers killed and retried: what counting the rows says.
+    assert_counters_exact([uuid.UUID(order["tenant_id"])])
 
 
 def test_workers_killed_at_random_moments(api, world, workers):

@@ -44,7 +44,7 @@ from tenants import db
 from tenants.ingest.hardware_hash import build_hardware_hash, identity_key
 from tenants.models import DeviceClaim, Registration
 from tenants.scoping import unscoped
-from tests.factories import unique
+from tests.factories import assert_counters_exact, unique
 from tests.processes import start_worker, stop_all
 
 DEVICES = 5_000
@@ -388,6 +388,8 @@ def test_two_partners_race_for_the_same_devices(api, world, settings, redis_conn
     assert len(claims) == DEVICES
     for claim in claims:
         assert (claim.registration_id, claim.tenant_id) == owner_registration[claim.identity_key]
+    # The counters the workers kept while racing: what counting the rows says.
+    assert_counters_exact([tenant_a.id, tenant_b.id])
 
     # The customers' device lists: 5,000 registered devices between them, none in both.
     listed_a, listed_b = _ready_serials(api, tenant_a), _ready_serials(api, tenant_b)

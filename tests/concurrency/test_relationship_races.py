@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 from tenants import db
 from tenants.models import AuditEvent, Order, Registration, Relationship
 from tenants.scoping import unscoped
-from tests.factories import device, unique
+from tests.factories import assert_counters_exact, device, unique
 from tests.http import assert_problem
 
 TRIALS = 8
@@ -188,6 +188,7 @@ def test_simultaneous_deregistrations_write_one_event(api, world, base_url, run_
         assert response.status_code == 200, response.text
         assert response.json()["state"] == "deregistered"
     assert _events(device_id, "device.deregistered") == 1
+    assert_counters_exact([organisation.tenant.id])
 
 
 def test_no_order_is_accepted_after_a_revoke_was_answered(api, world, base_url):
@@ -267,3 +268,4 @@ def test_no_order_is_accepted_after_a_revoke_was_answered(api, world, base_url):
             )
         ).all()
     assert event.detail["rows_failed"] == 120 * len(order_ids)
+    assert_counters_exact([tenant.id])

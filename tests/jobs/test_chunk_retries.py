@@ -14,6 +14,7 @@ from jobs.connection import REGISTRATION_LANES
 from tenants import outcomes
 from tenants.registration import orders
 from tests.factories import (
+    assert_counters_exact,
     device,
     new_tenant,
     order_of,
@@ -78,6 +79,7 @@ def test_a_failed_chunk_waits_for_its_retry_with_its_rows_pending_then_registers
         # The whole chunk rolled back: no row was decided, the order is open.
         assert states(order.id) == [(outcomes.PENDING, None)] * 3
         assert order_of(order.id).completed_at is None
+        assert_counters_exact([order.tenant_id])
 
     assert backoff_over() >= 1
     run_worker()
@@ -86,6 +88,7 @@ def test_a_failed_chunk_waits_for_its_retry_with_its_rows_pending_then_registers
     assert job.get_status() == JobStatus.FINISHED
     assert job.return_value() == {"processed": 3, "order_status": orders.COMPLETED}
     assert states(order.id) == [(outcomes.READY, None)] * 3
+    assert_counters_exact([order.tenant_id])
 
 
 def test_a_chunk_that_fails_every_attempt_settles_its_rows_one_by_one(
@@ -121,6 +124,7 @@ def test_a_chunk_that_fails_every_attempt_settles_its_rows_one_by_one(
     assert bad.internal_error["attempt"] == 1 + tasks.RETRY.max
     assert "storage fault" in bad.internal_error["message"]
     assert bad.internal_error["support_reference"] == bad.support_reference
+    assert_counters_exact([order.tenant_id])
 
 
 def test_a_chunk_run_twice_changes_nothing(settings, redis_connection, drained, run_worker):
@@ -143,3 +147,26 @@ def test_a_chunk_run_twice_changes_nothing(settings, redis_connection, drained, 
         first
     )
     assert order_of(order.id).status == orders.COMPLETED
+    assert_counters_exact([order.tenant_id])
+
+
+def test_a_large_order_processed_by_a_worker_keeps_its_counters_exact(
+    api, world, registrations_queue, run_worker
+):
+    partner, tenant = world.partner(), world.tenant()
+    world.approved(partner, tenant)
+    rows = [device() for _ in range(140)] + [{"hardware_hash": "junk"}] * 3
+    rows += [rows[0], rows[70]]  # the same devices again: duplicates in the order
+    response = world.submit(partner, tenant, rows)
+    assert response.status_code == 202, response.text
+    assert len(registrations_queue.get_job_ids()) == 3  # chunks of 50
+
+    run_worker()
+
+    order = api.get(response.headers["Location"], token=partner.token).json()
+    assert order["status"] == orders.COMPLETED_WITH_ERRORS
+    assert order["counts"] == {
+        "by_state": {outcomes.READY: 140, outcomes.FAILED: 5},
+        "by_error_code": {outcomes.HARDWARE_HASH_INVALID: 3, outcomes.DUPLICATE_IN_ORDER: 2},
+    }
+    assert_counters_exact([tenant.id])

@@ -20,8 +20,9 @@ from jobs import tasks
 from jobs.connection import MAINTENANCE_QUEUE, REGISTRATION_LANES
 from tenants import db
 from tenants.models import Order
+from tenants.registration import counters
 from tenants.scoping import unscoped
-from tests.factories import device, devices, new_tenant, order_of, submit
+from tests.factories import assert_counters_exact, device, devices, new_tenant, order_of, submit
 from tests.http import metric_samples, metric_value
 
 
@@ -130,14 +131,12 @@ def test_an_order_whose_rows_are_final_is_closed(
     response = world.submit(partner, tenant, [device(), {"hardware_hash": "bad"}])
     run_worker()
     order_id = uuid.UUID(response.json()["id"])
-    # As if the worker died between settling the rows and closing the order.
+    # As if the worker died between settling the rows and closing the order
+    # (its counters as that worker would have left them).
     with unscoped("test: reopen an order"), db.transaction() as session:
-        session.execute(
-            update(Order)
-            .where(Order.id == order_id)
-            .values(completed_at=None, status="processing")
-            .execution_options(synchronize_session=False)
-        )
+        order = session.get(Order, order_id)
+        counters.order_status_changed(session, order, order.status, "processing")
+        order.status, order.completed_at = "processing", None
     monkeypatch.setenv("PENDING_DEADLINE_SECONDS", "0")
 
     run_sweep(redis_connection, run_worker)
@@ -145,6 +144,7 @@ def test_an_order_whose_rows_are_final_is_closed(
     order = api.get(response.headers["Location"], token=partner.token).json()
     assert order["status"] == "completed_with_errors"
     assert order["completed_at"] is not None
+    assert_counters_exact([tenant.id])
 
 
 def test_the_sweep_schedules_the_next_one(settings, redis_connection):

@@ -9,8 +9,17 @@ from sqlalchemy import func, insert, select, update
 
 from tenants import db
 from tenants.access import organisations
-from tenants.models import Order, Registration
+from tenants.models import (
+    Order,
+    OrderCheckIn,
+    OrderCount,
+    OrderTotal,
+    Registration,
+    RegistrationTotal,
+    TenantOwned,
+)
 from tenants.scoping import Scope, ScopeMissing, scoped, unscoped
+from tests.factories import device, submit
 
 
 @pytest.fixture
@@ -66,6 +75,22 @@ def test_unscoped_needs_a_reason_and_sees_everything(two_tenants):
     with unscoped("test: read across tenants"), db.transaction() as session:
         seen = set(session.scalars(select(Order.tenant_id)).all())
     assert {a.id, b.id} <= seen
+
+
+@pytest.mark.parametrize("counter", [OrderCount, OrderCheckIn, RegistrationTotal, OrderTotal])
+def test_the_counters_are_scoped_like_the_rows_they_count(settings, counter):
+    assert issubclass(counter, TenantOwned)
+    a = organisations.create_tenant(f"Scope A {uuid.uuid4().hex[:6]}")
+    b = organisations.create_tenant(f"Scope B {uuid.uuid4().hex[:6]}")
+    for tenant in (a, b):
+        submit(tenant, [device()])
+    with db.transaction() as session:
+        with pytest.raises(ScopeMissing):
+            session.scalars(select(counter)).all()
+    with scoped(Scope.tenant(a.id)), db.transaction() as session:
+        assert {c.tenant_id for c in session.scalars(select(counter))} <= {a.id}
+        if counter is not OrderCheckIn:  # no device of theirs checked in
+            assert session.scalars(select(counter)).first() is not None
 
 
 def _order_of(tenant):

@@ -15,7 +15,7 @@ from tenants.operations import idempotency, maintenance
 from tenants.operations.maintenance import UnfinishedOrder
 from tenants.registration import processing
 from tenants.scoping import unscoped
-from tests.factories import devices, new_tenant, order_of, submit
+from tests.factories import assert_counters_exact, devices, new_tenant, order_of, submit
 
 pytestmark = pytest.mark.usefixtures("settings")
 
@@ -113,7 +113,8 @@ def test_an_order_that_never_reached_the_queue_is_overdue_at_once():
 
 
 def test_an_order_with_no_pending_row_is_closed_once_overdue():
-    order = submit(new_tenant(), [{"hardware_hash": "junk"}] * 2).order
+    tenant = new_tenant()
+    order = submit(tenant, [{"hardware_hash": "junk"}] * 2).order
     handed_out_ago(order.id, timedelta(minutes=1))
 
     result = sweep()
@@ -126,6 +127,7 @@ def test_an_order_with_no_pending_row_is_closed_once_overdue():
     assert result.finalized >= 1
     closed = order_of(order.id)
     assert (closed.status, closed.completed_at is not None) == ("failed", True)
+    assert_counters_exact([tenant.id])
 
 
 def test_a_sweep_purges_expired_idempotency_keys():
