@@ -17,8 +17,9 @@ table, and stops everything it started.
 ``BENCH_FAIRNESS_ROWS`` makes scenario 6 smaller (the three orders share
 it), and ``BENCH_ONLY=fairness`` runs scenario 6 alone, for a quick run.
 
-``BENCH_ONLY=scale`` runs the reads at 100k, 1M and 10M registrations
-instead (bench/scale.py; ``BENCH_SCALE_SIZES`` picks the sizes).
+After them, bench/scale.py times the reads at 100k, 1M and 10M
+registrations; ``BENCH_ONLY=scale`` runs that alone, and
+``BENCH_SCALE_SIZES`` picks the sizes.
 
 ``BENCH_ROW_SECURITY=off`` runs the same with PostgreSQL's row-level
 security disabled on the tenant-owned tables after the migration, to
