@@ -17,6 +17,10 @@ table, and stops everything it started.
 ``BENCH_FAIRNESS_ROWS`` makes scenario 6 smaller (the three orders share
 it), and ``BENCH_ONLY=fairness`` runs scenario 6 alone, for a quick run.
 
+After them, bench/scale.py times the reads at 100k, 1M and 10M
+registrations; ``BENCH_ONLY=scale`` runs that alone, and
+``BENCH_SCALE_SIZES`` picks the sizes.
+
 ``BENCH_ROW_SECURITY=off`` runs the same with PostgreSQL's row-level
 security disabled on the tenant-owned tables after the migration, to
 measure what it costs (docs/security.md).
@@ -508,6 +512,11 @@ def storage_per_hash() -> tuple[float, float]:
 
 
 def main() -> None:
+    if ONLY == "scale":
+        from bench import scale
+
+        scale.main()
+        return
     OUT.mkdir(parents=True, exist_ok=True)
     report = Report()
     print(f"bench: {ROWS:,} rows; stack on {BASE}, PostgreSQL {PG_BENCH}, Redis {REDIS}")
@@ -520,6 +529,10 @@ def main() -> None:
     finally:
         stack.stop()
     report.print()
+    if not ONLY:
+        from bench import scale
+
+        scale.main()
 
 
 def run(stack: Stack, report: Report) -> None:
