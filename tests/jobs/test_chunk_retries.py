@@ -151,7 +151,7 @@ def test_a_chunk_run_twice_changes_nothing(settings, redis_connection, drained, 
 
 
 def test_a_large_order_processed_by_a_worker_keeps_its_counters_exact(
-    api, world, registrations_queue, run_worker
+    api, world, lane_of, run_worker
 ):
     partner, tenant = world.partner(), world.tenant()
     world.approved(partner, tenant)
@@ -159,7 +159,8 @@ def test_a_large_order_processed_by_a_worker_keeps_its_counters_exact(
     rows += [rows[0], rows[70]]  # the same devices again: duplicates in the order
     response = world.submit(partner, tenant, rows)
     assert response.status_code == 202, response.text
-    assert len(registrations_queue.get_job_ids()) == 3  # chunks of 50
+    order_id = response.json()["id"]
+    assert len(lane_of(order_id).get_job_ids()) == 3  # chunks of 50
 
     run_worker()
 
