@@ -479,6 +479,13 @@ def requests():
     ), status
 
 
+@bp.route("/requests/orders/<uuid:order_id>/failures.csv")
+@signed_in("support")
+def support_order_failures(order_id: uuid.UUID):
+    """Every failed row of a traced order, as its submitter downloads them."""
+    return failures_csv(order_id, across_tenants="support: an order's failed rows")
+
+
 @bp.route("/device-history")
 @signed_in("support")
 def device_history():
