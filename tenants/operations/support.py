@@ -323,4 +323,3 @@ def device_history(session: Session, serial_number: str, manufacturer: str | Non
         ],
         "events": events,
     }
-

@@ -496,7 +496,7 @@ def test_a_large_failures_csv_streams_every_row_to_partner_customer_and_support(
     support = world.support()
     fmt = "partner"
     bad_hash = "T0FBQUFB"
-    serials = [f"=HYPERLINK(\"x\",\"{i}\")" if i % 500 == 0 else f"S-{i:05d}" for i in range(3000)]
+    serials = [f'=HYPERLINK("x","{i}")' if i % 500 == 0 else f"S-{i:05d}" for i in range(3000)]
     lines = [
         CSV_HEADERS[fmt],
         *(csv_row(fmt, serial=s, hardware_hash=bad_hash, product_id="") for s in serials),
