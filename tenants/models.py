@@ -22,7 +22,9 @@ from sqlalchemy import (
     func,
     text,
 )
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.sql.functions import FunctionElement
 
 
 def utcnow() -> datetime:
@@ -201,6 +203,19 @@ class Registration(TenantOwned, Base):
         Index("ix_registrations_order_state", "order_pk", "state"),
         Index("ix_registrations_identity", "identity_key"),
         Index("ix_registrations_request", "request_id"),
+        # Support's trace of a request ID: the rows a request changed
+        # (order_pk second, so rows outside given orders are key ranges).
+        Index(
+            "ix_registrations_updated_request", "updated_request_id", "order_pk", "line_index"
+        ),
+        # An order's failed rows in submission order: support shows the first few.
+        Index(
+            "ix_registrations_order_failed",
+            "order_pk",
+            "line_index",
+            postgresql_where=text("error_code IS NOT NULL"),
+            sqlite_where=text("error_code IS NOT NULL"),
+        ),
         # An order's checked-in devices by last check-in: the one day of them
         # that straddles the active window is counted row by row
         # (tenants/registration/counters.py); rows never seen are not indexed.
@@ -246,6 +261,31 @@ class Registration(TenantOwned, Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     order: Mapped[Order] = relationship(lazy="raise")
+
+
+class identity_serial(FunctionElement):  # noqa: N801 (an SQL function)
+    """The normalised serial number part of an identity key: what follows
+    its first unit separator (normalised parts never hold one). The same SQL
+    text in the index and in queries, so that lookups by serial use it."""
+
+    type = String()
+    name = "identity_serial"
+    inherit_cache = True
+
+
+@compiles(identity_serial, "postgresql")
+def _identity_serial_postgresql(element, compiler, **kw) -> str:
+    return f"split_part({compiler.process(element.clauses, **kw)}, chr(31), 2)"
+
+
+@compiles(identity_serial, "sqlite")
+def _identity_serial_sqlite(element, compiler, **kw) -> str:
+    key = compiler.process(element.clauses, **kw)
+    return f"substr({key}, instr({key}, char(31)) + 1)"
+
+
+# Support's device lookup by serial number, across tenants and manufacturers.
+Index("ix_registrations_identity_serial", identity_serial(Registration.identity_key))
 
 
 # --- counts kept as rows change (tenants/registration/counters.py) ---------------------------

@@ -8,6 +8,7 @@ partner's own, or every order for a tenant, whoever submitted it).
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Callable
 
@@ -31,7 +32,7 @@ from tenants import db
 from tenants.ingest import csv_input
 from tenants.models import Order
 from tenants.registration import orders
-from tenants.scoping import current_scope, scoped
+from tenants.scoping import current_scope, scoped, unscoped
 
 
 def add_order_reads(blp: ApiBlueprint, *, kind: str, scope: str, list_summary: str) -> None:
@@ -136,19 +137,36 @@ def order_body(session: Session, order: Order) -> dict:
     return body
 
 
-def failures_csv(order_pk: uuid.UUID) -> Response:
+def failures_csv(order_pk: uuid.UUID, *, across_tenants: str | None = None) -> Response:
     """The order's failed rows in the format it was submitted in, plus
-    ``Error Code`` and ``Error Message``, ready to fix and resubmit."""
-    order = orders.get_order(request_session(), order_pk)
+    ``Error Code`` and ``Error Message``, ready to fix and resubmit.
+
+    Read in the caller's scope, or for support across tenants (``across_tenants``
+    is the reason). Streamed: the rows come from a server-side cursor in
+    batches, so memory stays flat whatever the order's size."""
+    if across_tenants:
+
+        def enter() -> contextlib.AbstractContextManager:
+            return unscoped(across_tenants)
+    else:
+        scope = current_scope()
+        if scope is None:
+            raise RuntimeError("failed rows are read in a partner's or a tenant's scope")
+
+        def enter() -> contextlib.AbstractContextManager:
+            return scoped(scope)
+
+    with enter():
+        order = orders.get_order(request_session(), order_pk)
     fmt = _failures_format(order.source_format)
-    scope = current_scope()
-    if scope is None:
-        raise RuntimeError("failed rows are read in a partner's or a tenant's scope")
     name = f"{order.order_id or order.id}-failures.csv"
 
     def generate():
-        # The response streams after the view returns: re-enter the caller's scope.
-        with scoped(scope), db.transaction() as session:
+        # The response streams after the view returns, when the request's
+        # session and scope are gone: its own scope and transaction (the
+        # row-security settings are transaction-local), both closed at the
+        # end or when the client goes away (the generator is closed).
+        with enter(), db.transaction() as session:
             yield "\ufeff"  # a BOM, so spreadsheet programs read the file as UTF-8
             yield from csv_input.write_rows_csv(fmt, orders.failed_rows(session, order_pk))
 

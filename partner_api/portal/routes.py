@@ -479,6 +479,18 @@ def requests():
     ), status
 
 
+@bp.route("/requests/failures.csv")
+@signed_in("support")
+def support_order_failures():
+    """Every failed row of a traced order (``?order_id=``), as its submitter
+    downloads them; without an order, back to the lookup."""
+    try:
+        order_id = uuid.UUID(request.args.get("order_id", ""))
+    except ValueError:
+        return redirect(url_for("portal.requests"))
+    return failures_csv(order_id, across_tenants="support: an order's failed rows")
+
+
 @bp.route("/device-history")
 @signed_in("support")
 def device_history():

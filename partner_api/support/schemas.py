@@ -53,7 +53,18 @@ class TracedOrderSchema(ma.Schema):
     row_count = ma.fields.Integer(required=True)
     created_at = ma.fields.DateTime(required=True)
     completed_at = ma.fields.DateTime(allow_none=True)
-    counts = ma.fields.Nested(CountsSchema, required=True)
+    counts = ma.fields.Nested(
+        CountsSchema,
+        required=True,
+        metadata={"description": "The order's rows by state and error code, from its counters"},
+    )
+    failures_csv_url = ma.fields.String(
+        required=True,
+        metadata={
+            "description": "Every failed row of the order, as CSV (streamed): where the "
+            "failed rows beyond `failed_registrations` are"
+        },
+    )
 
 
 class SupportRegistrationSchema(RegistrationSchema):
@@ -98,9 +109,20 @@ class RequestTraceSchema(ma.Schema):
         required=True, metadata={"description": "A request under this ID answered 5xx"}
     )
     orders = ma.fields.List(ma.fields.Nested(TracedOrderSchema), required=True)
-    registrations_touched = ma.fields.Integer(required=True)
+    registrations_touched = ma.fields.Integer(
+        required=True, metadata={"description": "The rows the request created or changed"}
+    )
     failed_registrations = ma.fields.List(
-        ma.fields.Nested(SupportRegistrationSchema), required=True
+        ma.fields.Nested(SupportRegistrationSchema),
+        required=True,
+        metadata={
+            "description": "The first failed rows it created or changed (at most 50), by "
+            "order and line; each order's `failures_csv_url` lists them all"
+        },
+    )
+    more_failed_registrations = ma.fields.Boolean(
+        required=True,
+        metadata={"description": "More failed rows exist than `failed_registrations` shows"},
     )
     relationships = ma.fields.List(ma.fields.Nested(TracedRelationshipSchema), required=True)
     audit_events = ma.fields.List(ma.fields.Nested(AuditEventSchema), required=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.orm import Session
 
 from tenants.ingest.hardware_hash import identity_key, normalize_identity_part, uuid_identity_key
@@ -17,11 +17,14 @@ from tenants.models import (
     Relationship,
     RequestLog,
     Tenant,
+    identity_serial,
 )
 from tenants.registration import orders
 from tenants.scoping import unscoped
 
 _ROW_LIMIT = 200
+# Failed rows a trace shows; each order's failures.csv has them all.
+FAILED_ROWS_SHOWN = 50
 
 # Request log columns support sees for each request.
 _REQUEST_FIELDS = (
@@ -58,16 +61,11 @@ def trace_request(session: Session, request_id: str) -> dict | None:
         created_orders = session.scalars(
             select(Order).where(Order.request_id.in_(forms)).order_by(Order.created_at)
         ).all()
-        touched = or_(
-            Registration.request_id.in_(forms), Registration.updated_request_id.in_(forms)
-        )
-        row_total = session.scalar(select(func.count()).select_from(Registration).where(touched))
-        failed_rows = session.scalars(
-            select(Registration)
-            .where(touched, Registration.error_code.is_not(None))
-            .order_by(Registration.order_pk, Registration.line_index)
-            .limit(_ROW_LIMIT)
-        ).all()
+        created_pks = sorted(order.id for order in created_orders)
+        counts = {pk: orders.order_counts(session, pk) for pk in created_pks}
+        row_total = sum(sum(c["by_state"].values()) for c in counts.values())
+        row_total += _rows_changed_elsewhere(session, forms, created_pks)
+        failed_rows, more_failed = _first_failed_rows(session, forms, created_pks)
         changed_relationships = session.scalars(
             select(Relationship).where(Relationship.request_id.in_(forms))
         ).all()
@@ -90,7 +88,8 @@ def trace_request(session: Session, request_id: str) -> dict | None:
                 "row_count": order.row_count,
                 "created_at": order.created_at,
                 "completed_at": order.completed_at,
-                "counts": orders.order_counts(session, order.id),
+                "counts": counts[order.id],
+                "failures_csv_url": f"/v1/support/orders/{order.id}/failures.csv",
             }
             for order in created_orders
         ]
@@ -120,9 +119,63 @@ def trace_request(session: Session, request_id: str) -> dict | None:
         "orders": order_bodies,
         "registrations_touched": row_total,
         "failed_registrations": failed_rows,
+        "more_failed_registrations": more_failed,
         "relationships": relationship_bodies,
         "audit_events": event_bodies,
     }
+
+
+def _outside(forms: set[str], created_pks: list[uuid.UUID]) -> list[ColumnElement[bool]]:
+    """Rows a request changed in orders it did not create: for each form of
+    its ID, the key ranges of ``ix_registrations_updated_request`` between
+    the orders it created (whose rows its counters already count)."""
+    bounds = [None, *created_pks, None]
+    ranges = []
+    for form in sorted(forms):
+        for low, high in zip(bounds, bounds[1:], strict=False):
+            where = [Registration.updated_request_id == form]
+            if low is not None:
+                where.append(Registration.order_pk > low)
+            if high is not None:
+                where.append(Registration.order_pk < high)
+            ranges.append(and_(*where))
+    return ranges
+
+
+def _rows_changed_elsewhere(session: Session, forms: set[str], created_pks: list) -> int:
+    """Rows the request changed outside the orders it created (a revoke that
+    failed an order's queued rows, a deregistration): rows are created with
+    their order's request ID, so these are all the others it touched."""
+    return sum(
+        session.scalar(select(func.count()).select_from(Registration).where(where)) or 0
+        for where in _outside(forms, created_pks)
+    )
+
+
+def _first_failed_rows(
+    session: Session, forms: set[str], created_pks: list[uuid.UUID]
+) -> tuple[list[Registration], bool]:
+    """The first failed rows the request created or changed, by order and
+    line, each read from an index in order; and whether there are more."""
+    wanted = FAILED_ROWS_SHOWN + 1
+    found: list[Registration] = []
+    for order_pk in created_pks:
+        found += session.scalars(
+            select(Registration)
+            .where(Registration.order_pk == order_pk, Registration.error_code.is_not(None))
+            .order_by(Registration.line_index)
+            .limit(wanted)
+        ).all()
+    for where in _outside(forms, created_pks):
+        found += session.scalars(
+            select(Registration)
+            .where(where, Registration.error_code.is_not(None))
+            .order_by(Registration.order_pk, Registration.line_index)
+            .limit(wanted)
+        ).all()
+    unique = {row.id: row for row in found}.values()  # two forms may find a row twice
+    first = sorted(unique, key=lambda row: (row.order_pk, row.line_index))
+    return first[:FAILED_ROWS_SHOWN], len(first) > FAILED_ROWS_SHOWN
 
 
 def requests_by_client_id(session: Session, client_request_id: str) -> list[dict]:
@@ -209,17 +262,17 @@ class Names:
 def device_history(session: Session, serial_number: str, manufacturer: str | None = None) -> dict:
     """Who owns a device now, and every registration of it across tenants,
     oldest first. Matches the serial number case- and space-insensitively."""
-    wanted = normalize_identity_part(serial_number)
+    # The serial number part of identity keys, as stored (an index lookup).
     # A device whose serial number is a firmware placeholder is known by its
     # SMBIOS UUID, which support can look up in its place.
-    patterns = [f"%\x1f{_escape_like(wanted)}"]
+    serials = [normalize_identity_part(serial_number)]
     keys_wanted = [identity_key(manufacturer or "", serial_number)]
     try:
         smbios_uuid = str(uuid.UUID(serial_number.strip()))
     except ValueError:
         pass
     else:
-        patterns.append(f"%\x1fuuid:{smbios_uuid}")
+        serials.append(f"uuid:{smbios_uuid}")
         keys_wanted.append(uuid_identity_key(manufacturer or "", smbios_uuid))
     with unscoped("support: a device's owners across tenants"):
         stmt = (
@@ -227,7 +280,7 @@ def device_history(session: Session, serial_number: str, manufacturer: str | Non
             .join(Order, Order.id == Registration.order_pk)
             .join(Tenant, Tenant.id == Registration.tenant_id)
             .outerjoin(Partner, Partner.id == Registration.partner_id)
-            .where(or_(*(Registration.identity_key.like(p, escape="\\") for p in patterns)))
+            .where(identity_serial(Registration.identity_key).in_(serials))
             .order_by(Registration.created_at, Registration.id)
             .limit(_ROW_LIMIT)
         )
@@ -270,7 +323,3 @@ def device_history(session: Session, serial_number: str, manufacturer: str | Non
         ],
         "events": events,
     }
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

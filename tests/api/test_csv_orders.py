@@ -487,3 +487,86 @@ def test_failures_csv_of_another_partners_order_is_404(api, world, pair, run_wor
         404,
         "not_found",
     )
+
+
+def test_a_large_failures_csv_streams_every_row_to_partner_customer_and_support(
+    api, world, pair, run_worker
+):
+    partner, tenant = pair
+    support = world.support()
+    fmt = "partner"
+    bad_hash = "T0FBQUFB"
+    serials = [f'=HYPERLINK("x","{i}")' if i % 500 == 0 else f"S-{i:05d}" for i in range(3000)]
+    lines = [
+        CSV_HEADERS[fmt],
+        *(csv_row(fmt, serial=s, hardware_hash=bad_hash, product_id="") for s in serials),
+    ]
+    big = encode_csv(lines, quoted=True)
+    response = upload(api, order_path(tenant), partner.token, [("big.csv", big)])
+    assert response.status_code == 202, response.text
+    order = wait_for_order(api, partner.token, response.headers["Location"], run_worker)
+
+    downloads = {}
+    for who, path, token in (
+        ("partner", f"/v1/partner/orders/{order['id']}/failures.csv", partner.token),
+        ("customer", f"/v1/customer/orders/{order['id']}/failures.csv", tenant.token),
+        ("support", f"/v1/support/orders/{order['id']}/failures.csv", support.token),
+    ):
+        with api.get(path, token=token, stream=True, check=False) as streamed:
+            assert streamed.status_code == 200
+            # Sent as it is written: chunked, no length known in advance.
+            assert "Content-Length" not in streamed.headers
+            assert streamed.headers.get("Transfer-Encoding") == "chunked"
+            chunks = list(streamed.iter_content(chunk_size=16 * 1024))
+        assert len(chunks) > 1
+        downloads[who] = b"".join(chunks)
+
+    # The same file for everyone, every failed row in line order, formulas neutralised.
+    assert downloads["customer"] == downloads["partner"] == downloads["support"]
+    table = list(csv.reader(io.StringIO(downloads["partner"].decode("utf-8-sig"))))
+    assert table[0] == [*CSV_HEADERS[fmt], "Error Code", "Error Message"]
+    assert [(r[0], r[2], r[5]) for r in table[1:]] == [
+        (("'" + s) if s.startswith("=") else s, bad_hash, "hardware_hash_invalid") for s in serials
+    ]
+
+    # Another organisation's failed rows are not found, nor open to a partner as support's.
+    other_partner, other_tenant = world.partner(), world.tenant()
+    for path, token in (
+        (f"/v1/partner/orders/{order['id']}/failures.csv", other_partner.token),
+        (f"/v1/customer/orders/{order['id']}/failures.csv", other_tenant.token),
+    ):
+        assert_problem(api.get(path, token=token), 404, "not_found")
+    denied = api.get(f"/v1/support/orders/{order['id']}/failures.csv", token=partner.token)
+    assert denied.status_code == 404
+
+
+def test_a_request_trace_shows_the_first_failed_rows_and_where_the_rest_are(
+    api, world, pair, run_worker
+):
+    partner, tenant = pair
+    support = world.support()
+    fmt = "partner"
+    lines = [
+        CSV_HEADERS[fmt],
+        hashed_row(fmt, unique("SN")),
+        *(csv_row(fmt, serial=f"F-{i:03d}", hardware_hash="T0FBQUFB") for i in range(120)),
+    ]
+    response = upload(api, order_path(tenant), partner.token, [("d.csv", encode_csv(lines))])
+    order = wait_for_order(api, partner.token, response.headers["Location"], run_worker)
+
+    trace = api.get(
+        f"/v1/support/requests/{response.headers['X-Request-ID']}", token=support.token
+    ).json()
+
+    assert trace["registrations_touched"] == 121
+    assert [r["serial_number"] for r in trace["failed_registrations"]] == [
+        f"F-{i:03d}" for i in range(50)
+    ]
+    assert trace["more_failed_registrations"] is True
+    [traced] = trace["orders"]
+    assert traced["id"] == order["id"]
+    assert traced["counts"]["by_error_code"] == {"hardware_hash_invalid": 120}
+    rest = api.get(traced["failures_csv_url"], token=support.token)
+    assert rest.status_code == 200
+    table = list(csv.reader(io.StringIO(rest.content.decode("utf-8-sig"))))
+    assert [r[0] for r in table[1:]] == [f"F-{i:03d}" for i in range(120)]

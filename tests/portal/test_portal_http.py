@@ -445,6 +445,30 @@ def test_support_finds_a_request_by_the_callers_own_id(world, people, base_url, 
     assert "Nothing is recorded under the request ID" in nothing.text
 
 
+def test_support_downloads_a_traced_orders_failed_rows(world, people, base_url, api, run_worker):
+    partner, tenant = world.partner(), world.tenant()
+    world.approved(partner, tenant)
+    rows = [{"hardware_hash": "T0FBQUFB", "serial_number": f"F-{i:03d}"} for i in range(60)]
+    accepted = world.submit(partner, tenant, rows)
+    order = wait_for_order(api, partner.token, accepted.headers["Location"], run_worker)
+    support = signed_in_session(base_url, people("support"))
+
+    lookup = support.get(
+        f"{base_url}/portal/requests",
+        params={"request_id": accepted.headers["X-Request-ID"]},
+        timeout=30,
+    )
+
+    assert lookup.status_code == 200
+    assert 'data-testid="more-failed"' in lookup.text
+    link = re.search(r'<a href="([^"]+)" data-testid="order-failures">', lookup.text).group(1)
+    assert order["id"] in link
+    download = support.get(f"{base_url}{html.unescape(link)}", timeout=30)
+    assert download.status_code == 200
+    assert download.headers["Content-Type"].startswith("text/csv")
+    assert download.text.count("hardware_hash_invalid") == 60
+
+
 # --- the register form -------------------------------------------------------------------
 
 
