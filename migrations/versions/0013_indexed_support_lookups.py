@@ -1,7 +1,7 @@
 """indexed support lookups: rows by the request that changed them, an order's
 failed rows, devices by normalised serial number
 
-Revision ID: 0014
+Revision ID: 0013
 Revises: 0012
 Create Date: 2026-12-10 09:00:00
 
@@ -23,7 +23,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0014"
+revision = "0013"
 down_revision = "0012"
 branch_labels = None
 depends_on = None
