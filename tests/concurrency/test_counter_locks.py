@@ -30,6 +30,8 @@ pytestmark = pytest.mark.skipif(
 
 def _waiting_for_a_lock() -> int:
     with db.engine().connect() as connection:
+        # As the login user: the service's role may not see others' wait events.
+        connection.execute(text("SET LOCAL ROLE NONE"))
         return connection.scalar(
             text(
                 "SELECT count(*) FROM pg_stat_activity "
@@ -55,10 +57,11 @@ def test_a_revoke_waits_for_an_order_without_holding_the_totals_its_closer_needs
     # it; what it waits for is closing the order.)
     closer = db.engine().connect()
     closer_transaction = closer.begin()
-    closer.execute(text("SET LOCAL lock_timeout = '5s'"))
-    closer.execute(
-        text("SELECT id FROM orders WHERE id = :id FOR NO KEY UPDATE"), {"id": queued[-1]}
-    )
+    with unscoped("test: hold the order as its closer would"):
+        closer.execute(text("SET LOCAL lock_timeout = '5s'"))
+        closer.execute(
+            text("SELECT id FROM orders WHERE id = :id FOR NO KEY UPDATE"), {"id": queued[-1]}
+        )
 
     outcome: list[BaseException | None] = []
 
@@ -80,13 +83,14 @@ def test_a_revoke_waits_for_an_order_without_holding_the_totals_its_closer_needs
 
     # What the order's closer does next: move the partner's order totals.
     # The revoke has closed the first two orders by now, and must not hold them.
-    closer.execute(
-        text(
-            "UPDATE order_totals SET count = count "
-            "WHERE tenant_id = :tenant AND partner_key = :partner"
-        ),
-        {"tenant": tenant.id, "partner": partner.id or NO_PARTNER},
-    )
+    with unscoped("test: move the totals as the closer would"):
+        closer.execute(
+            text(
+                "UPDATE order_totals SET count = count "
+                "WHERE tenant_id = :tenant AND partner_key = :partner"
+            ),
+            {"tenant": tenant.id, "partner": partner.id or NO_PARTNER},
+        )
     closer_transaction.commit()
     closer.close()
     revoking.join(timeout=60)
