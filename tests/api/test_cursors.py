@@ -164,7 +164,10 @@ def test_a_cursor_of_another_list_or_other_filters_is_a_400(api, big):
         "invalid_cursor",
     )
     assert_problem(
-        api.get(f"/v1/customer/devices?state=registration_failed&cursor={devices_cursor}", token=tenant.token),
+        api.get(
+            f"/v1/customer/devices?state=registration_failed&cursor={devices_cursor}",
+            token=tenant.token,
+        ),
         400,
         "invalid_cursor",
     )
