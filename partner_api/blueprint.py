@@ -10,16 +10,25 @@ missing scope, and runs the view inside the principal's data scope.
 from __future__ import annotations
 
 import functools
+import http
 from collections.abc import Callable
+from copy import deepcopy
 
 import flask_smorest
 import marshmallow as ma
-from flask import current_app
+from flask import current_app, request
+from flask_smorest.utils import unpack_tuple_response
 
 from partner_api.auth.principals import acting_as
 from partner_api.auth.tokens import authenticate
 from partner_api.errors import NOT_FOUND_DETAIL, PROBLEM_CONTENT_TYPE, ApiError, ProblemSchema
 from partner_api.json_bodies import ArgumentsParser
+from partner_api.pagination import (
+    LINK_HEADER,
+    CursorPaginationMetadataSchema,
+    cursor_headers,
+    cursor_parameters_schema,
+)
 from partner_api.schemas import IdempotencyKeyHeaderSchema
 from partner_api.uploads import multipart_schema, parse_device_body
 from tenants.operations import idempotency
@@ -36,6 +45,11 @@ ERROR_DESCRIPTIONS = {
     429: "Too many requests; retry after the time in `Retry-After`.",
 }
 
+_CURSOR_400 = (
+    "`invalid_cursor`: the cursor was changed, or belongs to another caller, list, "
+    "filters or sort; `page_too_deep`: the page lies past the rows pages by number reach "
+    "(follow the cursor instead)."
+)
 
 IDEMPOTENT_REPLAYED_HEADER = {
     "description": "`true` when this answer replays the first one for its Idempotency-Key.",
@@ -93,6 +107,61 @@ class ApiBlueprint(flask_smorest.Blueprint):
             return func
 
         return decorator
+
+    def cursor_paginate(self, *, page_size: int = 10, max_page_size: int = 100) -> Callable:
+        """flask-smorest's ``paginate`` for a list read by cursor: the view
+        gets ``pagination_parameters`` with ``page``, ``page_size`` and
+        ``cursor``, and answers ``partner_api.pagination.cursor_page``'s
+        page; ``X-Pagination`` and ``Link`` are set from them, and the
+        ``cursor`` argument and both headers are documented."""
+        schema = cursor_parameters_schema(page_size, max_page_size)
+        error_status = self.PAGINATION_ARGUMENTS_PARSER.DEFAULT_VALIDATION_STATUS
+
+        def decorator(func: Callable) -> Callable:
+            @functools.wraps(func)
+            def wrapper(*args, **kwargs):
+                parameters = self.PAGINATION_ARGUMENTS_PARSER.parse(
+                    schema, request, location="query"
+                )
+                kwargs["pagination_parameters"] = parameters
+                result, status, headers = unpack_tuple_response(func(*args, **kwargs))
+                metadata = {}
+                if parameters.item_count is not None:
+                    metadata = self._make_pagination_metadata(
+                        parameters.page, parameters.page_size, parameters.item_count
+                    )
+                headers = {**(headers or {}), **cursor_headers(parameters, metadata)}
+                return result, status, headers
+
+            apidoc = deepcopy(getattr(wrapper, "_apidoc", {}))
+            apidoc["pagination"] = {
+                "parameters": {"in": "query", "schema": schema},
+                "response": {error_status: http.HTTPStatus(error_status).name},
+                "cursor": True,
+            }
+            vars(wrapper)["_apidoc"] = apidoc
+            return self.problem(400, description=_CURSOR_400)(wrapper)
+
+        return decorator
+
+    def _prepare_pagination_doc(self, doc, doc_info, *, spec, **kwargs):
+        operation = doc_info.get("pagination")
+        if not (operation and operation.get("cursor")):
+            return super()._prepare_pagination_doc(doc, doc_info, spec=spec, **kwargs)
+        doc.setdefault("parameters", []).append(operation["parameters"])
+        doc.setdefault("responses", {}).update(operation["response"])
+        for success in doc_info.get("success_status_codes", []):
+            doc["responses"][success].setdefault("headers", {}).update(
+                {
+                    # A JSON document, not a comma-separated "simple" header value.
+                    self.PAGINATION_HEADER_NAME: {
+                        "description": "Pagination metadata (JSON), with `next_cursor`.",
+                        "content": {"application/json": {"schema": CursorPaginationMetadataSchema}},
+                    },
+                    "Link": LINK_HEADER,
+                }
+            )
+        return doc
 
     def idempotent(self, status: int = 202) -> Callable:
         """Take an ``Idempotency-Key`` header: the view gets it checked as

@@ -4,16 +4,32 @@ The API takes flask-smorest's ``page`` and ``page_size`` (``@blp.paginate()``)
 and answers the total in ``X-Pagination``; a page past the end is empty. The
 portal reads the same two arguments from the query string, shows the last
 page for a page past the end, and links a page's neighbours (``pager``).
+
+Lists that grow without bound are read by cursor (``@blp.cursor_paginate()``
+and ``cursor_page``): each page's ``X-Pagination`` carries ``next_cursor``
+and its ``Link`` header the next page's address (``rel="next"``), the last
+page neither. A cursor is the key of the page's last row (tenants/listing.py),
+signed with the app's secret and bound to the caller, the list and its
+filters and sort: a tampered cursor, or one of another caller or list, is a
+400 ``invalid_cursor``. Pages by number remain for the first rows only
+(``MAX_OFFSET``); past them, the answer is a 400 ``page_too_deep`` that says
+to follow the cursor.
 """
 
 from __future__ import annotations
 
-from typing import TypeVar
+import hashlib
+import json
+from typing import Any, TypeVar
 
-from flask import request, url_for
+import marshmallow as ma
+from flask import current_app, request, url_for
 from flask_smorest.pagination import PaginationParameters
+from itsdangerous import BadData, URLSafeSerializer
 
-from tenants.listing import Listing
+from partner_api.auth.principals import require_principal
+from partner_api.errors import ApiError
+from tenants.listing import KeysetListing, Listing, decode_key, encode_key
 
 T = TypeVar("T")
 
@@ -69,3 +85,178 @@ def pager(parameters: PaginationParameters) -> dict:
         "previous_url": link(parameters.page - 1) if parameters.page > 1 else None,
         "next_url": link(parameters.page + 1) if parameters.page < last else None,
     }
+
+
+# The deepest first row a page number may ask for; rows past it are read by cursor.
+MAX_OFFSET = 10_000
+_CURSOR_SALT = "partner-api.list-cursor.v1"
+
+
+class CursorParameters(PaginationParameters):
+    """``page``/``page_size`` plus the ``cursor`` a request sent, and, once
+    the page is read, the cursor of the next page (None on the last)."""
+
+    def __init__(self, page: int, page_size: int, cursor: str | None = None) -> None:
+        super().__init__(page, page_size)
+        self.cursor = cursor
+        self.next_cursor: str | None = None
+
+
+def cursor_parameters_schema(default_size: int, max_size: int) -> type[ma.Schema]:
+    class CursorPaginationParametersSchema(ma.Schema):
+        """The page a cursor-paginated list is asked for."""
+
+        class Meta:
+            unknown = ma.EXCLUDE
+
+        page = ma.fields.Integer(
+            load_default=1,
+            validate=ma.validate.Range(min=1),
+            metadata={
+                "description": f"Page number, for the first {MAX_OFFSET} rows only; "
+                "past them, follow `cursor`."
+            },
+        )
+        page_size = ma.fields.Integer(
+            load_default=default_size, validate=ma.validate.Range(min=1, max=max_size)
+        )
+        cursor = ma.fields.String(
+            validate=ma.validate.Length(min=1, max=2000),
+            metadata={
+                "description": "Opaque: the `next_cursor` of the previous page (in "
+                '`X-Pagination`, and in the `Link` header\'s `rel="next"` address). '
+                "Read the next page with the same filters and sort; `page` is then ignored."
+            },
+        )
+
+        @ma.post_load
+        def make_paginator(self, data, **kwargs):
+            return CursorParameters(**data)
+
+    return CursorPaginationParametersSchema
+
+
+class CursorPaginationMetadataSchema(ma.Schema):
+    """``X-Pagination`` of a cursor-paginated list: the total and page numbers
+    on pages read by number, ``next_cursor`` whenever a next page exists."""
+
+    total = ma.fields.Int(metadata={"description": "Total number of items (pages by number)."})
+    total_pages = ma.fields.Int()
+    first_page = ma.fields.Int()
+    last_page = ma.fields.Int()
+    page = ma.fields.Int()
+    previous_page = ma.fields.Int()
+    next_page = ma.fields.Int()
+    page_size = ma.fields.Int(metadata={"description": "Items per page (pages by cursor)."})
+    next_cursor = ma.fields.String(
+        metadata={"description": "Pass as `cursor` for the next page; absent on the last page."}
+    )
+
+
+LINK_HEADER = {
+    "description": 'The next page\'s address: `<...>; rel="next"` (with its `cursor`); '
+    "absent on the last page.",
+    "schema": {"type": "string"},
+}
+
+
+def _serializer() -> URLSafeSerializer:
+    secret = current_app.secret_key
+    if not secret:
+        raise RuntimeError("Cursors are signed with the app's SECRET_KEY, which is not set.")
+    return URLSafeSerializer(secret, salt=_CURSOR_SALT)
+
+
+def _binding(list_name: str, bound_to: dict[str, Any]) -> dict[str, str]:
+    """What a cursor is valid for: the caller, the list (its name, path
+    arguments, filters and sort)."""
+    canonical = json.dumps(bound_to, sort_keys=True, default=str, separators=(",", ":"))
+    return {
+        "o": require_principal().label(),
+        "l": list_name,
+        "b": hashlib.sha256(canonical.encode()).hexdigest()[:32],
+    }
+
+
+def _invalid_cursor(detail: str) -> ApiError:
+    return ApiError(
+        400,
+        "invalid_cursor",
+        detail + " Start again from the first page (without `cursor`) and follow each "
+        'answer\'s `next_cursor` or `Link: rel="next"` as it comes.',
+        errors={"cursor": [detail]},
+    )
+
+
+def _read_cursor(cursor: str, binding: dict[str, str]):
+    try:
+        payload = _serializer().loads(cursor)
+    except BadData:
+        raise _invalid_cursor(
+            "The cursor is not one this service issued, or it was changed."
+        ) from None
+    if not isinstance(payload, dict) or any(payload.get(k) != v for k, v in binding.items()):
+        raise _invalid_cursor(
+            "The cursor belongs to another list, other filters or sort, or another caller."
+        )
+    try:
+        return decode_key(payload["k"])
+    except (KeyError, TypeError, ValueError):
+        raise _invalid_cursor(
+            "The cursor is not one this service issued, or it was changed."
+        ) from None
+
+
+def cursor_page(
+    listing: KeysetListing[T],
+    parameters: CursorParameters,
+    *,
+    list_name: str,
+    bound_to: dict[str, Any] | None = None,
+) -> list[T]:
+    """The page ``parameters`` ask for: after their ``cursor``, or by page
+    number (the total then noted in ``parameters.item_count``, as
+    ``paginate`` does); the next page's cursor goes in
+    ``parameters.next_cursor``. ``list_name`` and ``bound_to`` (path
+    arguments, filters, sort) name the list the cursor is valid for."""
+    binding = _binding(list_name, bound_to or {})
+    size = parameters.page_size
+    if parameters.cursor is not None:
+        window = listing.window(size, after=_read_cursor(parameters.cursor, binding))
+    else:
+        offset = (parameters.page - 1) * size
+        if offset >= MAX_OFFSET:
+            raise ApiError(
+                400,
+                "page_too_deep",
+                f"Pages by number reach the first {MAX_OFFSET} rows only. Read further with "
+                "the cursor: each page's `X-Pagination` carries `next_cursor` and its `Link` "
+                'header the next page\'s address (rel="next"); pass it as `cursor`.',
+                errors={"page": [f"At most row {MAX_OFFSET} by page number; use `cursor`."]},
+            )
+        parameters.item_count = listing.count()
+        window = listing.window(size, offset=offset)
+    if window.next_key is not None:
+        parameters.next_cursor = _serializer().dumps({**binding, "k": encode_key(window.next_key)})
+    return window.items
+
+
+def cursor_headers(parameters: CursorParameters, metadata: dict) -> dict[str, str]:
+    """``X-Pagination`` (``metadata``, plus ``page_size`` and ``next_cursor``)
+    and, when a next page exists, ``Link`` to it."""
+    metadata = {**metadata, "page_size": parameters.page_size}
+    headers = {}
+    if parameters.next_cursor is not None:
+        metadata["next_cursor"] = parameters.next_cursor
+        endpoint = request.endpoint
+        if endpoint is None:
+            raise RuntimeError("A next link goes to the list this request read; it matched none.")
+        arguments = {
+            **request.args.to_dict(),
+            **(request.view_args or {}),
+            "cursor": parameters.next_cursor,
+        }
+        arguments.pop("page", None)
+        headers["Link"] = f'<{url_for(endpoint, _external=True, **arguments)}>; rel="next"'
+    headers["X-Pagination"] = json.dumps(CursorPaginationMetadataSchema().dump(metadata))
+    return headers

@@ -172,6 +172,11 @@ class Relationship(TenantOwned, Base):
 
 class Order(TenantOwned, Base):
     __tablename__ = "orders"
+    __table_args__ = (
+        # The orders list, newest first, read by key for a tenant or a partner.
+        Index("ix_orders_tenant_created", "tenant_id", "created_at", "id"),
+        Index("ix_orders_partner_created", "partner_id", "created_at", "id"),
+    )
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     request_id: Mapped[str] = mapped_column(String(128), index=True)
     order_id: Mapped[str | None] = mapped_column(String(200))
@@ -195,12 +200,19 @@ class Registration(TenantOwned, Base):
     __tablename__ = "registrations"
     __table_args__ = (
         UniqueConstraint("order_pk", "line_index"),
-        Index("ix_registrations_tenant_state", "tenant_id", "state"),
-        Index("ix_registrations_tenant_serial", "tenant_id", "serial_number"),
+        # The device list's keyset pages (tenants/listing.py): filtered by
+        # state or error code, or sorted by serial number, each page is an
+        # index walk from the cursor's key on.
+        Index("ix_registrations_tenant_state_created", "tenant_id", "state", "created_at", "id"),
+        Index(
+            "ix_registrations_tenant_error_created", "tenant_id", "error_code", "created_at", "id"
+        ),
+        Index("ix_registrations_tenant_serial_id", "tenant_id", "serial_number", "id"),
         Index("ix_registrations_tenant_registered", "tenant_id", "registered_at"),
         # The device list's default order, and the sweeper's pending count.
         Index("ix_registrations_tenant_created", "tenant_id", "created_at", "id"),
-        Index("ix_registrations_order_state", "order_pk", "state"),
+        # An order's rows of one state, in submission order (and its counts by state).
+        Index("ix_registrations_order_state_line", "order_pk", "state", "line_index"),
         Index("ix_registrations_identity", "identity_key"),
         Index("ix_registrations_request", "request_id"),
         # Support's trace of a request ID: the rows a request changed

@@ -111,3 +111,16 @@ def effective_state_sql(now: datetime | None = None) -> ColumnElement[str]:
         ),
         else_=Registration.state,
     )
+
+
+def effective_state_is(state: str, now: datetime | None = None) -> ColumnElement[bool]:
+    """Rows whose effective state (``effective_state_sql``) is ``state``, as a
+    condition on the stored state an index on (..., state, ...) serves."""
+    cutoff = (now or utcnow()) - ACTIVE_WINDOW
+    if state == ACTIVE:
+        return (Registration.state == READY) & (Registration.last_seen_at >= cutoff)
+    if state == INACTIVE:
+        return (Registration.state == READY) & (Registration.last_seen_at < cutoff)
+    if state == READY:
+        return (Registration.state == READY) & Registration.last_seen_at.is_(None)
+    return Registration.state == state

@@ -15,7 +15,7 @@ from partner_api.customer.schemas import (
 )
 from partner_api.orders.routes import add_order_reads, takes_order
 from partner_api.orders.submission import submit
-from partner_api.pagination import paginate
+from partner_api.pagination import cursor_page
 from partner_api.request_context import current_request_id, request_session
 from partner_api.schemas import RelationshipSchema
 from tenants.access import relationships
@@ -117,7 +117,7 @@ add_order_reads(
 @blp.auth("tenant", "customer:read")
 @blp.arguments(DeviceFilterSchema, location="query")
 @blp.response(200, DeviceSchema(many=True))
-@blp.paginate()
+@blp.cursor_paginate()
 def list_devices(filters: dict, pagination_parameters):
     """Your devices: every row registered, being registered, failed or
     deregistered for your organisation, whoever submitted it.
@@ -125,8 +125,9 @@ def list_devices(filters: dict, pagination_parameters):
     Filter by state, error code, serial number, order reference, partner or
     free text (``q``); sort by ``sort`` (a leading ``-`` sorts descending).
     """
-    listing = device_list.matching(request_session(), device_query(filters))
-    return paginate(listing, pagination_parameters)
+    query = device_query(filters)
+    listing = device_list.matching(request_session(), query)
+    return cursor_page(listing, pagination_parameters, list_name="devices", bound_to=vars(query))
 
 
 @blp.route("/devices/<uuid:device_id>")

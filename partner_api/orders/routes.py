@@ -26,7 +26,7 @@ from partner_api.orders.schemas import (
     RegistrationFilterSchema,
     RegistrationSchema,
 )
-from partner_api.pagination import paginate
+from partner_api.pagination import cursor_page
 from partner_api.request_context import request_session
 from tenants import db
 from tenants.ingest import csv_input
@@ -42,11 +42,11 @@ def add_order_reads(blp: ApiBlueprint, *, kind: str, scope: str, list_summary: s
     @blp.route("/orders")
     @blp.auth(kind, scope)
     @blp.response(200, OrderSchema(many=True))
-    @blp.paginate()
+    @blp.cursor_paginate()
     @_docstring(list_summary)
     def list_orders(pagination_parameters):
         session = request_session()
-        page = paginate(orders.newest_first(session), pagination_parameters)
+        page = cursor_page(orders.newest_first(session), pagination_parameters, list_name="orders")
         return [order_body(session, order) for order in page]
 
     @blp.route("/orders/<uuid:order_id>")
@@ -69,7 +69,7 @@ def add_order_reads(blp: ApiBlueprint, *, kind: str, scope: str, list_summary: s
     @blp.auth(kind, scope)
     @blp.arguments(RegistrationFilterSchema, location="query")
     @blp.response(200, RegistrationSchema(many=True))
-    @blp.paginate()
+    @blp.cursor_paginate()
     def list_order_registrations(filters: dict, order_id: uuid.UUID, pagination_parameters):
         """The order's rows with their outcomes, in submission order."""
         rows = orders.order_rows(
@@ -79,7 +79,12 @@ def add_order_reads(blp: ApiBlueprint, *, kind: str, scope: str, list_summary: s
             error_code=filters.get("error_code"),
             serial_number=filters.get("serial_number"),
         )
-        return paginate(rows, pagination_parameters)
+        return cursor_page(
+            rows,
+            pagination_parameters,
+            list_name="order_registrations",
+            bound_to={"order": order_id, **filters},
+        )
 
 
 def takes_order(blp: ApiBlueprint) -> Callable:

@@ -30,7 +30,7 @@ from tenants.ingest.device_rows import (
     prepare_row,
 )
 from tenants.ingest.hardware_hash import expand
-from tenants.listing import Listing, StatementListing
+from tenants.listing import Keyset, KeysetListing, StatementListing
 from tenants.models import Order, Registration, utcnow
 from tenants.registration import counters, preview, relationship_rule
 
@@ -264,10 +264,16 @@ def get_order(session: Session, order_pk: uuid.UUID) -> Order:
     return order
 
 
-def newest_first(session: Session) -> Listing[Order]:
+def newest_first(session: Session) -> KeysetListing[Order]:
     """The orders in scope, newest first: a partner's own, or every order for
-    a tenant, whoever submitted it."""
-    return StatementListing(session, select(Order).order_by(Order.created_at.desc(), Order.id))
+    a tenant, whoever submitted it. Read by key on (created_at, id), which
+    the indexes (tenant_id | partner_id, created_at, id) walk."""
+    return StatementListing(
+        session,
+        select(Order),
+        Keyset(Order.created_at, Order.id, descending=True),
+        key_of=lambda order: (order.created_at, order.id),
+    )
 
 
 def order_rows(
@@ -277,19 +283,24 @@ def order_rows(
     state: str | None = None,
     error_code: str | None = None,
     serial_number: str | None = None,
-) -> Listing[Registration]:
+) -> KeysetListing[Registration]:
     """The order's rows with their outcomes, in submission order, those of
     one (effective) state, error code or serial number when given. An order
-    out of scope is not found."""
+    out of scope is not found. Read by key on (line_index, id)."""
     get_order(session, order_pk)
     stmt = select(Registration).where(Registration.order_pk == order_pk)
     if state is not None:
-        stmt = stmt.where(outcomes.effective_state_sql() == state)
+        stmt = stmt.where(outcomes.effective_state_is(state))
     if error_code is not None:
         stmt = stmt.where(Registration.error_code == error_code)
     if serial_number is not None:
         stmt = stmt.where(Registration.serial_number == serial_number)
-    return StatementListing(session, stmt.order_by(Registration.line_index))
+    return StatementListing(
+        session,
+        stmt,
+        Keyset(Registration.line_index, Registration.id),
+        key_of=lambda row: (row.line_index, row.id),
+    )
 
 
 def failed_rows(session: Session, order_pk: uuid.UUID) -> Iterator[tuple[dict, str, str]]:
