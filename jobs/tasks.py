@@ -44,8 +44,10 @@ def process_chunk(order_id: str, start: int, stop: int, request_id: str | None =
         if job is not None:
             try:
                 job_metrics.observe_job(job.connection, time.perf_counter() - started, outcome)
-            except Exception:  # metrics must never fail the work
-                log.warning("could not record the job duration", exc_info=True)
+            except Exception as exc:  # metrics must never fail the work
+                # Usually Redis going away mid-job, which the worker reports
+                # on its own: one line, no traceback.
+                log.warning("could not record the job duration: %s: %s", type(exc).__name__, exc)
 
 
 def _run_chunk(job, order_id: str, start: int, stop: int, request_id: str | None) -> dict:
