@@ -70,14 +70,7 @@ def create_user(
         )
         session.add(user)
         session.flush()
-        audit.record(
-            session,
-            "portal_user.created",
-            object_type="portal_user",
-            object_id=user.id,
-            tenant_id=user.tenant_id,
-            detail={"kind": kind, "email": email},
-        )
+        _audit(session, user, "created", {"kind": kind, "email": email})
     return user, password
 
 
@@ -160,14 +153,7 @@ def sign_out_everywhere(email: str) -> int:
     with db.transaction() as session:
         user = _user_by_email(session, email)
         ended = _end_all_sessions(session, user)
-        audit.record(
-            session,
-            "portal_user.signed_out_everywhere",
-            object_type="portal_user",
-            object_id=user.id,
-            tenant_id=user.tenant_id,
-            detail={"sessions_ended": ended},
-        )
+        _audit(session, user, "signed_out_everywhere", {"sessions_ended": ended})
     return ended
 
 
@@ -180,14 +166,7 @@ def set_password(email: str, password: str | None = None) -> str:
         user = _user_by_email(session, email)
         user.password_hash = hash_secret(password)
         ended = _end_all_sessions(session, user)
-        audit.record(
-            session,
-            "portal_user.password_changed",
-            object_type="portal_user",
-            object_id=user.id,
-            tenant_id=user.tenant_id,
-            detail={"sessions_ended": ended},
-        )
+        _audit(session, user, "password_changed", {"sessions_ended": ended})
     return password
 
 
@@ -215,3 +194,15 @@ def demo_user(
         tenant_id=tenant_id,
     )
     return email, password
+
+
+def _audit(session, user: PortalUser, what: str, detail: dict) -> None:
+    """One audit event about a portal user (``portal_user.<what>``)."""
+    audit.record(
+        session,
+        f"portal_user.{what}",
+        object_type="portal_user",
+        object_id=user.id,
+        tenant_id=user.tenant_id,
+        detail=detail,
+    )
