@@ -29,6 +29,7 @@ from rq.exceptions import StopRequested
 from rq.executions import Execution
 from rq.job import Job
 from rq.scheduler import ForkProcess, RQScheduler
+from rq.worker import WorkerStatus
 
 from config.logging import configure_logging
 from config.settings import Settings
@@ -127,6 +128,15 @@ class RegistrationWorker(Worker):
     def _note_early_stop(self, signum: int, frame: FrameType | None) -> None:
         self._stop_before_start = True
 
+    def request_stop(self, signum: int, frame: FrameType | None) -> None:
+        # RQ stops an idle worker by raising StopRequested from the signal
+        # handler, wherever the worker is. Raised inside code that catches
+        # every Exception (a log handler's emit, for one), it is lost, and a
+        # worker retrying a lost Redis would then retry for ever. The flag
+        # makes every wait of this class, and the next heartbeat, stop too.
+        self._stop_requested = True
+        super().request_stop(signum, frame)
+
     def reorder_queues(self, reference_queue: Queue) -> None:
         # Maintenance and webhooks first, then the lanes round-robin from the
         # one after the lane just served (jobs/lanes.py). RQ's own round_robin
@@ -207,6 +217,10 @@ class RegistrationWorker(Worker):
             )
 
     def heartbeat(self, timeout: int | None = None, pipeline: Pipeline | None = None) -> None:
+        if self._stop_requested and self.get_state() != WorkerStatus.BUSY:
+            # Idle and asked to stop (see request_stop): RQ's dequeue loop
+            # beats before every attempt, so this ends its retrying too.
+            raise StopRequested()
         if pipeline is not None:
             super().heartbeat(timeout, pipeline=pipeline)
             return

@@ -5,14 +5,17 @@ server of the test's own, crashed and started again empty."""
 from __future__ import annotations
 
 import dataclasses
+import signal
+import threading
 import time
 
 from redis import Redis
 from rq import Queue
+from rq.exceptions import StopRequested
 from rq.job import Job, JobStatus
 
 from jobs.connection import REGISTRATIONS_QUEUE
-from jobs.worker import live_workers
+from jobs.worker import RegistrationWorker, live_workers
 from tests.processes import (
     RedisServer,
     hold_until,
@@ -91,3 +94,37 @@ def test_a_worker_waiting_for_redis_still_stops_on_request(settings, tmp_path):
 
     assert worker.returncode == 0
     assert json_log_problems(log_path.read_text()) == []
+
+
+def test_a_stop_lost_inside_a_catch_all_still_ends_the_wait_for_redis(settings, tmp_path):
+    """RQ stops an idle worker by raising StopRequested from the signal
+    handler. Code that catches every Exception (a log handler's emit) can
+    swallow it; the worker must stop all the same, not retry Redis for ever."""
+    redis_server = RedisServer(tmp_path)
+    redis_server.start()
+    worker = RegistrationWorker(
+        [REGISTRATIONS_QUEUE], connection=Redis.from_url(redis_server.url), settings=settings
+    )
+    redis_server.crash()
+    try:
+        worker.request_stop(signal.SIGTERM, None)
+    except StopRequested:
+        pass  # lost, as inside a catch-all
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, signal.default_int_handler)
+
+    outcome: list[BaseException] = []
+
+    def next_turn_of_the_work_loop() -> None:
+        worker.check_for_suspension(burst=False)  # must not wait for Redis
+        try:
+            worker.dequeue_job_and_maintain_ttl(1)  # must not retry Redis
+        except BaseException as exc:  # noqa: BLE001 -- the outcome is the assertion
+            outcome.append(exc)
+
+    turn = threading.Thread(target=next_turn_of_the_work_loop, daemon=True)
+    turn.start()
+    turn.join(timeout=60)
+    assert not turn.is_alive(), "the worker went on waiting for Redis after the stop"
+    assert [type(exc) for exc in outcome] == [StopRequested]
