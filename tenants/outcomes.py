@@ -12,6 +12,7 @@ from sqlalchemy import case, literal
 from sqlalchemy.sql.elements import ColumnElement
 
 from tenants.models import Registration, utcnow
+from tenants.texts import N_
 
 PENDING = "registration_pending"
 FAILED = "registration_failed"
@@ -27,13 +28,23 @@ REGISTERED_STATES = (READY, ACTIVE, INACTIVE)
 # A registered device that checked in this recently is active, else inactive.
 ACTIVE_WINDOW = timedelta(days=7)
 
+# The names and meanings people read (GLOSSARY.md has them in sv and nl).
+STATE_NAMES = {
+    PENDING: N_("Registration pending"),
+    FAILED: N_("Registration failed"),
+    READY: N_("Ready for user"),
+    ACTIVE: N_("Active"),
+    INACTIVE: N_("Inactive"),
+    DEREGISTERED: N_("Deregistered"),
+}
+
 STATE_MEANINGS = {
-    PENDING: "Accepted; registration has not been processed yet.",
-    FAILED: "Could not be registered; the message says why and what to do.",
-    READY: "Registered to your organisation and waiting for its user.",
-    ACTIVE: "Delivered and in use: it checked in within the last 7 days.",
-    INACTIVE: "Delivered, but it has not checked in for more than 7 days.",
-    DEREGISTERED: "Released by your organisation; kept here as history.",
+    PENDING: N_("Accepted; registration has not been processed yet."),
+    FAILED: N_("Could not be registered; the message says why and what to do."),
+    READY: N_("Registered to your organisation and waiting for its user."),
+    ACTIVE: N_("Delivered and in use: it checked in within the last 7 days."),
+    INACTIVE: N_("Delivered, but it has not checked in for more than 7 days."),
+    DEREGISTERED: N_("Released by your organisation; kept here as history."),
 }
 
 DEVICE_NOT_FOUND = "device_not_found"
@@ -46,34 +57,47 @@ GROUP_TAG_INVALID = "group_tag_invalid"
 UNEXPECTED_ERROR = "unexpected_error"
 
 MESSAGES = {
-    DEVICE_NOT_FOUND: (
+    DEVICE_NOT_FOUND: N_(
         "We couldn't register this device because we could not find a match for the "
         "provided manufacturer, model, or serial number. Confirm these values with your "
         "device supplier."
     ),
-    HARDWARE_HASH_INVALID: (
+    HARDWARE_HASH_INVALID: N_(
         "The hardware hash provided for this device is not formatted correctly: {detail}. "
         "Double-check the hardware hash and resubmit."
     ),
-    ALREADY_REGISTERED: (
+    ALREADY_REGISTERED: N_(
         "This device is already registered to your organization. No further action required."
     ),
-    CLAIMED_ELSEWHERE: (
+    CLAIMED_ELSEWHERE: N_(
         "This device has already been claimed by another organization. "
         "Check with your device supplier."
     ),
-    DUPLICATE_IN_ORDER: (
+    DUPLICATE_IN_ORDER: N_(
         "This device appears more than once in the order; only the first row was processed."
     ),
-    RELATIONSHIP_REVOKED: ("The customer revoked the relationship before this row was processed."),
-    GROUP_TAG_INVALID: "The group tag is not one this service accepts: {detail}.",
-    UNEXPECTED_ERROR: (
+    RELATIONSHIP_REVOKED: N_(
+        "The customer revoked the relationship before this row was processed."
+    ),
+    GROUP_TAG_INVALID: N_("The group tag is not one this service accepts: {detail}."),
+    UNEXPECTED_ERROR: N_(
         "Your request could not be automatically processed. Contact support and provide "
         "the request ID: {request_id}"
     ),
 }
 
 ERROR_CODES = tuple(MESSAGES)
+
+ERROR_TITLES = {
+    DEVICE_NOT_FOUND: N_("Device not found"),
+    HARDWARE_HASH_INVALID: N_("Hardware hash not valid"),
+    ALREADY_REGISTERED: N_("Device already registered"),
+    CLAIMED_ELSEWHERE: N_("Device claimed by another organization"),
+    DUPLICATE_IN_ORDER: N_("Duplicate in order"),
+    RELATIONSHIP_REVOKED: N_("Relationship revoked"),
+    GROUP_TAG_INVALID: N_("Group tag not valid"),
+    UNEXPECTED_ERROR: N_("Unexpected error"),
+}
 
 
 def message(code: str, **values: str) -> str:

@@ -6,8 +6,10 @@ from __future__ import annotations
 from datetime import UTC
 
 import marshmallow as ma
+from flask_babel import gettext
 from marshmallow import validate
 
+from partner_api import i18n
 from partner_api.errors import ProblemSchema
 from partner_api.schemas import RELATIONSHIP_STATES, TEXT_LENGTH, ErrorCodeOrNull
 from tenants import outcomes
@@ -35,12 +37,22 @@ class DeviceSchema(ma.Schema):
     model = ma.fields.String(allow_none=True)
     product_key_id = ma.fields.String(allow_none=True)
     state = ma.fields.String(required=True, metadata={"enum": list(outcomes.STATES)})
-    state_meaning = ma.fields.String(required=True, metadata={"description": "Plain language"})
+    state_meaning = ma.fields.Function(
+        lambda device: i18n.state_meaning(device["state"]),
+        required=True,
+        metadata={"type": "string", "description": "Plain language, in the reader's language"},
+    )
     error_code = ErrorCodeOrNull()
     message = ma.fields.String(allow_none=True)
-    registered_by = ma.fields.String(
+    registered_by = ma.fields.Function(
+        lambda device: (
+            device["registered_by"] if device["partner_id"] else gettext(device["registered_by"])
+        ),
         required=True,
-        metadata={"description": "The partner's name, or 'Your organisation' (self-registered)"},
+        metadata={
+            "type": "string",
+            "description": "The partner's name, or 'Your organisation' (self-registered)",
+        },
     )
     partner_id = ma.fields.UUID(allow_none=True)
     order_id = ma.fields.String(allow_none=True, metadata={"description": "Order reference"})

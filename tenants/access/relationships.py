@@ -22,6 +22,7 @@ from tenants import audit, db
 from tenants.errors import Conflict, NotFound, RetryLater
 from tenants.listing import Listing, StatementListing
 from tenants.models import Relationship, utcnow
+from tenants.texts import N_
 
 PENDING, ACTIVE, DECLINED, REVOKED = "pending", "active", "declined", "revoked"
 
@@ -148,7 +149,7 @@ def change(session: Session, relationship_id: uuid.UUID, action: str, request_id
             .execution_options(populate_existing=True)
         ).first()
         if relationship is None:
-            raise NotFound("There is no relationship with this ID.")
+            raise NotFound(N_("There is no relationship with this ID."))
         previous = relationship.status
         if previous == target:
             return Change(relationship, previous, target)

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from tenants.errors import NotFound
 from tenants.models import Tenant
+from tenants.texts import N_
 
 #: The group tags of the Microsoft Managed Desktop profiles, one ready strict list.
 MANAGED_DESKTOP_TAGS = (
@@ -82,7 +83,7 @@ def set_allowed_tags(session: Session, tenant_id: uuid.UUID, allowed: tuple[str,
     """Hold a tenant to ``allowed`` (empty: accept any tag again). The caller commits."""
     tenant = session.get(Tenant, tenant_id)
     if tenant is None:
-        raise NotFound("There is no tenant with this ID.")
+        raise NotFound(N_("There is no tenant with this ID."))
     cleaned = tuple(dict.fromkeys(tag.strip() for tag in allowed if tag.strip()))
     for tag in cleaned:
         problem = GroupTagPolicy().problem(tag)

@@ -19,6 +19,7 @@ from tenants import outcomes
 from tenants.errors import NotFound
 from tenants.listing import Key, Keyset, Window, window_of
 from tenants.models import Order, Partner, Registration, utcnow
+from tenants.texts import N_
 
 # sort key -> column; "-" in front of a key sorts descending.
 SORT_COLUMNS = {
@@ -264,8 +265,12 @@ def one_device(session: Session, device_id: uuid.UUID) -> dict:
     stmt = select_devices(DeviceQuery()).where(Registration.id == device_id)
     row = session.execute(stmt).first()
     if row is None:
-        raise NotFound("There is no device with this ID.")
+        raise NotFound(N_("There is no device with this ID."))
     return listed(dict(row._mapping))
+
+
+# Who registered a device the organisation registered itself.
+SELF_REGISTERED = N_("Your organisation")
 
 
 def listed(row: dict) -> dict:
@@ -277,7 +282,7 @@ def listed(row: dict) -> dict:
         "order": row["order_pk"],
         "state": state,
         "state_meaning": outcomes.STATE_MEANINGS[state],
-        "registered_by": row["partner_name"] or "Your organisation",
+        "registered_by": row["partner_name"] or SELF_REGISTERED,
         "order_id": row["order_reference"],
         "age_days": age_in_days(row["registered_at"]),
     }

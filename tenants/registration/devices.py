@@ -17,6 +17,7 @@ from tenants import audit, db, outcomes
 from tenants.errors import Conflict, InputError, NotFound
 from tenants.models import Registration, utcnow
 from tenants.registration import counters, ownership
+from tenants.texts import N_
 
 # How far ahead of our clock a reported check-in time may be.
 CLOCK_SKEW = timedelta(minutes=5)
@@ -31,7 +32,7 @@ def get_device(session: Session, device_id: uuid.UUID, *, lock: bool = False) ->
         else session.get(Registration, device_id)
     )
     if device is None:
-        raise NotFound("There is no device with this ID.")
+        raise NotFound(N_("There is no device with this ID."))
     return device
 
 

@@ -33,6 +33,7 @@ from tenants.ingest.hardware_hash import expand
 from tenants.listing import Keyset, KeysetListing, StatementListing
 from tenants.models import Order, Registration, utcnow
 from tenants.registration import counters, preview, relationship_rule
+from tenants.texts import N_
 
 ACCEPTED, PROCESSING = "accepted", "processing"
 COMPLETED, COMPLETED_WITH_ERRORS, FAILED = "completed", "completed_with_errors", "failed"
@@ -260,7 +261,7 @@ class RegistrationWriter:
 def get_order(session: Session, order_pk: uuid.UUID) -> Order:
     order = session.get(Order, order_pk)
     if order is None:
-        raise NotFound("There is no order with this ID.")
+        raise NotFound(N_("There is no order with this ID."))
     return order
 
 
