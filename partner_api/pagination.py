@@ -14,6 +14,10 @@ filters and sort: a tampered cursor, or one of another caller or list, is a
 400 ``invalid_cursor``. Pages by number remain for the first rows only
 (``MAX_OFFSET``); past them, the answer is a 400 ``page_too_deep`` that says
 to follow the cursor.
+
+The portal's pages of those lists (``portal_cursor_page``) do the same for
+people: numbered first pages with their total, "Next" links that carry the
+cursor; a bad cursor or too deep a number shows a page and says why.
 """
 
 from __future__ import annotations
