@@ -14,8 +14,13 @@ table, and stops everything it started.
     6. fairness: another customer's 1-row order while one partner's three
        orders of 100,000 rows each (300,000 rows) are queued
 
+    7. failures.csv streamed: the API process's memory while it streams the
+       failed rows of a 1,000-row order, then of a ``BENCH_CSV_ROWS``-row one
+       (default 100,000), every row failed
+
 ``BENCH_FAIRNESS_ROWS`` makes scenario 6 smaller (the three orders share
-it), and ``BENCH_ONLY=fairness`` runs scenario 6 alone, for a quick run.
+it), and ``BENCH_ONLY=fairness`` runs scenario 6 alone, for a quick run;
+``BENCH_ONLY=csv`` runs scenario 7 alone (``BENCH_CSV_ROWS`` sets its size).
 
 After them, bench/scale.py times the reads at 100k, 1M and 10M
 registrations; ``BENCH_ONLY=scale`` runs that alone, and
@@ -58,6 +63,7 @@ BASE = f"http://127.0.0.1:{PORT}"
 ROWS = int(os.environ.get("BENCH_ROWS", "100000"))
 ROW_SECURITY = os.environ.get("BENCH_ROW_SECURITY", "on").strip().lower() != "off"
 FAIRNESS_ROWS = int(os.environ.get("BENCH_FAIRNESS_ROWS", "300000"))
+CSV_ROWS = int(os.environ.get("BENCH_CSV_ROWS", "100000"))
 ONLY = os.environ.get("BENCH_ONLY", "")
 HEADER = [
     "Device Serial Number",
@@ -116,7 +122,7 @@ def _env() -> dict[str, str]:
         INSTANCE_PATH=str(OUT / "instance"),
         LOG_LEVEL="WARNING",
         GUNICORN_BIND=f"127.0.0.1:{PORT}",
-        MAX_ORDER_ROWS=str(max(ROWS, FAIRNESS_ROWS // 3, 100_000)),
+        MAX_ORDER_ROWS=str(max(ROWS, FAIRNESS_ROWS // 3, CSV_ROWS, 100_000)),
         # The bench measures throughput, not the per-client limits.
         **{
             f"RATE_LIMIT_{kind}": "1000000 per minute"
@@ -541,6 +547,9 @@ def run(stack: Stack, report: Report) -> None:
     if ONLY == "fairness":
         fairness(main_side, other, report)
         return
+    if ONLY == "csv":
+        failures_csv_memory(main_side, report)
+        return
     tag = uuid.uuid4().hex[:6].upper()
     unique_count = ROWS - ROWS // 100
     serials = [f"BENCH-{tag}-{n:07d}" for n in range(unique_count)]
@@ -649,9 +658,66 @@ def run(stack: Stack, report: Report) -> None:
     report.add("tuple order: until every row final", total, "s", "<= 15 s", total <= 15)
 
     fairness(main_side, other, report)
+    failures_csv_memory(main_side, report)
     (OUT / "latest.json").write_text(
         json.dumps([f.__dict__ for f in report.figures], indent=2, default=str)
     )
+
+
+def failures_csv_memory(main_side: dict, report: Report) -> None:
+    """7. Two orders whose every row fails (a hash that cannot be read, 300
+    characters of it kept): 1,000 rows, then ``CSV_ROWS``. Each one's
+    failures.csv is downloaded from the stack (the time), then streamed again
+    through the app in this process under tracemalloc: the peak of what
+    Python allocated while streaming it should not grow with the rows (they
+    come from a server-side cursor and leave in blocks)."""
+    import tracemalloc
+
+    from partner_api.app import create_app
+
+    app = create_app()  # the stack's settings and signing key (prepare_directory)
+    tag = uuid.uuid4().hex[:6].upper()
+    print(f"7. failures.csv of 1,000 and {CSV_ROWS:,} failed rows ...", flush=True)
+    peaks = {}
+    for rows in (1000, CSV_ROWS):
+        path = OUT / f"failures-{rows}.csv"
+        with path.open("w", newline="") as out:
+            writer = csv.writer(out, lineterminator="\r\n")
+            writer.writerow(HEADER)
+            for n in range(rows):
+                writer.writerow([f"FAIL-{tag}-{rows}-{n:07d}", "", "T0E" + "!" * 300, "A", "B"])
+        order, _ = submit_file(main_side["tenant_id"], main_side["partner"], path)
+        final, _ = wait_final(order, main_side["partner"], time.monotonic())
+        failed = final["counts"]["by_state"].get("registration_failed", 0)
+        if failed != rows:
+            raise SystemExit(f"expected {rows:,} failed rows, the order has {failed:,}")
+        url = f"/v1/partner/orders/{order['id']}/failures.csv"
+        headers = {"Authorization": f"Bearer {main_side['partner']}"}
+        started = time.monotonic()
+        size = 0
+        with requests.get(BASE + url, headers=headers, stream=True, timeout=600) as response:
+            response.raise_for_status()
+            for block in response.iter_content(1 << 16):
+                size += len(block)
+        took = time.monotonic() - started
+        client = app.test_client()
+        client.get(url, headers=headers).close()  # one-off costs (imports, caches) first
+        tracemalloc.start()
+        try:
+            response = client.get(url, headers=headers, buffered=False)
+            streamed = sum(len(block) for block in response.iter_encoded())
+            response.close()
+            peaks[rows] = tracemalloc.get_traced_memory()[1] / 2**20
+        finally:
+            tracemalloc.stop()
+        if streamed != size:
+            raise SystemExit(f"failures.csv: {size:,} bytes over HTTP, {streamed:,} in process")
+        report.add(f"failures.csv {rows:,} rows: download", took, "s")
+        report.add(f"failures.csv {rows:,} rows: size", size / 2**20, "MiB")
+        report.add(f"failures.csv {rows:,} rows: peak allocated", peaks[rows], "MiB")
+    extra = peaks[CSV_ROWS] - peaks[1000]
+    name = f"failures.csv: {CSV_ROWS:,} rows' peak - 1,000's"
+    report.add(name, extra, "MiB", "< 2 MiB (flat)", extra < 2)
 
 
 def fairness(main_side: dict, other: dict, report: Report) -> None:

@@ -333,9 +333,49 @@ def users_sign_out(email: str, as_json: bool) -> None:
     )
 
 
+def service_options(command):
+    """The options of a command that calls a running service as an API client."""
+    for option in reversed(
+        (
+            click.option(
+                "--base-url",
+                envvar="PARTNER_API_URL",
+                default="http://127.0.0.1:8000",
+                show_default=True,
+            ),
+            click.option("--client-id", envvar="PARTNER_API_CLIENT_ID", required=True),
+            click.option("--client-secret", envvar="PARTNER_API_CLIENT_SECRET", required=True),
+            click.option(
+                "--retries",
+                default=5,
+                show_default=True,
+                type=click.IntRange(0, 20),
+                help="Retries of connection failures, 429, 502, 503 and 504 "
+                "(honouring Retry-After).",
+            ),
+        )
+    ):
+        command = option(command)
+    return command
+
+
+def list_options(command):
+    """How much of a list a listing command reads; it reads by cursor."""
+    command = click.option(
+        "--limit", type=click.IntRange(min=1), help="Stop after this many (default: all)."
+    )(command)
+    return click.option(
+        "--page-size",
+        default=100,
+        show_default=True,
+        type=click.IntRange(1, 100),
+        help="Items per request; each next page follows the cursor of the one before.",
+    )(command)
+
+
 @main.group("orders")
 def orders_group() -> None:
-    """Orders, as a partner, against a running service (local or remote)."""
+    """Orders, as a partner (or, for lists, a customer), against a running service."""
 
 
 @orders_group.command("submit")
@@ -345,18 +385,7 @@ def orders_group() -> None:
 @click.option("--purchase-id")
 @click.option("--group-tag")
 @click.option("--wait", is_flag=True, help="Follow the order until every row is final.")
-@click.option(
-    "--base-url", envvar="PARTNER_API_URL", default="http://127.0.0.1:8000", show_default=True
-)
-@click.option("--client-id", envvar="PARTNER_API_CLIENT_ID", required=True)
-@click.option("--client-secret", envvar="PARTNER_API_CLIENT_SECRET", required=True)
-@click.option(
-    "--retries",
-    default=5,
-    show_default=True,
-    type=click.IntRange(0, 20),
-    help="Retries of connection failures, 429, 502, 503 and 504 (honouring Retry-After).",
-)
+@service_options
 @json_option
 def orders_submit(
     file,
@@ -391,6 +420,112 @@ def orders_submit(
         retries=retries,
     )
     sys.exit(code)
+
+
+def _list(name: str, path: str, params: dict, service, page_size, limit, as_json) -> None:
+    from partner_api.client_cli import list_command
+
+    count = list_command(
+        service, name, path, {**params, "page_size": str(page_size)}, limit=limit, as_json=as_json
+    )
+    if not as_json:
+        click.echo(f"{count:,} {name}", err=True)
+
+
+def _service(base_url, client_id, client_secret, retries):
+    from partner_api.client_cli import Service
+
+    return Service(base_url, client_id, client_secret, retries=retries)
+
+
+@orders_group.command("list")
+@list_options
+@service_options
+@json_option
+def orders_list(page_size, limit, base_url, client_id, client_secret, retries, as_json) -> None:
+    """Every order, newest first: a partner's own, or, with a customer's
+    client, every order for the customer. Tab-separated, or --json."""
+    service = _service(base_url, client_id, client_secret, retries)
+    _list("orders", f"/v1/{service.audience}/orders", {}, service, page_size, limit, as_json)
+
+
+@orders_group.command("rows")
+@click.argument("order", type=click.UUID)
+@click.option("--state", help="Only the rows in this state (e.g. registration_failed)")
+@click.option("--error-code", help="Only the rows that failed with this error code")
+@click.option("--serial-number")
+@list_options
+@service_options
+@json_option
+def orders_rows(
+    order,
+    state,
+    error_code,
+    serial_number,
+    page_size,
+    limit,
+    base_url,
+    client_id,
+    client_secret,
+    retries,
+    as_json,
+) -> None:
+    """An order's rows with their outcomes, in submission order."""
+    service = _service(base_url, client_id, client_secret, retries)
+    _list(
+        "registrations",
+        f"/v1/{service.audience}/orders/{order}/registrations",
+        {"state": state, "error_code": error_code, "serial_number": serial_number},
+        service,
+        page_size,
+        limit,
+        as_json,
+    )
+
+
+@main.group("devices")
+def devices_group() -> None:
+    """A customer's devices, against a running service."""
+
+
+@devices_group.command("list")
+@click.option("--state")
+@click.option("--error-code")
+@click.option("--serial-number")
+@click.option("--order-id", help="Only the devices of this order reference")
+@click.option("--search", "q", help="Free text: serial number, model, order, user ...")
+@click.option("--sort", help="A column; a leading '-' sorts descending (default: -created_at)")
+@list_options
+@service_options
+@json_option
+def devices_list(
+    state,
+    error_code,
+    serial_number,
+    order_id,
+    q,
+    sort,
+    page_size,
+    limit,
+    base_url,
+    client_id,
+    client_secret,
+    retries,
+    as_json,
+) -> None:
+    """The customer's devices (a customer's client), newest first unless --sort says otherwise."""
+    service = _service(base_url, client_id, client_secret, retries)
+    if service.audience != "customer":
+        raise click.ClickException("devices are listed with a customer's client (customer:read)")
+    filters = {
+        "state": state,
+        "error_code": error_code,
+        "serial_number": serial_number,
+        "order_id": order_id,
+        "q": q,
+        "sort": sort,
+    }
+    _list("devices", "/v1/customer/devices", filters, service, page_size, limit, as_json)
 
 
 @main.group("keys")

@@ -1,4 +1,6 @@
-"""``partner-api orders submit``: a partner's command line for a remote service.
+"""``partner-api orders submit``: a partner's command line for a remote service;
+``orders list``, ``orders rows`` and ``devices list``: the lists, read page
+after page by cursor.
 
 Signs in with client credentials (Authlib's OAuth2Session, which fetches a new
 token when the one it holds expires during a long ``--wait``), uploads the CSV
@@ -20,6 +22,7 @@ import hashlib
 import json
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import click
@@ -142,6 +145,29 @@ class Service:
             raise ServiceError(response)
         return response.json()
 
+    @property
+    def audience(self) -> str:
+        """Whose paths this client reads: ``customer`` for a customer's client
+        (its token's scopes say so), else ``partner``."""
+        scopes = str(self.http.token.get("scope") or "").split()
+        return "customer" if "customer:read" in scopes else "partner"
+
+    def walk(self, path: str, params: dict[str, str]) -> Iterator[dict]:
+        """Every item of the list at ``path`` (its filters in ``params``), page
+        after page: each next page is read with the cursor the page before
+        named (``next_cursor``, as in its ``Link: rel="next"``), never by page
+        number, so a list of any length is read to its end, each row once."""
+        query = dict(params)
+        while True:
+            response = self._call("GET", path, params=query, timeout=60)
+            if response.status_code != 200:
+                raise ServiceError(response)
+            yield from response.json()
+            cursor = json.loads(response.headers.get("X-Pagination") or "{}").get("next_cursor")
+            if cursor is None:
+                return
+            query = {**params, "cursor": cursor}
+
     def failures(self, order_id: str, target: Path) -> None:
         path = f"/v1/partner/orders/{order_id}/failures.csv"
         with self._call("GET", path, stream=True, timeout=300) as response:
@@ -227,3 +253,42 @@ def submit_command(
                 "for each. Fix them and submit that file again."
             )
     return 1 if failed else 0
+
+
+# The columns ``list_command`` prints in text for each kind of list.
+LIST_COLUMNS = {
+    "orders": ("id", "order_id", "status", "row_count", "created_at", "completed_at"),
+    "registrations": ("line", "serial_number", "state", "error_code", "message"),
+    "devices": ("id", "serial_number", "manufacturer", "model", "state", "order_id"),
+}
+
+
+def list_command(
+    service: Service,
+    name: str,
+    path: str,
+    params: dict[str, str | None],
+    *,
+    limit: int | None,
+    as_json: bool,
+    echo: Callable[[str], None] = click.echo,
+) -> int:
+    """Print every item of a list (at most ``limit``) as it arrives, page
+    after page by cursor: text, one tab-separated line per item under a header
+    line, or one JSON object ``{name: [...], "count": n}`` written as it goes,
+    so that memory stays flat however long the list."""
+    items = service.walk(path, {k: v for k, v in params.items() if v is not None})
+    columns = LIST_COLUMNS[name]
+    echo(f'{{"{name}": [' if as_json else "\t".join(columns))
+    count = 0
+    for item in items:
+        if limit is not None and count >= limit:
+            break
+        if as_json:
+            echo(("," if count else "") + json.dumps(item))
+        else:
+            echo("\t".join("" if item.get(c) is None else str(item[c]) for c in columns))
+        count += 1
+    if as_json:
+        echo(f'], "count": {count}}}')
+    return count

@@ -14,6 +14,10 @@ filters and sort: a tampered cursor, or one of another caller or list, is a
 400 ``invalid_cursor``. Pages by number remain for the first rows only
 (``MAX_OFFSET``); past them, the answer is a 400 ``page_too_deep`` that says
 to follow the cursor.
+
+The portal's pages of those lists (``portal_cursor_page``) do the same for
+people: numbered first pages with their total, "Next" links that carry the
+cursor; a bad cursor or too deep a number shows a page and says why.
 """
 
 from __future__ import annotations
@@ -207,6 +211,13 @@ def _read_cursor(cursor: str, binding: dict[str, str]):
         ) from None
 
 
+def _next_cursor(binding: dict[str, str], key) -> str | None:
+    """The cursor of the page after the row of ``key`` (None: no next page)."""
+    if key is None:
+        return None
+    return _serializer().dumps({**binding, "k": encode_key(key)})
+
+
 def cursor_page(
     listing: KeysetListing[T],
     parameters: CursorParameters,
@@ -236,9 +247,80 @@ def cursor_page(
             )
         parameters.item_count = listing.count()
         window = listing.window(size, offset=offset)
-    if window.next_key is not None:
-        parameters.next_cursor = _serializer().dumps({**binding, "k": encode_key(window.next_key)})
+    parameters.next_cursor = _next_cursor(binding, window.next_key)
     return window.items
+
+
+# What a portal page says when its link's cursor is not valid (any more).
+PORTAL_STALE_CURSOR = (
+    "This page's link was changed, or belongs to other filters or another sort: "
+    "here is the first page."
+)
+
+
+def portal_cursor_page(
+    listing: KeysetListing[T],
+    *,
+    list_name: str,
+    bound_to: dict[str, Any] | None = None,
+    default_size: int = 50,
+) -> tuple[list[T], dict, str | None]:
+    """A portal page of a list that grows without bound: (rows, pager, error).
+
+    The first pages are read by number (``page``; one past the end, or past
+    the rows pages by number reach, shows the last page they can), with the
+    total; every "Next" link carries the cursor of the page's last row, so
+    any row of any list is reached, each page read from its key on. A cursor
+    that is not valid for this caller, list, filters and sort shows the
+    first page and says so (``error``), never a failure. The page number
+    travels with the cursor only to be shown."""
+    parameters = portal_parameters(default_size)
+    size = parameters.page_size
+    binding = _binding(list_name, bound_to or {})
+    error = None
+    window = None
+    cursor = request.args.get("cursor")
+    if cursor:
+        try:
+            window = listing.window(size, after=_read_cursor(cursor, binding))
+        except ApiError:
+            error, parameters.page = PORTAL_STALE_CURSOR, 1
+    if window is None:
+        total = parameters.item_count = listing.count()
+        deepest = -(-MAX_OFFSET // size)  # the last page whose first row a number reaches
+        parameters.page = max(1, min(parameters.page, -(-total // size), deepest))
+        window = listing.window(size, offset=(parameters.page - 1) * size)
+    page = parameters.page
+    next_cursor = _next_cursor(binding, window.next_key)
+    total = parameters.item_count
+    pages = {
+        "page": page,
+        "page_size": size,
+        "total": total,  # None on a page read by cursor: the list is not counted
+        "last": None if total is None else max(1, -(-total // size)),
+        "first_url": _portal_link(page=None) if page > 1 else None,
+        # The previous page by number while numbers reach it; past that, the browser's Back.
+        "previous_url": _portal_link(page=page - 1)
+        if 1 < page and (page - 2) * size < MAX_OFFSET
+        else None,
+        "next_url": _portal_link(page=page + 1, cursor=next_cursor) if next_cursor else None,
+    }
+    return window.items, pages, error
+
+
+def _portal_link(*, page: int | None, cursor: str | None = None) -> str:
+    """This portal page (path arguments and filters kept) at another page."""
+    endpoint = request.endpoint
+    if endpoint is None:
+        raise RuntimeError("A pager links to the page it is on; this request matched none.")
+    arguments = {**request.args.to_dict(), **(request.view_args or {})}
+    arguments.pop("cursor", None)
+    arguments.pop("page", None)
+    if page is not None:
+        arguments["page"] = page
+    if cursor is not None:
+        arguments["cursor"] = cursor
+    return url_for(endpoint, **arguments)
 
 
 def cursor_headers(parameters: CursorParameters, metadata: dict) -> dict[str, str]:

@@ -217,9 +217,7 @@ class Registration(TenantOwned, Base):
         Index("ix_registrations_request", "request_id"),
         # Support's trace of a request ID: the rows a request changed
         # (order_pk second, so rows outside given orders are key ranges).
-        Index(
-            "ix_registrations_updated_request", "updated_request_id", "order_pk", "line_index"
-        ),
+        Index("ix_registrations_updated_request", "updated_request_id", "order_pk", "line_index"),
         # An order's failed rows in submission order: support shows the first few.
         Index(
             "ix_registrations_order_failed",
@@ -296,8 +294,14 @@ def _identity_serial_sqlite(element, compiler, **kw) -> str:
     return f"substr({key}, instr({key}, char(31)) + 1)"
 
 
-# Support's device lookup by serial number, across tenants and manufacturers.
-Index("ix_registrations_identity_serial", identity_serial(Registration.identity_key))
+# Support's device history by serial number, across tenants and manufacturers,
+# oldest first and read by cursor: an index walk from the cursor's key on.
+Index(
+    "ix_registrations_identity_serial_created",
+    identity_serial(Registration.identity_key),
+    Registration.created_at,
+    Registration.id,
+)
 
 
 # --- counts kept as rows change (tenants/registration/counters.py) ---------------------------
@@ -370,6 +374,10 @@ class DeviceClaim(Base):
     tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id"), index=True)
     registration_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("registrations.id"), unique=True)
     claimed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# Support's device history: who holds a serial number now, whatever its manufacturer.
+Index("ix_device_claims_identity_serial", identity_serial(DeviceClaim.identity_key))
 
 
 class CatalogDevice(Base):

@@ -2,7 +2,8 @@
 real worker process: upload, progress until final, summary, failed rows
 written next to the input file. And safe to retry: a network that breaks
 after the service accepted an order, a load balancer answering 503, an access
-token that expires while the command follows an order."""
+token that expires while the command follows an order. Its lists (orders, an
+order's rows, devices) are read to their end by cursor."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ import pytest
 
 from tenants.ingest.hardware_hash import build_hardware_hash
 from tests.csv_files import CSV_HEADERS, csv_row, encode_csv
-from tests.factories import unique
+from tests.factories import device, unique
+from tests.http import wait_for_order
 from tests.processes import start_worker, stop_all
 
 
@@ -287,3 +289,69 @@ def test_an_expired_token_is_fetched_again_while_following_an_order(world, proxy
     assert followed["id"] == order["id"]
     assert proxy.token_posts == 2
     assert service.http.token["access_token"] != first_token
+
+
+def run_command(base_url, principal, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "partner_api.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={
+            **os.environ,
+            "PARTNER_API_URL": base_url,
+            "PARTNER_API_CLIENT_ID": principal.client_id,
+            "PARTNER_API_CLIENT_SECRET": principal.client_secret,
+        },
+    )
+
+
+def test_lists_are_read_to_their_end_by_cursor(api, world, run_worker, monkeypatch):
+    """Seven orders, one of them of eight rows, listed three or four a page:
+    each command reads every page, each next one after the cursor of the one
+    before. Pages by number reach only the first three rows here, so a
+    command that paged by number would fail."""
+    from partner_api import pagination
+
+    partner, tenant = world.partner(), world.tenant()
+    world.approved(partner, tenant)
+    serials = [unique("LIST") for _ in range(14)]
+    sizes = [8, 1, 1, 1, 1, 1, 1]
+    created, start = [], 0
+    for n, size in enumerate(sizes):
+        response = world.submit(
+            partner, tenant, [device(s) for s in serials[start : start + size]], order_id=f"L-{n}"
+        )
+        assert response.status_code == 202, response.text
+        created.append(wait_for_order(api, partner.token, response.headers["Location"], run_worker))
+        start += size
+    monkeypatch.setattr(pagination, "MAX_OFFSET", 3)  # the app serves from this process
+
+    listed = run_command(api.base_url, partner, "orders", "list", "--page-size", "3", "--json")
+    assert listed.returncode == 0, listed.stderr
+    body = json.loads(listed.stdout)
+    assert body["count"] == 7
+    assert [o["order_id"] for o in body["orders"]] == [f"L-{n}" for n in reversed(range(7))]
+
+    big = created[0]["id"]
+    rows = run_command(api.base_url, partner, "orders", "rows", big, "--page-size", "3", "--json")
+    assert rows.returncode == 0, rows.stderr
+    assert [r["serial_number"] for r in json.loads(rows.stdout)["registrations"]] == serials[:8]
+
+    devices = run_command(
+        api.base_url, tenant, "devices", "list", "--sort", "serial_number", "--page-size", "4"
+    )
+    assert devices.returncode == 0, devices.stderr
+    header, *lines = devices.stdout.splitlines()
+    assert header.split("\t")[:2] == ["id", "serial_number"]
+    assert [line.split("\t")[1] for line in lines] == sorted(serials)
+    assert "14 devices" in devices.stderr
+
+    # The customer's client lists the customer's orders; --limit stops early.
+    first = run_command(api.base_url, tenant, "orders", "list", "--page-size", "2", "--limit", "5")
+    assert first.returncode == 0, first.stderr
+    assert [line.split("\t")[1] for line in first.stdout.splitlines()[1:]] == [
+        f"L-{n}" for n in (6, 5, 4, 3, 2)
+    ]
+    refused = run_command(api.base_url, partner, "devices", "list")
+    assert refused.returncode != 0 and "customer's client" in refused.stderr

@@ -9,8 +9,9 @@ partner's own, or every order for a tenant, whoever submitted it).
 from __future__ import annotations
 
 import contextlib
+import itertools
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 
 from flask import Response, stream_with_context
 from sqlalchemy.orm import Session
@@ -148,7 +149,8 @@ def failures_csv(order_pk: uuid.UUID, *, across_tenants: str | None = None) -> R
 
     Read in the caller's scope, or for support across tenants (``across_tenants``
     is the reason). Streamed: the rows come from a server-side cursor in
-    batches, so memory stays flat whatever the order's size."""
+    batches (``orders.failed_rows``) and go out in blocks of about 64 KiB, so
+    memory stays flat whatever the order's size (``make bench`` measures it)."""
     if across_tenants:
 
         def enter() -> contextlib.AbstractContextManager:
@@ -172,14 +174,34 @@ def failures_csv(order_pk: uuid.UUID, *, across_tenants: str | None = None) -> R
         # row-security settings are transaction-local), both closed at the
         # end or when the client goes away (the generator is closed).
         with enter(), db.transaction() as session:
-            yield "\ufeff"  # a BOM, so spreadsheet programs read the file as UTF-8
-            yield from csv_input.write_rows_csv(fmt, orders.failed_rows(session, order_pk))
+            lines = csv_input.write_rows_csv(fmt, orders.failed_rows(session, order_pk))
+            # A BOM, so spreadsheet programs read the file as UTF-8.
+            yield from _blocks(itertools.chain(["\ufeff"], lines))
 
     return Response(
         stream_with_context(generate()),
         mimetype="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{_safe_filename(name)}"'},
     )
+
+
+# About this many characters go to the client at a time: one write per block,
+# not per row, and never more than a block held.
+_BLOCK_CHARS = 64 * 1024
+
+
+def _blocks(texts: Iterable[str]) -> Iterator[str]:
+    """``texts`` joined into blocks of about ``_BLOCK_CHARS``, in order."""
+    block: list[str] = []
+    size = 0
+    for text in texts:
+        block.append(text)
+        size += len(text)
+        if size >= _BLOCK_CHARS:
+            yield "".join(block)
+            block, size = [], 0
+    if block:
+        yield "".join(block)
 
 
 def _failures_format(source_format: str) -> csv_input.CsvFormat:

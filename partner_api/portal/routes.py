@@ -31,7 +31,7 @@ from partner_api.errors import ApiError
 from partner_api.orders.routes import failures_csv, order_body
 from partner_api.orders.schemas import OrderCreateSchema, OrderFormSchema
 from partner_api.orders.submission import new_submission, preview_order, store_order
-from partner_api.pagination import pager, paginate, portal_parameters
+from partner_api.pagination import pager, paginate, portal_cursor_page, portal_parameters
 from partner_api.portal import time_zones
 from partner_api.portal.problems import problem_text
 from partner_api.request_context import current_request_id, request_session
@@ -83,8 +83,6 @@ class PortalOrderForm(OrderFormSchema):
 
     class Meta:
         unknown = ma.EXCLUDE
-
-
 
 
 @bp.context_processor
@@ -199,8 +197,9 @@ def devices_page():
         error = None
     # Failed attempts are not devices: they are listed with their order.
     query = device_query(filters, include_failed=False)
-    parameters = portal_parameters()
-    rows = paginate(device_list.matching(request_session(), query), parameters, clamp=True)
+    rows, pages, stale = portal_cursor_page(
+        device_list.matching(request_session(), query), list_name="devices", bound_to=vars(query)
+    )
     return render_template(
         "portal/devices.html",
         rows=rows,
@@ -208,9 +207,9 @@ def devices_page():
         sort=filters["sort"],
         sortable=SORTABLE,
         states=DEVICE_STATES,
-        pages=pager(parameters),
-        error=error,
-    ), 422 if error else 200
+        pages=pages,
+        error=error or stale,
+    ), 422 if error else 400 if stale else 200
 
 
 @bp.route("/devices/<uuid:device_id>/deregister", methods=["POST"])
@@ -378,11 +377,14 @@ def _form_error(page: dict, fragment: bool, status: int, detail: str):
 @signed_in("partner", "tenant")
 def orders_page():
     session = request_session()
-    parameters = portal_parameters(25)
-    page = paginate(orders.newest_first(session), parameters, clamp=True)
+    page, pages, stale = portal_cursor_page(
+        orders.newest_first(session), list_name="orders", default_size=25
+    )
     bodies = [order_body(session, order) for order in page]
     _name_parties(session, bodies)
-    return render_template("portal/orders.html", orders=bodies, pages=pager(parameters))
+    return render_template(
+        "portal/orders.html", orders=bodies, pages=pages, error=stale
+    ), 400 if stale else 200
 
 
 def _name_parties(session, bodies: list[dict]) -> None:
@@ -413,19 +415,20 @@ def order(order_id: uuid.UUID):
         filters, error = {}, _validation_text(exc.normalized_messages())
     else:
         error = None
-    parameters = portal_parameters()
     listing = orders.order_rows(
         session, order_id, state=filters.get("state"), error_code=filters.get("error_code")
     )
-    rows = paginate(listing, parameters, clamp=True)
+    rows, pages, stale = portal_cursor_page(
+        listing, list_name="order_registrations", bound_to={"order": order_id, **filters}
+    )
     return render_template(
         "portal/order.html",
         order=body,
         rows=rows,
         filters=filters,
-        error=error,
-        pages=pager(parameters),
-    ), 422 if error else 200
+        error=error or stale,
+        pages=pages,
+    ), 422 if error else 400 if stale else 200
 
 
 @bp.route("/orders/<uuid:order_id>/progress")
@@ -495,8 +498,18 @@ def support_order_failures():
 @signed_in("support")
 def device_history():
     serial = request.args.get("serial_number", "").strip()
-    history = support.device_history(request_session(), serial) if serial else None
-    return render_template("portal/device_history.html", serial=serial, history=history)
+    history, pages, stale = None, None, None
+    if serial:
+        session = request_session()
+        entries, pages, stale = portal_cursor_page(
+            support.device_registrations(session, serial),
+            list_name="support_device_history",
+            bound_to={"serial_number": serial},
+        )
+        history = support.device_history(session, serial, entries=entries)
+    return render_template(
+        "portal/device_history.html", serial=serial, history=history, pages=pages, error=stale
+    ), 400 if stale else 200
 
 
 def _validation_text(messages: dict) -> str:

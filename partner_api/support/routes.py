@@ -6,6 +6,7 @@ import uuid
 
 from partner_api.blueprint import ApiBlueprint
 from partner_api.orders.routes import failures_csv
+from partner_api.pagination import cursor_page
 from partner_api.request_context import request_session
 from partner_api.support.schemas import (
     ClientRequestLookupSchema,
@@ -26,12 +27,20 @@ blp = ApiBlueprint(
 @blp.auth("support", "support:read")
 @blp.arguments(DeviceLookupSchema, location="query")
 @blp.response(200, DeviceHistorySchema)
-def device_history(query: dict):
-    """Who owns a device now, every registration of it across organisations
-    (oldest first), and the changes made to it."""
-    return support.device_history(
-        request_session(), query["serial_number"], query.get("manufacturer")
+@blp.cursor_paginate(page_size=support.HISTORY_PAGE, max_page_size=200)
+def device_history(query: dict, pagination_parameters):
+    """Who owns a device now, its registrations across organisations (oldest
+    first, a page at a time: follow `Link: rel="next"`), and the changes made
+    to the registrations on the page."""
+    session = request_session()
+    serial, manufacturer = query["serial_number"], query.get("manufacturer")
+    entries = cursor_page(
+        support.device_registrations(session, serial, manufacturer),
+        pagination_parameters,
+        list_name="support_device_history",
+        bound_to=query,
     )
+    return support.device_history(session, serial, manufacturer, entries=entries)
 
 
 @blp.route("/orders/<uuid:order_id>/failures.csv")

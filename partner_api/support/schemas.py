@@ -144,8 +144,16 @@ class HistoryEntrySchema(ma.Schema):
 class DeviceHistorySchema(ma.Schema):
     serial_number = ma.fields.String(required=True)
     owners = ma.fields.List(ma.fields.Nested(DeviceOwnerSchema), required=True)
-    registrations = ma.fields.List(ma.fields.Nested(HistoryEntrySchema), required=True)
-    events = ma.fields.List(ma.fields.Nested(AuditEventSchema), required=True)
+    registrations = ma.fields.List(
+        ma.fields.Nested(HistoryEntrySchema),
+        required=True,
+        metadata={"description": "A page of the registrations, oldest first"},
+    )
+    events = ma.fields.List(
+        ma.fields.Nested(AuditEventSchema),
+        required=True,
+        metadata={"description": "The changes made to the registrations on this page"},
+    )
 
 
 class DeviceLookupSchema(ma.Schema):

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, and_, func, select
+from sqlalchemy import ColumnElement, Select, and_, func, select
 from sqlalchemy.orm import Session
 
 from tenants.ingest.hardware_hash import identity_key, normalize_identity_part, uuid_identity_key
+from tenants.listing import Key, Keyset, Window, window_of
 from tenants.models import (
     AuditEvent,
     DeviceClaim,
@@ -259,50 +261,138 @@ class Names:
         return None
 
 
-def device_history(session: Session, serial_number: str, manufacturer: str | None = None) -> dict:
-    """Who owns a device now, and every registration of it across tenants,
-    oldest first. Matches the serial number case- and space-insensitively."""
+# Registrations of a device a history page shows unless asked otherwise.
+HISTORY_PAGE = 100
+# A device's history, oldest first: (created_at, id), which
+# ix_registrations_identity_serial_created walks for each form of the serial.
+_HISTORY_ORDER = Keyset(Registration.created_at, Registration.id)
+_ACROSS_TENANTS = "support: a device's registrations across tenants"
+
+
+def _history_key(entry: dict) -> Key:
+    return (entry["registration"].created_at, entry["registration"].id)
+
+
+@dataclass(frozen=True)
+class DeviceRegistrations:
+    """Every registration of a device across tenants, oldest first, with its
+    organisation's and partner's names and its order's reference; read a page
+    at a time by key (``window``), as ``cursor_page`` does.
+
+    ``serials`` are the stored forms of the serial number looked up (one, or
+    two for an SMBIOS UUID); each is read from its index in order, and the
+    pages merged, so a page costs its size however long the history."""
+
+    session: Session
+    serials: tuple[str, ...]
+    # With a manufacturer: the identity keys it and the serial number make.
+    keys: tuple[str, ...] | None = None
+
+    def _of(self, serial: str, stmt: Select) -> Select:
+        stmt = stmt.where(identity_serial(Registration.identity_key) == serial)
+        if self.keys is not None:
+            stmt = stmt.where(Registration.identity_key.in_(self.keys))
+        return stmt
+
+    def claimed(self, stmt: Select) -> Select:
+        """``stmt`` over device_claims, narrowed to the devices looked up:
+        who holds one now (ix_device_claims_identity_serial)."""
+        stmt = stmt.where(identity_serial(DeviceClaim.identity_key).in_(self.serials))
+        if self.keys is not None:
+            stmt = stmt.where(DeviceClaim.identity_key.in_(self.keys))
+        return stmt
+
+    def count(self) -> int:
+        with unscoped(_ACROSS_TENANTS):
+            return sum(
+                self.session.scalar(self._of(s, select(func.count()).select_from(Registration)))
+                or 0
+                for s in self.serials
+            )
+
+    def page(self, limit: int, offset: int) -> list[dict]:
+        return self.window(limit, offset=offset).items
+
+    def window(self, limit: int, *, offset: int = 0, after: Key | None = None) -> Window[dict]:
+        wanted = limit + 1 + (0 if after is not None else offset)
+        found: list[dict] = []
+        with unscoped(_ACROSS_TENANTS):
+            for serial in self.serials:
+                stmt = self._of(
+                    serial,
+                    select(Registration, Tenant.name, Partner.name, Order.order_id)
+                    .join(Order, Order.id == Registration.order_pk)
+                    .join(Tenant, Tenant.id == Registration.tenant_id)
+                    .outerjoin(Partner, Partner.id == Registration.partner_id),
+                )
+                if after is not None:
+                    stmt = stmt.where(_HISTORY_ORDER.after(after))
+                stmt = stmt.order_by(*_HISTORY_ORDER.order_by()).limit(wanted)
+                found += [
+                    {
+                        "registration": reg,
+                        "tenant_name": tenant_name,
+                        "partner_name": partner_name,
+                        "order_reference": order_reference,
+                    }
+                    for reg, tenant_name, partner_name, order_reference in self.session.execute(
+                        stmt
+                    )
+                ]
+        found.sort(key=_history_key)
+        if after is None:
+            found = found[offset:]
+        return window_of(found, limit, _history_key)
+
+
+def device_registrations(
+    session: Session, serial_number: str, manufacturer: str | None = None
+) -> DeviceRegistrations:
+    """Every registration of a device across tenants, oldest first. Matches
+    the serial number case- and space-insensitively; a device whose serial
+    number is a firmware placeholder is known by its SMBIOS UUID, which
+    support can look up in its place."""
     # The serial number part of identity keys, as stored (an index lookup).
-    # A device whose serial number is a firmware placeholder is known by its
-    # SMBIOS UUID, which support can look up in its place.
     serials = [normalize_identity_part(serial_number)]
-    keys_wanted = [identity_key(manufacturer or "", serial_number)]
+    keys = [identity_key(manufacturer or "", serial_number)]
     try:
         smbios_uuid = str(uuid.UUID(serial_number.strip()))
     except ValueError:
         pass
     else:
         serials.append(f"uuid:{smbios_uuid}")
-        keys_wanted.append(uuid_identity_key(manufacturer or "", smbios_uuid))
+        keys.append(uuid_identity_key(manufacturer or "", smbios_uuid))
+    return DeviceRegistrations(session, tuple(serials), tuple(keys) if manufacturer else None)
+
+
+def device_history(
+    session: Session,
+    serial_number: str,
+    manufacturer: str | None = None,
+    *,
+    entries: list[dict] | None = None,
+) -> dict:
+    """Who owns a device now, a page of its registrations across tenants
+    (``entries``, a page of ``device_registrations``; by default its first
+    ``HISTORY_PAGE``), and the changes made to the registrations on it."""
+    history = device_registrations(session, serial_number, manufacturer)
+    if entries is None:
+        entries = history.page(HISTORY_PAGE, 0)
     with unscoped("support: a device's owners across tenants"):
-        stmt = (
-            select(Registration, Tenant.name, Partner.name, Order.order_id)
-            .join(Order, Order.id == Registration.order_pk)
-            .join(Tenant, Tenant.id == Registration.tenant_id)
-            .outerjoin(Partner, Partner.id == Registration.partner_id)
-            .where(identity_serial(Registration.identity_key).in_(serials))
-            .order_by(Registration.created_at, Registration.id)
-            .limit(_ROW_LIMIT)
-        )
-        if manufacturer:
-            stmt = stmt.where(Registration.identity_key.in_(keys_wanted))
-        rows = session.execute(stmt).all()
-        keys = {reg.identity_key for reg, *_ in rows}
         claims = session.execute(
-            select(
-                DeviceClaim.identity_key,
-                DeviceClaim.tenant_id,
-                DeviceClaim.registration_id,
-                Tenant.name,
-            )
-            .join(Tenant, Tenant.id == DeviceClaim.tenant_id)
-            .where(DeviceClaim.identity_key.in_(keys))
+            history.claimed(
+                select(
+                    DeviceClaim.tenant_id,
+                    DeviceClaim.registration_id,
+                    Tenant.name,
+                ).join(Tenant, Tenant.id == DeviceClaim.tenant_id)
+            ).order_by(DeviceClaim.claimed_at, DeviceClaim.identity_key)
         ).all()
         events = session.scalars(
             select(AuditEvent)
             .where(
                 AuditEvent.object_type == "device",
-                AuditEvent.object_id.in_([str(reg.id) for reg, *_ in rows]),
+                AuditEvent.object_id.in_([str(e["registration"].id) for e in entries]),
             )
             .order_by(AuditEvent.at, AuditEvent.id)
         ).all()
@@ -310,16 +400,8 @@ def device_history(session: Session, serial_number: str, manufacturer: str | Non
         "serial_number": serial_number,
         "owners": [
             {"tenant_id": tenant_id, "tenant_name": name, "registration_id": registration_id}
-            for _key, tenant_id, registration_id, name in claims
+            for tenant_id, registration_id, name in claims
         ],
-        "registrations": [
-            {
-                "registration": reg,
-                "tenant_name": tenant_name,
-                "partner_name": partner_name,
-                "order_reference": order_reference,
-            }
-            for reg, tenant_name, partner_name, order_reference in rows
-        ],
+        "registrations": entries,
         "events": events,
     }

@@ -304,32 +304,53 @@ def order_rows(
     )
 
 
+# The columns of a failed row its CSV line is written from.
+_FAILED_ROW_COLUMNS = (
+    Registration.manufacturer,
+    Registration.model,
+    Registration.serial_number,
+    Registration.hardware_hash,
+    Registration.hardware_hash_length,
+    Registration.hardware_hash_text,
+    Registration.product_key_id,
+    Registration.group_tag,
+    Registration.assigned_user,
+    Registration.error_code,
+    Registration.message,
+)
+# Rows a server-side cursor hands over at a time.
+STREAM_BATCH = 1000
+
+
 def failed_rows(session: Session, order_pk: uuid.UUID) -> Iterator[tuple[dict, str, str]]:
     """The order's failed rows as submitted, in order: (values, error code, message).
 
-    Streams: rows are fetched in batches, never all at once.
+    Streams from a server-side cursor (on PostgreSQL; SQLite's cursor reads as
+    it goes), ``STREAM_BATCH`` rows at a time, as plain rows (no ORM objects
+    kept in the session): memory stays flat whatever the order's size. The
+    rows come in the order of ix_registrations_order_state_line.
     """
     stmt = (
-        select(Registration)
+        select(*_FAILED_ROW_COLUMNS)
         .where(Registration.order_pk == order_pk, Registration.state == outcomes.FAILED)
         .order_by(Registration.line_index)
-        .execution_options(yield_per=1000)
+        .execution_options(stream_results=True, yield_per=STREAM_BATCH)
     )
-    for reg in session.scalars(stmt):
-        if reg.hardware_hash is not None:
-            hardware_hash: str | None = expand(reg.hardware_hash, reg.hardware_hash_length or 0)
+    for row in session.execute(stmt):
+        if row.hardware_hash is not None:
+            hardware_hash: str | None = expand(row.hardware_hash, row.hardware_hash_length or 0)
         else:
-            hardware_hash = reg.hardware_hash_text
+            hardware_hash = row.hardware_hash_text
         values = {
-            "manufacturer": reg.manufacturer,
-            "model": reg.model,
-            "serial_number": reg.serial_number,
+            "manufacturer": row.manufacturer,
+            "model": row.model,
+            "serial_number": row.serial_number,
             "hardware_hash": hardware_hash,
-            "product_key_id": reg.product_key_id,
-            "group_tag": reg.group_tag,
-            "assigned_user": reg.assigned_user,
+            "product_key_id": row.product_key_id,
+            "group_tag": row.group_tag,
+            "assigned_user": row.assigned_user,
         }
-        yield values, reg.error_code or "", reg.message or ""
+        yield values, row.error_code or "", row.message or ""
 
 
 def order_counts(session: Session, order_pk: uuid.UUID) -> dict[str, dict[str, int]]:

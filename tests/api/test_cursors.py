@@ -189,3 +189,54 @@ def test_pages_by_number_stop_where_the_cursor_takes_over(api, big):
     problem = assert_problem(response, 400, "page_too_deep")
     assert "cursor" in problem["detail"]
     assert api.get("/v1/customer/devices?page=100&page_size=100", token=tenant.token).json() == []
+
+
+def test_a_devices_support_history_pages_by_cursor(api, world, run_worker):
+    """One device, registered by one customer and then tried by four others
+    (each a failed row of its own): support walks its history oldest first,
+    a few registrations a page; the owner is named on every page."""
+    support = world.support()
+    serial = unique("SN")
+    tenants = []
+    for n in range(5):
+        partner, tenant = world.partner(), world.tenant()
+        world.approved(partner, tenant)
+        response = world.submit(partner, tenant, [device(serial)], order_id=f"HISTORY-{n}")
+        assert response.status_code == 202, response.text
+        wait_for_order(api, partner.token, response.headers["Location"], run_worker)
+        tenants.append(tenant)
+    path = f"/v1/support/devices?serial_number={serial.lower()}"
+
+    entries, pages = [], 0
+    response = api.get(f"{path}&page_size=2", token=support.token)
+    while True:
+        assert response.status_code == 200, response.text
+        pages += 1
+        body = response.json()
+        assert [o["tenant_id"] for o in body["owners"]] == [str(tenants[0].id)]
+        entries += body["registrations"]
+        link = response.headers.get("Link")
+        if link is None:
+            break
+        parts = urlsplit(re.fullmatch(r'<([^>]+)>; rel="next"', link).group(1))
+        response = api.get(f"{parts.path}?{parts.query}", token=support.token)
+
+    assert pages == 3
+    assert [e["registration"]["tenant_id"] for e in entries] == [str(t.id) for t in tenants]
+    assert [e["registration"]["state"] for e in entries] == ["ready_for_user"] + [
+        "registration_failed"
+    ] * 4
+    counted = api.get(f"{path}&page_size=2", token=support.token)
+    assert json.loads(counted.headers["X-Pagination"])["total"] == 5
+
+    cursor = first_cursor(api, support.token, path)
+    other_device = api.get(
+        f"/v1/support/devices?serial_number={unique('SN')}&cursor={cursor}", token=support.token
+    )
+    assert_problem(other_device, 400, "invalid_cursor")
+    assert_problem(
+        api.get(f"{path}&cursor={cursor[:-3]}xyz", token=support.token), 400, "invalid_cursor"
+    )
+    # A customer's token finds no support route at all, with or without a cursor.
+    response = api.get(f"{path}&cursor={cursor}", token=tenants[0].token)
+    assert response.status_code == 404 and serial not in response.text

@@ -355,6 +355,80 @@ def test_any_page_number_answers_a_page(paged_estate, base_url, page):
             assert f"Page {last} of {last}" in response.text, path  # past the end: the last page
 
 
+def _next_link(response: requests.Response) -> str:
+    following = re.search(r'<a href="([^"]+)" rel="next">', response.text)
+    assert following is not None, response.url
+    return html.unescape(following.group(1))
+
+
+def test_next_links_carry_a_cursor_that_only_its_list_accepts(
+    paged_estate, world, people, base_url
+):
+    """Every "Next" carries the cursor of its page's last row. Changed, used
+    with other filters, or by another customer, it shows the first page of
+    what that person may see and says why: a 400, never rows of the list it
+    came from, never a failure."""
+    http, order_pk = paged_estate["tenant"], paged_estate["order"]["id"]
+    first = http.get(f"{base_url}/portal/devices?page_size=25", timeout=30)
+    second_path = _next_link(first)
+    assert "cursor=" in second_path and "page=2" in second_path
+    second = http.get(base_url + second_path, timeout=30)
+    assert second.status_code == 200 and "Page 2" in second.text
+    mine = set(re.findall(r'<tr data-serial="([^"]+)"', second.text))
+    assert len(mine) == 25
+
+    outsider = signed_in_session(base_url, people("tenant", world.tenant()))
+    stolen = outsider.get(base_url + second_path, timeout=30)
+    assert stolen.status_code == 400 and "here is the first page" in stolen.text
+    assert not mine & set(re.findall(r'<tr data-serial="([^"]+)"', stolen.text))
+    assert "No devices yet" in stolen.text
+
+    cursor = re.search(r"cursor=([^&]+)", second_path).group(1)
+    for path in (
+        f"/portal/devices?page_size=25&cursor={cursor[:-4]}AAAA",
+        f"/portal/devices?page_size=25&sort=serial_number&cursor={cursor}",
+        f"/portal/orders?cursor={cursor}",
+        f"/portal/orders/{order_pk}?cursor={cursor}",
+    ):
+        refused = http.get(base_url + path, timeout=30)
+        assert refused.status_code == 400, path
+        assert "here is the first page" in refused.text and "Page 1" in refused.text, path
+
+
+def test_pages_by_number_stop_where_the_cursor_takes_over(paged_estate, base_url, monkeypatch):
+    """Past the rows pages by number reach, a page number shows the deepest
+    page it can; "Next" from there goes on by cursor to the end."""
+    from partner_api import pagination
+
+    http, order_pk = paged_estate["partner"], paged_estate["order"]["id"]
+    path = f"/portal/orders/{order_pk}?page_size=25"
+    response = http.get(f"{base_url}{path}&page=2", timeout=30)
+    assert "Page 2 of 6" in response.text
+    lines = re.findall(r'<tr data-line="([^"]+)"', response.text)
+    assert lines == [str(n) for n in range(26, 51)]
+    assert 'rel="prev"' in response.text and 'rel="first"' not in response.text
+
+    third = http.get(base_url + _next_link(response), timeout=30)
+    assert third.status_code == 200 and "Page 3<" in third.text  # read by cursor: not counted
+    assert re.findall(r'<tr data-line="([^"]+)"', third.text)[0] == "51"
+    assert 'rel="first"' in third.text and 'rel="prev"' in third.text
+
+    monkeypatch.setattr(pagination, "MAX_OFFSET", 50)  # numbers reach pages 1 and 2 of 25
+    deep = http.get(f"{base_url}{path}&page=5", timeout=30)
+    assert deep.status_code == 200 and "Page 2 of 6" in deep.text
+    lines, url, pages = [], f"{base_url}{path}&page=5", 0
+    while url:
+        response = http.get(url, timeout=30)
+        assert response.status_code == 200, url
+        lines += re.findall(r'<tr data-line="([^"]+)"', response.text)
+        pages += 1
+        following = re.search(r'<a href="([^"]+)" rel="next">', response.text)
+        url = following and base_url + html.unescape(following.group(1))
+        if pages == 3:  # page 4, read by cursor: its previous page is too deep for a number
+            assert 'rel="prev"' not in response.text and 'rel="first"' in response.text
+    assert lines == [str(n) for n in range(26, 131)] and pages == 5
+
+
 def test_bad_row_filters_on_an_order_say_what_is_wrong(paged_estate, base_url):
     http, order_pk = paged_estate["partner"], paged_estate["order"]["id"]
     response = http.get(f"{base_url}/portal/orders/{order_pk}?error_code=lost", timeout=30)
