@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from sqlalchemy import insert, select, text
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from tenants import audit, db, outcomes
 from tenants.errors import InputError, NotFound
@@ -288,7 +288,18 @@ def order_rows(
     one (effective) state, error code or serial number when given. An order
     out of scope is not found. Read by key on (line_index, id)."""
     get_order(session, order_pk)
-    stmt = select(Registration).where(Registration.order_pk == order_pk)
+    # What a row's outcome needs, without the hash (kilobytes a row, for
+    # failures.csv only) or support's internal detail.
+    unread = (
+        Registration.hardware_hash,
+        Registration.hardware_hash_text,
+        Registration.internal_error,
+    )
+    stmt = (
+        select(Registration)
+        .where(Registration.order_pk == order_pk)
+        .options(*(defer(column, raiseload=True) for column in unread))
+    )
     if state is not None:
         stmt = stmt.where(outcomes.effective_state_is(state))
     if error_code is not None:
