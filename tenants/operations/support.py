@@ -7,7 +7,12 @@ import uuid
 from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.orm import Session
 
-from tenants.ingest.hardware_hash import identity_key, normalize_identity_part, uuid_identity_key
+from tenants.ingest.hardware_hash import (
+    digest,
+    identity_key,
+    normalize_identity_part,
+    uuid_identity_key,
+)
 from tenants.models import (
     AuditEvent,
     DeviceClaim,
@@ -306,6 +311,10 @@ def device_history(session: Session, serial_number: str, manufacturer: str | Non
             )
             .order_by(AuditEvent.at, AuditEvent.id)
         ).all()
+        names = Names(session)
+        event_bodies = [
+            {**_columns(e, _EVENT_FIELDS), "actor_name": names.label(e.actor)} for e in events
+        ]
     return {
         "serial_number": serial_number,
         "owners": [
@@ -315,11 +324,14 @@ def device_history(session: Session, serial_number: str, manufacturer: str | Non
         "registrations": [
             {
                 "registration": reg,
+                "hash_digest": digest(reg.hardware_hash, reg.hardware_hash_length or 0)
+                if reg.hardware_hash is not None
+                else None,
                 "tenant_name": tenant_name,
                 "partner_name": partner_name,
                 "order_reference": order_reference,
             }
             for reg, tenant_name, partner_name, order_reference in rows
         ],
-        "events": events,
+        "events": event_bodies,
     }

@@ -12,7 +12,6 @@ organisations, in tenants/operations/support.py).
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 
 from sqlalchemy import select
@@ -20,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from tenants import outcomes
 from tenants.errors import NotFound
-from tenants.ingest.hardware_hash import expand
+from tenants.ingest.hardware_hash import digest
 from tenants.models import AuditEvent, Order, Partner, Registration, RequestLog
 from tenants.operations.support import Names
 from tenants.registration import device_list
@@ -36,8 +35,7 @@ def hash_digest(registration: Registration) -> str | None:
     captures apart without showing the hash itself."""
     if registration.hardware_hash is None:
         return None
-    blob = expand(registration.hardware_hash, registration.hardware_hash_length or 0)
-    return hashlib.sha256(blob.encode("ascii")).hexdigest()
+    return digest(registration.hardware_hash, registration.hardware_hash_length or 0)
 
 
 def device_page(session: Session, device_id: uuid.UUID, *, with_history: bool = True) -> dict:

@@ -149,3 +149,24 @@ def test_another_organisations_device_page_and_rows_are_not_there(
         assert response.status_code == 404
         assert customer["serial"] not in response.text
     assert table_of(other.get(f"{base_url}/portal/devices.csv", timeout=30)) == []
+
+
+def test_support_sees_the_whole_history_across_organisations(
+    api, world, people, customer, base_url, run_worker
+):
+    tenant, target, serial = customer["tenant"], customer["device"], customer["serial"]
+    released = api.delete(f"/v1/customer/devices/{target['id']}", token=tenant.token)
+    partner_b, tenant_b = world.partner(), world.tenant()
+    world.approved(partner_b, tenant_b)
+    resold = world.submit(partner_b, tenant_b, [device(serial)])
+    wait_for_order(api, partner_b.token, resold.headers["Location"], run_worker)
+    http = signed_in_session(base_url, people("support"))
+
+    page = http.get(f"{base_url}/portal/device-history?serial_number={serial}", timeout=30)
+
+    assert page.status_code == 200
+    assert len(re.findall(r"data-registration=", page.text)) == 2  # both organisations
+    [event] = re.findall(r'<tr data-action="([a-z._]+)">', page.text)
+    assert event == "device.deregistered"
+    assert released.headers["X-Request-ID"] in page.text
+    assert str(tenant.id) in page.text and str(tenant_b.id) in page.text
