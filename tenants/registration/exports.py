@@ -10,8 +10,9 @@ and never a spreadsheet formula.
 
 from __future__ import annotations
 
+import operator
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -20,95 +21,91 @@ from sqlalchemy.orm import Session
 from tenants import outcomes
 from tenants.access import organisations
 from tenants.ingest.csv_input import write_table_csv
-from tenants.models import Order
+from tenants.models import Order, Registration
 from tenants.registration import counters, device_list, orders
 from tenants.registration.device_list import DeviceQuery
 
 # Rows read from the cursor at a time.
 BATCH = 1000
 
-Column = tuple[str, Callable[[Any], Any]]
+# (header, the field of an item that fills it)
+Column = tuple[str, str]
 
 
 def cell(value: Any) -> str | None:
     """A value as a CSV cell: times in ISO 8601 (UTC), None empty."""
+    if value is None or value.__class__ is str:
+        return value
     if isinstance(value, datetime):
         return value.isoformat()
-    if value is None or isinstance(value, str):
-        return value
     return str(value)
 
 
-def _field(name: str) -> Callable[[Any], Any]:
-    def read(item: Any) -> Any:
-        return item[name] if isinstance(item, dict) else getattr(item, name)
-
-    return read
-
-
 DEVICE_COLUMNS: tuple[Column, ...] = (
-    ("Serial Number", _field("serial_number")),
-    ("Manufacturer", _field("manufacturer")),
-    ("Model", _field("model")),
-    ("Product Key ID", _field("product_key_id")),
-    ("State", _field("state")),
-    ("Error Code", _field("error_code")),
-    ("Error Message", _field("message")),
-    ("Group Tag", _field("group_tag")),
-    ("Assigned User", _field("assigned_user")),
-    ("Registered By", _field("registered_by")),
-    ("Partner ID", _field("partner_id")),
-    ("Order Reference", _field("order_id")),
-    ("Purchase ID", _field("purchase_id")),
-    ("Order", _field("order")),
-    ("Submitted At", _field("created_at")),
-    ("Registered At", _field("registered_at")),
-    ("Last Seen At", _field("last_seen_at")),
-    ("Last Seen User", _field("last_seen_user")),
-    ("Deregistered At", _field("deregistered_at")),
-    ("Device ID", _field("id")),
+    ("Serial Number", "serial_number"),
+    ("Manufacturer", "manufacturer"),
+    ("Model", "model"),
+    ("Product Key ID", "product_key_id"),
+    ("State", "state"),
+    ("Error Code", "error_code"),
+    ("Error Message", "message"),
+    ("Group Tag", "group_tag"),
+    ("Assigned User", "assigned_user"),
+    ("Registered By", "registered_by"),
+    ("Partner ID", "partner_id"),
+    ("Order Reference", "order_id"),
+    ("Purchase ID", "purchase_id"),
+    ("Order", "order"),
+    ("Submitted At", "created_at"),
+    ("Registered At", "registered_at"),
+    ("Last Seen At", "last_seen_at"),
+    ("Last Seen User", "last_seen_user"),
+    ("Deregistered At", "deregistered_at"),
+    ("Device ID", "id"),
 )
 
 ORDER_COLUMNS: tuple[Column, ...] = (
-    ("Order", _field("id")),
-    ("Order Reference", _field("order_id")),
-    ("Purchase ID", _field("purchase_id")),
-    ("Group Tag", _field("group_tag")),
-    ("Customer", _field("customer")),
-    ("Customer ID", _field("tenant_id")),
-    ("Submitted By", _field("submitted_by")),
-    ("Partner ID", _field("partner_id")),
-    ("Status", _field("status")),
-    ("Rows", _field("row_count")),
-    ("Registered", _field("registered")),
-    ("Failed", _field("failed")),
-    ("Pending", _field("pending")),
-    ("Submitted At", _field("created_at")),
-    ("Started At", _field("started_at")),
-    ("Completed At", _field("completed_at")),
-    ("Request ID", _field("request_id")),
+    ("Order", "id"),
+    ("Order Reference", "order_id"),
+    ("Purchase ID", "purchase_id"),
+    ("Group Tag", "group_tag"),
+    ("Customer", "customer"),
+    ("Customer ID", "tenant_id"),
+    ("Submitted By", "submitted_by"),
+    ("Partner ID", "partner_id"),
+    ("Status", "status"),
+    ("Rows", "row_count"),
+    ("Registered", "registered"),
+    ("Failed", "failed"),
+    ("Pending", "pending"),
+    ("Submitted At", "created_at"),
+    ("Started At", "started_at"),
+    ("Completed At", "completed_at"),
+    ("Request ID", "request_id"),
 )
 
 ORDER_ROW_COLUMNS: tuple[Column, ...] = (
-    ("Line", _field("line")),
-    ("File", _field("source")),
-    ("Serial Number", _field("serial_number")),
-    ("Manufacturer", _field("manufacturer")),
-    ("Model", _field("model")),
-    ("Product Key ID", _field("product_key_id")),
-    ("Group Tag", _field("group_tag")),
-    ("Assigned User", _field("assigned_user")),
-    ("State", lambda row: outcomes.effective_state(row.state, row.last_seen_at)),
-    ("Error Code", _field("error_code")),
-    ("Error Message", _field("message")),
-    ("Registered At", _field("registered_at")),
-    ("Last Seen At", _field("last_seen_at")),
-    ("Device ID", _field("id")),
+    ("Line", "line"),
+    ("File", "source"),
+    ("Serial Number", "serial_number"),
+    ("Manufacturer", "manufacturer"),
+    ("Model", "model"),
+    ("Product Key ID", "product_key_id"),
+    ("Group Tag", "group_tag"),
+    ("Assigned User", "assigned_user"),
+    ("State", "effective_state"),
+    ("Error Code", "error_code"),
+    ("Error Message", "message"),
+    ("Registered At", "registered_at"),
+    ("Last Seen At", "last_seen_at"),
+    ("Device ID", "id"),
 )
 
 
-def _table(columns: tuple[Column, ...], batches: Iterable[Sequence]) -> Iterator[str]:
-    rows = ([cell(read(item)) for _, read in columns] for batch in batches for item in batch)
+def _table(columns: tuple[Column, ...], batches: Iterable[Sequence[dict]]) -> Iterator[str]:
+    """The CSV text of ``columns`` of every item (a dict) of ``batches``."""
+    values = operator.itemgetter(*(name for _, name in columns))
+    rows = ([cell(value) for value in values(item)] for batch in batches for item in batch)
     return write_table_csv([header for header, _ in columns], rows)
 
 
@@ -180,4 +177,15 @@ def order_rows_csv(
     listing = orders.order_rows(
         session, order_pk, state=state, error_code=error_code, serial_number=serial_number
     )
-    return _table(ORDER_ROW_COLUMNS, listing.batches(BATCH))
+    fields = [name for _, name in ORDER_ROW_COLUMNS if name != "effective_state"]
+
+    def described(batch: Sequence[Registration]) -> list[dict]:
+        return [
+            {
+                **{name: getattr(row, name) for name in fields},
+                "effective_state": outcomes.effective_state(row.state, row.last_seen_at),
+            }
+            for row in batch
+        ]
+
+    return _table(ORDER_ROW_COLUMNS, (described(batch) for batch in listing.batches(BATCH)))
