@@ -1,10 +1,11 @@
 """The portal: server-rendered pages for people, over the same domain
 functions and data scopes as the API.
 
-Customers: devices, register devices (with a dry-run preview), orders,
-relationships. Partners: customers, submit an order, orders with live
-progress and per-row outcomes, failed rows as CSV. Support: request-ID and
-device lookups.
+Customers: devices (each with its page and history), register devices
+(with a dry-run preview), orders, relationships. Partners: customers, submit
+an order, orders with live progress and per-row outcomes, failed rows as
+CSV. Both export their lists as CSV with the page's filters. Support:
+request-ID and device lookups.
 """
 
 from __future__ import annotations
