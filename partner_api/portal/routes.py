@@ -3,8 +3,8 @@ functions and data scopes as the API.
 
 Customers: devices (each with its page and history), register devices
 (with a dry-run preview), orders, relationships. Partners: customers, submit
-an order, orders with live progress and per-row outcomes, failed rows as
-CSV. Both export their lists as CSV with the page's filters. Support:
+an order, orders with live progress and per-row outcomes (each device with
+its page), failed rows as CSV. Both export their lists as CSV with the page's filters. Support:
 request-ID and device lookups.
 """
 
@@ -234,9 +234,10 @@ def devices_export():
 
 
 @bp.route("/devices/<uuid:device_id>")
-@signed_in("tenant")
+@signed_in("tenant", "partner")
 def device(device_id: uuid.UUID):
-    """One device: every field, its state and what it means, and its history."""
+    """One device: every field, its state and what it means, and its history
+    (a partner's: a row it submitted, and its own attempts for the device)."""
     page = device_page(request_session(), device_id)
     return render_template("portal/device.html", device=page)
 

@@ -1,5 +1,6 @@
 """One device as its owner reads it: every field, and what happened to it
-while the organisation in scope held it or tried to.
+while the organisation in scope held it or tried to (a partner: the rows it
+submitted for it).
 
 The history is the organisation's own rows for the same physical device
 (the same decoded identity): each order that tried to register it and the
@@ -18,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tenants import outcomes
+from tenants.access import organisations
 from tenants.errors import NotFound
 from tenants.ingest.hardware_hash import digest
 from tenants.models import AuditEvent, Order, Partner, Registration, RequestLog
@@ -39,27 +41,36 @@ def hash_digest(registration: Registration) -> str | None:
 
 
 def device_page(session: Session, device_id: uuid.UUID, *, with_history: bool = True) -> dict:
-    """The device (a registration of the tenant in scope) as the list shows
-    it, plus its hash digest and (``with_history``) its ``history``, oldest
+    """The device (a registration in scope: a tenant's device, or a row a
+    partner submitted) as the device list shows it, plus the customer's
+    name, its hash digest and (``with_history``) its ``history``, oldest
     first."""
     scope = current_scope()
-    if scope is None or scope.tenant_id is None:
-        raise RuntimeError("a device page is read in its tenant's scope")
-    device = device_list.one_device(session, device_id)  # another tenant's: not found
+    if scope is None:
+        raise RuntimeError("a device page is read in a tenant's or a partner's scope")
+    device = device_list.one_device(session, device_id)  # out of scope: not found
     registration = session.get(Registration, device_id)
     if registration is None:  # gone between the two reads
         raise NotFound("There is no device with this ID.")
+    customer = organisations.tenant_names(session, {registration.tenant_id})
     return {
         **device,
+        "tenant_id": registration.tenant_id,
+        "customer": customer.get(registration.tenant_id),
         "hash_digest": hash_digest(registration),
         "history": history(session, registration, scope.tenant_id) if with_history else None,
     }
 
 
-def history(session: Session, registration: Registration, tenant_id: uuid.UUID) -> list[dict]:
-    """What happened to the device in this tenant, oldest first: each
-    attempt to register it (its order, who sent it, the outcome) and each
-    recorded change of those rows."""
+def history(
+    session: Session, registration: Registration, tenant_id: uuid.UUID | None
+) -> list[dict]:
+    """What happened to the device in scope, oldest first: each attempt to
+    register it (its order, who sent it, the outcome) and its registration;
+    for its tenant (``tenant_id``) also each recorded change of those rows
+    (check-ins, deregistrations: who, and under which request ID). A
+    partner reads its own attempts and when a device it registered was
+    deregistered, not the customer's changes."""
     same_device = (
         Registration.identity_key == registration.identity_key
         if registration.identity_key is not None
@@ -93,8 +104,16 @@ def history(session: Session, registration: Registration, tenant_id: uuid.UUID) 
         )
         if attempt.registered_at is not None:
             entries.append({**base, "event": "registered", "at": attempt.registered_at})
-    ids = {str(attempt.id): attempt for attempt, *_ in attempts}
-    # Newest first, cut, then in time order with the rest.
+        if tenant_id is None and attempt.deregistered_at is not None:
+            entries.append({**base, "event": "deregistered", "at": attempt.deregistered_at})
+    if tenant_id is not None:
+        entries += _changes(session, {str(a.id): a for a, *_ in attempts}, tenant_id)
+    return sorted(entries, key=lambda e: (e["at"], _ORDER_OF_EVENTS.get(e["event"], 9)))
+
+
+def _changes(session: Session, ids: dict[str, Registration], tenant_id: uuid.UUID) -> list[dict]:
+    """The tenant's recorded changes of these rows (by id), the newest
+    ``EVENTS_SHOWN``."""
     events = session.scalars(
         select(AuditEvent)
         .where(
@@ -107,10 +126,11 @@ def history(session: Session, registration: Registration, tenant_id: uuid.UUID) 
     ).all()
     clients = _clients(session, {e.request_id for e in events if e.request_id}, tenant_id)
     names = Names(session)
+    changes = []
     for event in events:
         attempt = ids[event.object_id]
         detail = event.detail or {}
-        entries.append(
+        changes.append(
             {
                 "device_id": attempt.id,
                 "order": attempt.order_pk,
@@ -122,7 +142,7 @@ def history(session: Session, registration: Registration, tenant_id: uuid.UUID) 
                 "user": detail.get("user"),
             }
         )
-    return sorted(entries, key=lambda e: (e["at"], _ORDER_OF_EVENTS.get(e["event"], 9)))
+    return changes
 
 
 # Within one moment: submitted, then registered, then what followed.

@@ -170,3 +170,32 @@ def test_support_sees_the_whole_history_across_organisations(
     assert event == "device.deregistered"
     assert released.headers["X-Request-ID"] in page.text
     assert str(tenant.id) in page.text and str(tenant_b.id) in page.text
+
+
+def test_a_partner_opens_the_device_page_of_a_row_it_submitted(
+    api, world, people, customer, base_url
+):
+    partner, tenant, target = customer["partner"], customer["tenant"], customer["device"]
+    api.post(
+        f"/v1/customer/devices/{target['id']}/check-ins",
+        token=tenant.token,
+        json={"user": "dave@example.test"},
+    )
+    api.delete(f"/v1/customer/devices/{target['id']}", token=tenant.token)
+    http = signed_in_session(base_url, people("partner", partner))
+
+    order_page = http.get(f"{base_url}/portal/orders/{customer['order']['id']}", timeout=30)
+    assert f'href="/portal/devices/{target["id"]}"' in order_page.text
+    page = http.get(f"{base_url}/portal/devices/{target['id']}", timeout=30)
+
+    assert page.status_code == 200
+    assert customer["serial"] in page.text and "PORTAL-2" in page.text
+    assert re.findall(r'data-event="([a-z_]+)"', page.text) == [
+        "submitted",
+        "registered",
+        "deregistered",
+    ]
+    assert "dave@example.test" not in page.text  # the customer's check-ins are its own
+    assert "Deregister</button>" not in page.text
+    other = signed_in_session(base_url, people("partner", world.partner()))
+    assert other.get(f"{base_url}/portal/devices/{target['id']}", timeout=30).status_code == 404
