@@ -22,6 +22,10 @@ table, and stops everything it started.
 it), and ``BENCH_ONLY=fairness`` runs scenario 6 alone, for a quick run;
 ``BENCH_ONLY=csv`` runs scenario 7 alone (``BENCH_CSV_ROWS`` sets its size).
 
+Then bench/export.py times a customer's export of its devices as CSV
+(``BENCH_EXPORT_DEVICES``, default 100,000; ``BENCH_ONLY=export`` runs it
+alone, quickly).
+
 After them, bench/scale.py times the reads at 100k, 1M and 10M
 registrations; ``BENCH_ONLY=scale`` runs that alone, and
 ``BENCH_SCALE_SIZES`` picks the sizes.
@@ -523,6 +527,11 @@ def main() -> None:
 
         scale.main()
         return
+    if ONLY == "export":
+        from bench import export
+
+        export.main()
+        return
     OUT.mkdir(parents=True, exist_ok=True)
     report = Report()
     print(f"bench: {ROWS:,} rows; stack on {BASE}, PostgreSQL {PG_BENCH}, Redis {REDIS}")
@@ -536,8 +545,9 @@ def main() -> None:
         stack.stop()
     report.print()
     if not ONLY:
-        from bench import scale
+        from bench import export, scale
 
+        export.main()
         scale.main()
 
 

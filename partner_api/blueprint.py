@@ -16,11 +16,12 @@ from copy import deepcopy
 
 import flask_smorest
 import marshmallow as ma
-from flask import current_app, request
+from flask import Response, current_app, request
 from flask_smorest.utils import unpack_tuple_response
 
 from partner_api.auth.principals import acting_as
 from partner_api.auth.tokens import authenticate
+from partner_api.csv_downloads import CSV
 from partner_api.errors import NOT_FOUND_DETAIL, PROBLEM_CONTENT_TYPE, ApiError, ProblemSchema
 from partner_api.json_bodies import ArgumentsParser
 from partner_api.pagination import (
@@ -124,7 +125,10 @@ class ApiBlueprint(flask_smorest.Blueprint):
                     schema, request, location="query"
                 )
                 kwargs["pagination_parameters"] = parameters
-                result, status, headers = unpack_tuple_response(func(*args, **kwargs))
+                answer = func(*args, **kwargs)
+                if isinstance(answer, Response):  # a CSV export: every row, no pages
+                    return answer
+                result, status, headers = unpack_tuple_response(answer)
                 metadata = {}
                 if parameters.item_count is not None:
                     metadata = self._make_pagination_metadata(
@@ -187,9 +191,16 @@ class ApiBlueprint(flask_smorest.Blueprint):
         """Document the view's answer as a CSV file (text/csv)."""
         csv_file = {
             "description": description,
-            "content": {"text/csv": {"schema": {"type": "string"}}},
+            "content": {CSV: {"schema": {"type": "string"}}},
         }
         return self.doc(responses={"200": csv_file})
+
+    def exportable(self) -> Callable:
+        """Document that the list's 200 answer may also be a CSV file (the
+        view answers ``partner_api.csv_downloads.csv_response`` when
+        ``wants_csv``): every matching row, not a page."""
+        csv_file = {"content": {CSV: {"schema": {"type": "string"}}}}
+        return self.doc(responses={200: csv_file})
 
     def device_body(self, json_schema: type[ma.Schema], form_schema: type[ma.Schema]) -> Callable:
         """Take devices as JSON or as CSV files in a multipart form.

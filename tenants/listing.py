@@ -14,7 +14,7 @@ page's last row is what the edge turns into an opaque cursor.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
@@ -53,6 +53,16 @@ class KeysetListing(Listing[T_co], Protocol[T_co]):
         """At most ``limit`` items: those after the item whose key is
         ``after`` (a key ``next_key`` answered before), else from the
         ``offset``-th on; and the key to read the next page with."""
+        ...
+
+
+class ExportableListing(KeysetListing[T_co], Protocol[T_co]):
+    """A keyset listing that can also be read whole, for a CSV export."""
+
+    def batches(self, size: int) -> Iterator[Sequence[T_co]]:
+        """Every item, in order, ``size`` at a time, read from one
+        server-side cursor (an export): memory holds one batch, however
+        long the list."""
         ...
 
 
@@ -162,3 +172,8 @@ class StatementListing(Generic[T]):
             stmt = stmt.offset(offset)
         rows = list(self.session.scalars(stmt.limit(limit + 1)))
         return window_of(rows, limit, self.key_of)
+
+    def batches(self, size: int) -> Iterator[list[T]]:
+        stmt = self._ordered().execution_options(yield_per=size)
+        for batch in self.session.scalars(stmt).partitions():
+            yield list(batch)

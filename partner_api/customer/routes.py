@@ -6,9 +6,12 @@ import uuid
 
 from partner_api.auth.principals import require_principal
 from partner_api.blueprint import ApiBlueprint
+from partner_api.csv_downloads import csv_response, wants_csv
 from partner_api.customer.schemas import (
     CheckInSchema,
+    DeviceDetailSchema,
     DeviceFilterSchema,
+    DeviceHistoryEntrySchema,
     DeviceSchema,
     RelationshipConflictSchema,
     device_query,
@@ -19,7 +22,7 @@ from partner_api.pagination import cursor_page
 from partner_api.request_context import current_request_id, request_session
 from partner_api.schemas import RelationshipSchema
 from tenants.access import relationships
-from tenants.registration import device_list, devices, revocation
+from tenants.registration import device_history, device_list, devices, exports, revocation
 
 blp = ApiBlueprint(
     "customer",
@@ -117,6 +120,7 @@ add_order_reads(
 @blp.auth("tenant", "customer:read")
 @blp.arguments(DeviceFilterSchema, location="query")
 @blp.response(200, DeviceSchema(many=True))
+@blp.exportable()
 @blp.cursor_paginate()
 def list_devices(filters: dict, pagination_parameters):
     """Your devices: every row registered, being registered, failed or
@@ -124,18 +128,35 @@ def list_devices(filters: dict, pagination_parameters):
 
     Filter by state, error code, serial number, order reference, partner or
     free text (``q``); sort by ``sort`` (a leading ``-`` sorts descending).
+    With ``format=csv`` (or ``Accept: text/csv``): every device the filters
+    select, in that sort, as one CSV file.
     """
     query = device_query(filters)
+    if wants_csv(filters):
+        return csv_response("devices.csv", lambda session: exports.devices_csv(session, query))
     listing = device_list.matching(request_session(), query)
     return cursor_page(listing, pagination_parameters, list_name="devices", bound_to=vars(query))
 
 
 @blp.route("/devices/<uuid:device_id>")
 @blp.auth("tenant", "customer:read")
-@blp.response(200, DeviceSchema)
+@blp.response(200, DeviceDetailSchema)
 def get_device(device_id: uuid.UUID):
-    """One device with its state and what it means."""
-    return device_list.one_device(request_session(), device_id)
+    """One device with its state and what it means, and its hash's digest."""
+    return device_history.device_page(request_session(), device_id, with_history=False)
+
+
+@blp.route("/devices/<uuid:device_id>/history")
+@blp.auth("tenant", "customer:read")
+@blp.response(200, DeviceHistoryEntrySchema(many=True))
+def get_device_history(device_id: uuid.UUID):
+    """What happened to the device while your organisation held it or tried
+    to, oldest first: each order that tried to register it and the outcome,
+    its registration, check-ins, deregistration (who, when, request ID), and
+    its registration again after a resale. Another organisation's period of
+    ownership is not part of it."""
+    history = device_history.device_page(request_session(), device_id)["history"]
+    return history
 
 
 @blp.route("/devices/<uuid:device_id>", methods=["DELETE"])

@@ -10,6 +10,7 @@ from flask_babel import gettext
 from marshmallow import validate
 
 from partner_api import i18n
+from partner_api.csv_downloads import FormatSchema
 from partner_api.errors import ProblemSchema
 from partner_api.schemas import RELATIONSHIP_STATES, TEXT_LENGTH, ErrorCodeOrNull
 from tenants import outcomes
@@ -68,7 +69,55 @@ class DeviceSchema(ma.Schema):
     )
 
 
-class DeviceFilterSchema(ma.Schema):
+class DeviceDetailSchema(DeviceSchema):
+    """One of your devices: what the list shows, and its hash's digest."""
+
+    hash_digest = ma.fields.String(
+        allow_none=True,
+        metadata={
+            "description": "SHA-256 (hex) of the hardware hash as submitted: tells captures "
+            "apart without showing the hash"
+        },
+    )
+
+
+HISTORY_EVENTS = ("submitted", "registered", "checked_in", "deregistered")
+
+
+class DeviceHistoryEntrySchema(ma.Schema):
+    """One thing that happened to the device while your organisation held it
+    or tried to: an order's attempt (``submitted``, with its outcome), its
+    registration, a check-in or a deregistration (who and under which
+    request ID)."""
+
+    event = ma.fields.String(required=True, metadata={"enum": list(HISTORY_EVENTS)})
+    at = ma.fields.DateTime(required=True)
+    device_id = ma.fields.UUID(
+        required=True, metadata={"description": "The registration the event is about"}
+    )
+    order = ma.fields.UUID(required=True, metadata={"description": "Its order's id"})
+    order_id = ma.fields.String(allow_none=True, metadata={"description": "Order reference"})
+    registered_by = ma.fields.String(
+        metadata={"description": "Who submitted the order (attempts and registrations)"}
+    )
+    state = ma.fields.String(
+        metadata={
+            "enum": list(outcomes.STATES),
+            "description": "The attempt's state now (`submitted` only)",
+        }
+    )
+    error_code = ErrorCodeOrNull()
+    message = ma.fields.String(allow_none=True)
+    request_id = ma.fields.String(allow_none=True)
+    actor = ma.fields.String(metadata={"description": "Who made the change"})
+    client_id = ma.fields.String(
+        allow_none=True,
+        metadata={"description": "The API client, or `portal:<email>` for a person in the portal"},
+    )
+    user = ma.fields.String(allow_none=True, metadata={"description": "A check-in's user"})
+
+
+class DeviceFilterSchema(FormatSchema):
     state = ma.fields.String(validate=validate.OneOf(outcomes.STATES))
     error_code = ma.fields.String(validate=validate.OneOf(outcomes.ERROR_CODES))
     serial_number = ma.fields.String(validate=TEXT_LENGTH)

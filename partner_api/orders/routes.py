@@ -8,15 +8,14 @@ partner's own, or every order for a tenant, whoever submitted it).
 
 from __future__ import annotations
 
-import contextlib
-import itertools
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 
-from flask import Response, stream_with_context
+from flask import Response
 from sqlalchemy.orm import Session
 
 from partner_api.blueprint import ApiBlueprint
+from partner_api.csv_downloads import FormatSchema, csv_response, wants_csv
 from partner_api.orders.schemas import (
     ORDER_LOCATION_HEADER,
     DryRunQuerySchema,
@@ -29,11 +28,12 @@ from partner_api.orders.schemas import (
 )
 from partner_api.pagination import cursor_page
 from partner_api.request_context import request_session
-from tenants import db
 from tenants.ingest import csv_input
 from tenants.models import Order
-from tenants.registration import orders
-from tenants.scoping import current_scope, scoped, unscoped
+from tenants.registration import exports, orders
+from tenants.scoping import unscoped
+
+_EXPORT_NOTE = "\n\nWith `format=csv` (or `Accept: text/csv`): every order, as one CSV file."
 
 
 def add_order_reads(blp: ApiBlueprint, *, kind: str, scope: str, list_summary: str) -> None:
@@ -42,10 +42,14 @@ def add_order_reads(blp: ApiBlueprint, *, kind: str, scope: str, list_summary: s
 
     @blp.route("/orders")
     @blp.auth(kind, scope)
+    @blp.arguments(FormatSchema, location="query")
     @blp.response(200, OrderSchema(many=True))
+    @blp.exportable()
     @blp.cursor_paginate()
-    @_docstring(list_summary)
-    def list_orders(pagination_parameters):
+    @_docstring(list_summary + _EXPORT_NOTE)
+    def list_orders(arguments: dict, pagination_parameters):
+        if wants_csv(arguments):
+            return order_list_export()
         session = request_session()
         page = cursor_page(orders.newest_first(session), pagination_parameters, list_name="orders")
         return [order_body(session, order) for order in page]
@@ -70,9 +74,16 @@ def add_order_reads(blp: ApiBlueprint, *, kind: str, scope: str, list_summary: s
     @blp.auth(kind, scope)
     @blp.arguments(RegistrationFilterSchema, location="query")
     @blp.response(200, RegistrationSchema(many=True))
+    @blp.exportable()
     @blp.cursor_paginate()
     def list_order_registrations(filters: dict, order_id: uuid.UUID, pagination_parameters):
-        """The order's rows with their outcomes, in submission order."""
+        """The order's rows with their outcomes, in submission order.
+
+        With `format=csv` (or `Accept: text/csv`): every row the filters
+        select, as one CSV file."""
+        if wants_csv(filters):
+            return order_rows_export(order_id, filters)
+        filters.pop("format", None)
         rows = orders.order_rows(
             request_session(),
             order_id,
@@ -149,59 +160,38 @@ def failures_csv(order_pk: uuid.UUID, *, across_tenants: str | None = None) -> R
 
     Read in the caller's scope, or for support across tenants (``across_tenants``
     is the reason). Streamed: the rows come from a server-side cursor in
-    batches (``orders.failed_rows``) and go out in blocks of about 64 KiB, so
-    memory stays flat whatever the order's size (``make bench`` measures it)."""
+    batches, so memory stays flat whatever the order's size."""
     if across_tenants:
-
-        def enter() -> contextlib.AbstractContextManager:
-            return unscoped(across_tenants)
+        with unscoped(across_tenants):
+            order = orders.get_order(request_session(), order_pk)
     else:
-        scope = current_scope()
-        if scope is None:
-            raise RuntimeError("failed rows are read in a partner's or a tenant's scope")
-
-        def enter() -> contextlib.AbstractContextManager:
-            return scoped(scope)
-
-    with enter():
         order = orders.get_order(request_session(), order_pk)
     fmt = _failures_format(order.source_format)
-    name = f"{order.order_id or order.id}-failures.csv"
-
-    def generate():
-        # The response streams after the view returns, when the request's
-        # session and scope are gone: its own scope and transaction (the
-        # row-security settings are transaction-local), both closed at the
-        # end or when the client goes away (the generator is closed).
-        with enter(), db.transaction() as session:
-            lines = csv_input.write_rows_csv(fmt, orders.failed_rows(session, order_pk))
-            # A BOM, so spreadsheet programs read the file as UTF-8.
-            yield from _blocks(itertools.chain(["\ufeff"], lines))
-
-    return Response(
-        stream_with_context(generate()),
-        mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{_safe_filename(name)}"'},
+    return csv_response(
+        f"{order.order_id or order.id}-failures.csv",
+        lambda session: csv_input.write_rows_csv(fmt, orders.failed_rows(session, order_pk)),
+        across_tenants=across_tenants,
     )
 
 
-# About this many characters go to the client at a time: one write per block,
-# not per row, and never more than a block held.
-_BLOCK_CHARS = 64 * 1024
+def order_list_export() -> Response:
+    """Every order in scope as CSV (``format=csv`` on the order list)."""
+    return csv_response("orders.csv", exports.orders_csv)
 
 
-def _blocks(texts: Iterable[str]) -> Iterator[str]:
-    """``texts`` joined into blocks of about ``_BLOCK_CHARS``, in order."""
-    block: list[str] = []
-    size = 0
-    for text in texts:
-        block.append(text)
-        size += len(text)
-        if size >= _BLOCK_CHARS:
-            yield "".join(block)
-            block, size = [], 0
-    if block:
-        yield "".join(block)
+def order_rows_export(order_pk: uuid.UUID, filters: dict) -> Response:
+    """Every row of the order in scope that ``filters`` select, as CSV."""
+    order = orders.get_order(request_session(), order_pk)  # another scope's: 404, not a file
+    return csv_response(
+        f"{order.order_id or order.id}-rows.csv",
+        lambda session: exports.order_rows_csv(
+            session,
+            order_pk,
+            state=filters.get("state"),
+            error_code=filters.get("error_code"),
+            serial_number=filters.get("serial_number"),
+        ),
+    )
 
 
 def _failures_format(source_format: str) -> csv_input.CsvFormat:
@@ -209,7 +199,3 @@ def _failures_format(source_format: str) -> csv_input.CsvFormat:
     the one that carries every identifier."""
     by_name = {f.name: f for f in csv_input.FORMATS}
     return by_name.get(source_format, by_name["partner"])
-
-
-def _safe_filename(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:150]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import validate
 
+from partner_api.csv_downloads import FormatSchema
 from partner_api.schemas import TEXT_LENGTH, DeviceRowSchema, ErrorCodeOrNull
 from tenants import outcomes
 from tenants.outcomes import effective_state
@@ -129,7 +130,7 @@ class RegistrationSchema(ma.Schema):
     last_seen_at = ma.fields.DateTime(allow_none=True)
 
 
-class RegistrationFilterSchema(ma.Schema):
+class RegistrationFilterSchema(FormatSchema):
     state = ma.fields.String(validate=validate.OneOf(outcomes.STATES))
     error_code = ma.fields.String(validate=validate.OneOf(outcomes.ERROR_CODES))
     serial_number = ma.fields.String(validate=TEXT_LENGTH)

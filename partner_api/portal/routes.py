@@ -1,10 +1,11 @@
 """The portal: server-rendered pages for people, over the same domain
 functions and data scopes as the API.
 
-Customers: devices, register devices (with a dry-run preview), orders,
-relationships. Partners: customers, submit an order, orders with live
-progress and per-row outcomes, failed rows as CSV. Support: request-ID and
-device lookups.
+Customers: devices (each with its page and history), register devices
+(with a dry-run preview), orders, relationships. Partners: customers, submit
+an order, orders with live progress and per-row outcomes (each device with
+its page), failed rows as CSV. Both export their lists as CSV with the page's filters. Support:
+request-ID and device lookups.
 """
 
 from __future__ import annotations
@@ -26,9 +27,15 @@ from flask import (
 
 from partner_api.auth import portal_sessions as auth
 from partner_api.auth.portal_sessions import signed_in
+from partner_api.csv_downloads import csv_response
 from partner_api.customer.schemas import DeviceFilterSchema, device_query
 from partner_api.errors import ApiError
-from partner_api.orders.routes import failures_csv, order_body
+from partner_api.orders.routes import (
+    failures_csv,
+    order_body,
+    order_list_export,
+    order_rows_export,
+)
 from partner_api.orders.schemas import OrderCreateSchema, OrderFormSchema
 from partner_api.orders.submission import new_submission, preview_order, store_order
 from partner_api.pagination import pager, paginate, portal_cursor_page, portal_parameters
@@ -43,7 +50,8 @@ from tenants.ingest import group_tags
 from tenants.models import Relationship
 from tenants.operations import support
 from tenants.outcomes import STATE_MEANINGS
-from tenants.registration import device_list, devices, orders, revocation
+from tenants.registration import device_list, devices, exports, orders, revocation
+from tenants.registration.device_history import device_page
 
 bp = Blueprint(
     "portal",
@@ -72,7 +80,7 @@ SORTABLE = (
 # The states a device in the device list can be in (failed rows are not devices).
 DEVICE_STATES = tuple(s for s in outcomes.STATES if s != outcomes.FAILED)
 # The device list's filters; errors belong to failed rows, which are not devices.
-DEVICE_FILTERS = DeviceFilterSchema(exclude=("error_code",))
+DEVICE_FILTERS = DeviceFilterSchema(exclude=("error_code", "format"))
 # The order page's row filters: the device list's, for one order.
 ORDER_ROW_FILTERS = DeviceFilterSchema(only=("state", "error_code"))
 
@@ -183,18 +191,21 @@ def password():
 # --- customers: devices, registering, relationships ------------------------------------------
 
 
+def _device_filters() -> tuple[dict, dict, str | None]:
+    """The device list's filters as typed (``raw``) and loaded, and what is
+    wrong with them (None when nothing is)."""
+    raw = {k: v.strip() for k, v in request.args.items() if k in DEVICE_FILTERS.fields}
+    raw = {k: v for k, v in raw.items() if v}
+    try:
+        return raw, DEVICE_FILTERS.load(raw), None
+    except ma.ValidationError as exc:
+        return raw, {"sort": "-created_at"}, _validation_text(exc.normalized_messages())
+
+
 @bp.route("/devices", endpoint="devices")
 @signed_in("tenant")
 def devices_page():
-    raw = {k: v.strip() for k, v in request.args.items() if k in DEVICE_FILTERS.fields}
-    raw = {k: v for k, v in raw.items() if v}
-    error: str | None
-    try:
-        filters = DEVICE_FILTERS.load(raw)
-    except ma.ValidationError as exc:
-        filters, error = {"sort": "-created_at"}, _validation_text(exc.normalized_messages())
-    else:
-        error = None
+    raw, filters, error = _device_filters()
     # Failed attempts are not devices: they are listed with their order.
     query = device_query(filters, include_failed=False)
     rows, pages, stale = portal_cursor_page(
@@ -210,6 +221,26 @@ def devices_page():
         pages=pages,
         error=error or stale,
     ), 422 if error else 400 if stale else 200
+
+
+@bp.route("/devices.csv")
+@signed_in("tenant")
+def devices_export():
+    """Every device the list's filters select, in its sort, as CSV."""
+    _raw, filters, error = _device_filters()
+    if error:
+        return devices_page()
+    query = device_query(filters, include_failed=False)
+    return csv_response("devices.csv", lambda session: exports.devices_csv(session, query))
+
+
+@bp.route("/devices/<uuid:device_id>")
+@signed_in("tenant", "partner")
+def device(device_id: uuid.UUID):
+    """One device: every field, its state and what it means, and its history
+    (a partner's: a row it submitted, and its own attempts for the device)."""
+    page = device_page(request_session(), device_id)
+    return render_template("portal/device.html", device=page)
 
 
 @bp.route("/devices/<uuid:device_id>/deregister", methods=["POST"])
@@ -397,6 +428,25 @@ def _name_parties(session, bodies: list[dict]) -> None:
         body["submitted_by"] = partner_names.get(body["partner_id"], "Your organisation")
 
 
+@bp.route("/orders.csv")
+@signed_in("partner", "tenant")
+def orders_export():
+    """Every order in scope as CSV."""
+    return order_list_export()
+
+
+def _order_row_filters() -> tuple[dict, str | None]:
+    """The order page's row filters, loaded, and what is wrong with them."""
+    raw = {k: request.args.get(k, "").strip() for k in ORDER_ROW_FILTERS.fields}
+    if request.args.get("outcome") == "failed":  # the "Failed rows" tab
+        raw["state"] = outcomes.FAILED
+    raw = {k: v for k, v in raw.items() if v}
+    try:
+        return ORDER_ROW_FILTERS.load(raw), None
+    except ma.ValidationError as exc:
+        return {}, _validation_text(exc.normalized_messages())
+
+
 @bp.route("/orders/<uuid:order_id>")
 @signed_in("partner", "tenant")
 def order(order_id: uuid.UUID):
@@ -404,17 +454,7 @@ def order(order_id: uuid.UUID):
     error code (the counts in the progress panel link to them)."""
     session = request_session()
     body = _order_progress(session, order_id)
-    raw = {k: request.args.get(k, "").strip() for k in ORDER_ROW_FILTERS.fields}
-    if request.args.get("outcome") == "failed":  # the "Failed rows" tab
-        raw["state"] = outcomes.FAILED
-    raw = {k: v for k, v in raw.items() if v}
-    error: str | None
-    try:
-        filters = ORDER_ROW_FILTERS.load(raw)
-    except ma.ValidationError as exc:
-        filters, error = {}, _validation_text(exc.normalized_messages())
-    else:
-        error = None
+    filters, error = _order_row_filters()
     listing = orders.order_rows(
         session, order_id, state=filters.get("state"), error_code=filters.get("error_code")
     )
@@ -429,6 +469,16 @@ def order(order_id: uuid.UUID):
         error=error or stale,
         pages=pages,
     ), 422 if error else 400 if stale else 200
+
+
+@bp.route("/orders/<uuid:order_id>/rows.csv")
+@signed_in("partner", "tenant")
+def order_rows_csv(order_id: uuid.UUID):
+    """Every row of the order the page's filters select, as CSV."""
+    filters, error = _order_row_filters()
+    if error:
+        return order(order_id)
+    return order_rows_export(order_id, filters)
 
 
 @bp.route("/orders/<uuid:order_id>/progress")

@@ -136,6 +136,9 @@ class DeviceOwnerSchema(ma.Schema):
 
 class HistoryEntrySchema(ma.Schema):
     registration = ma.fields.Nested(SupportRegistrationSchema, required=True)
+    hash_digest = ma.fields.String(
+        allow_none=True, metadata={"description": "SHA-256 (hex) of the hardware hash"}
+    )
     tenant_name = ma.fields.String(required=True)
     partner_name = ma.fields.String(allow_none=True)
     order_reference = ma.fields.String(allow_none=True)

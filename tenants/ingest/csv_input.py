@@ -17,7 +17,8 @@ whole: bytes are decoded as they are read, rows are handed out as they are
 parsed, and a row is at most ``MAX_ROW_CHARS`` characters.
 
 ``write_rows_csv`` writes rows back in a format, with an error code and
-message per row, for the failed-rows download; reading that file again
+message per row, for the failed-rows download (``write_table_csv`` writes
+any table, the exports' too); reading that file again
 ignores the two error columns, so a partner can fix it and resubmit it.
 Cells a spreadsheet would run as formulas are written inert and read back as
 they were (tenants/ingest/spreadsheet_cells.py).
@@ -54,6 +55,7 @@ __all__ = [
     "Upload",
     "read_device_rows",
     "write_rows_csv",
+    "write_table_csv",
 ]
 
 
@@ -190,8 +192,27 @@ def write_rows_csv(
     fmt: CsvFormat, rows: Iterable[tuple[dict[str, str | None], str, str]]
 ) -> Iterator[str]:
     """CSV text in ``fmt`` plus the error columns: the header, then one row per
-    ``(values, error_code, error_message)``, each yielded as it is written.
-    Every cell is quoted, and none starts a spreadsheet formula."""
+    ``(values, error_code, error_message)``. Every cell is quoted, and none
+    starts a spreadsheet formula (``write_table_csv``)."""
+    return write_table_csv(
+        (*fmt.header, *ERROR_HEADER),
+        (
+            (*(values.get(field) for field in fmt.fields), error_code, error_message)
+            for values, error_code, error_message in rows
+        ),
+    )
+
+
+# Rows written before the text is handed out: few enough to keep memory
+# flat, enough that a million-row file is not a million tiny writes.
+_ROWS_PER_PIECE = 200
+
+
+def write_table_csv(header: Iterable[str], rows: Iterable[Iterable[str | None]]) -> Iterator[str]:
+    """CSV text of ``header`` and ``rows`` (None is an empty cell), handed out
+    in pieces as the rows come. Every cell is quoted and none starts a
+    spreadsheet formula (tenants/ingest/spreadsheet_cells.py): the one way
+    every CSV file the service writes is written."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n", quoting=csv.QUOTE_ALL)
 
@@ -201,12 +222,16 @@ def write_rows_csv(
         buffer.truncate()
         return text
 
-    writer.writerow((*fmt.header, *ERROR_HEADER))
+    writer.writerow([neutralise(cell) for cell in header])
     yield written()
-    for values, error_code, error_message in rows:
-        cells = [values.get(field) or "" for field in fmt.fields]
-        cells += [error_code or "", error_message or ""]
-        writer.writerow([neutralise(cell) for cell in cells])
+    pending = 0
+    for row in rows:
+        writer.writerow([neutralise(cell or "") for cell in row])
+        pending += 1
+        if pending == _ROWS_PER_PIECE:
+            yield written()
+            pending = 0
+    if pending:
         yield written()
 
 

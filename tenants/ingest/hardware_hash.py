@@ -687,6 +687,12 @@ def expand(compact_bytes: bytes, original_length: int) -> str:
     return binascii.b2a_base64(blob, newline=False).decode("ascii")
 
 
+def digest(compact_bytes: bytes, original_length: int) -> str:
+    """SHA-256 (hex) of the hash's canonical text, as ``expand`` rebuilds it:
+    tells two captures apart without showing the hash."""
+    return hashlib.sha256(expand(compact_bytes, original_length).encode("ascii")).hexdigest()
+
+
 # ---------------------------------------------------------------------------
 # Generation
 #

@@ -28,8 +28,14 @@ _NEEDS_QUOTE = re.compile(f"'*[{re.escape(FORMULA_STARTS)}]")
 _QUOTE_WE_ADDED = re.compile(f"'+[{re.escape(FORMULA_STARTS)}]")
 
 
+# The first characters of the cells ``neutralise`` may change (most start otherwise).
+_FIRST = frozenset(FORMULA_STARTS + "'")
+
+
 def neutralise(cell: str) -> str:
     """The cell as a spreadsheet will show it as text, never run it."""
+    if not cell or cell[0] not in _FIRST:
+        return cell
     return "'" + cell if _NEEDS_QUOTE.match(cell) else cell
 
 

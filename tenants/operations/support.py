@@ -8,7 +8,12 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, Select, and_, func, select
 from sqlalchemy.orm import Session
 
-from tenants.ingest.hardware_hash import identity_key, normalize_identity_part, uuid_identity_key
+from tenants.ingest.hardware_hash import (
+    digest,
+    identity_key,
+    normalize_identity_part,
+    uuid_identity_key,
+)
 from tenants.listing import Key, Keyset, Window, window_of
 from tenants.models import (
     AuditEvent,
@@ -331,6 +336,9 @@ class DeviceRegistrations:
                 found += [
                     {
                         "registration": reg,
+                        "hash_digest": digest(reg.hardware_hash, reg.hardware_hash_length or 0)
+                        if reg.hardware_hash is not None
+                        else None,
                         "tenant_name": tenant_name,
                         "partner_name": partner_name,
                         "order_reference": order_reference,
@@ -396,6 +404,10 @@ def device_history(
             )
             .order_by(AuditEvent.at, AuditEvent.id)
         ).all()
+        names = Names(session)
+        event_bodies = [
+            {**_columns(e, _EVENT_FIELDS), "actor_name": names.label(e.actor)} for e in events
+        ]
     return {
         "serial_number": serial_number,
         "owners": [
@@ -403,5 +415,5 @@ def device_history(
             for tenant_id, registration_id, name in claims
         ],
         "registrations": entries,
-        "events": events,
+        "events": event_bodies,
     }

@@ -9,6 +9,7 @@ registered it and its order's reference (see ``listed``).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -252,6 +253,13 @@ class DeviceListing:
         rows = device_page(self.session, self.query, limit=limit + 1, offset=offset, after=after)
         page = window_of(rows, limit, lambda row: key_of(row, self.query.sort))
         return Window([listed(row) for row in page.items], page.next_key)
+
+    def batches(self, size: int) -> Iterator[list[dict]]:
+        # One statement with its joins (the orders and partners of a whole
+        # export are few beside its rows), read from a server-side cursor.
+        stmt = select_devices(self.query).execution_options(yield_per=size)
+        for batch in self.session.execute(stmt).partitions():
+            yield [listed(dict(row._mapping)) for row in batch]
 
 
 def matching(session: Session, query: DeviceQuery) -> DeviceListing:

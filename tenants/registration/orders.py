@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from sqlalchemy import insert, select, text
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from tenants import audit, db, outcomes
 from tenants.errors import InputError, NotFound
@@ -30,7 +30,7 @@ from tenants.ingest.device_rows import (
     prepare_row,
 )
 from tenants.ingest.hardware_hash import expand
-from tenants.listing import Keyset, KeysetListing, StatementListing
+from tenants.listing import ExportableListing, Keyset, StatementListing
 from tenants.models import Order, Registration, utcnow
 from tenants.registration import counters, preview, relationship_rule
 from tenants.texts import N_
@@ -265,7 +265,7 @@ def get_order(session: Session, order_pk: uuid.UUID) -> Order:
     return order
 
 
-def newest_first(session: Session) -> KeysetListing[Order]:
+def newest_first(session: Session) -> ExportableListing[Order]:
     """The orders in scope, newest first: a partner's own, or every order for
     a tenant, whoever submitted it. Read by key on (created_at, id), which
     the indexes (tenant_id | partner_id, created_at, id) walk."""
@@ -284,12 +284,23 @@ def order_rows(
     state: str | None = None,
     error_code: str | None = None,
     serial_number: str | None = None,
-) -> KeysetListing[Registration]:
+) -> ExportableListing[Registration]:
     """The order's rows with their outcomes, in submission order, those of
     one (effective) state, error code or serial number when given. An order
     out of scope is not found. Read by key on (line_index, id)."""
     get_order(session, order_pk)
-    stmt = select(Registration).where(Registration.order_pk == order_pk)
+    # What a row's outcome needs, without the hash (kilobytes a row, for
+    # failures.csv only) or support's internal detail.
+    unread = (
+        Registration.hardware_hash,
+        Registration.hardware_hash_text,
+        Registration.internal_error,
+    )
+    stmt = (
+        select(Registration)
+        .where(Registration.order_pk == order_pk)
+        .options(*(defer(column, raiseload=True) for column in unread))
+    )
     if state is not None:
         stmt = stmt.where(outcomes.effective_state_is(state))
     if error_code is not None:

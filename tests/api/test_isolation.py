@@ -28,6 +28,9 @@ PUBLIC = {
 # tests/portal/test_portal_http.py.
 PORTAL = "/portal/"
 
+# Asks a list for its CSV export.
+CSV = {"Accept": "text/csv"}
+
 # The principal kind each audience prefix serves.
 AUDIENCES = {
     "/v1/partner/": "partner",
@@ -126,7 +129,7 @@ def _assert_no_foreign_data(response, secrets: set[str], context: str) -> None:
 def test_every_route_is_scoped(app, api, estate, run_worker):
     routes = _routes(app)
     assert len(routes) > 20  # the walk really covers the app
-    checked = 0
+    checked = exports = 0
     for method, rule in routes:
         if rule in PUBLIC or rule.startswith(PORTAL):
             continue
@@ -169,7 +172,16 @@ def test_every_route_is_scoped(app, api, estate, run_worker):
             assert response.status_code == 200, f"{context}: {response.status_code}"
         _assert_no_foreign_data(response, secrets, context)
         checked += 1
+        if method == "GET":
+            # The same read as a CSV export (lists that have one stream every
+            # matching row): the same answer, and as little of A's.
+            exported = api.request(method, path, token=other.token, headers=CSV)
+            context += " as CSV"
+            assert exported.status_code == response.status_code, f"{context}: {exported.text}"
+            _assert_no_foreign_data(exported, secrets, context)
+            exports += exported.headers["Content-Type"].startswith("text/csv")
     assert checked > 60
+    assert exports >= 3  # the devices, and the orders of both audiences
 
     # Nothing of A's changed.
     run_worker()

@@ -504,3 +504,50 @@ def test_partner_follows_a_5000_row_order_the_customer_sees_it(
     _follow_order(page, run_worker)
     expect(page.get_by_test_id("order-status")).to_have_text("completed")
     expect(page.get_by_test_id("progress-text")).to_contain_text("40 registered · 20 failed")
+
+
+def test_customer_opens_a_device_page_from_the_list_and_exports(
+    api, world, people, open_portal, run_worker, tmp_path
+):
+    partner, tenant = world.partner(), world.tenant()
+    world.approved(partner, tenant)
+    serials = sorted(unique("SN") for _ in range(30))
+    rows = [device(s, group_tag="Lab" if i % 2 else None) for i, s in enumerate(serials)]
+    response = world.submit(partner, tenant, rows, order_id="PO-EXPORT")
+    wait_for_order(api, partner.token, response.headers["Location"], run_worker)
+    page = open_portal(people("tenant", tenant))
+
+    # Filtered and sorted, over more than one page.
+    page.get_by_label("Search").fill("Lab")
+    page.get_by_label("Sort").select_option("serial_number")
+    page.get_by_label("Per page").select_option("25")
+    page.get_by_role("button", name="Apply").click()
+    lab = [s for i, s in enumerate(serials) if i % 2]
+    expect(page.locator("table.devices tbody tr")).to_have_count(15)
+
+    # The export keeps the filters and holds every matching device.
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Export (CSV)").click()
+    saved = tmp_path / "devices.csv"
+    download.value.save_as(saved)
+    table = list(csv.DictReader(saved.read_text(encoding="utf-8-sig").splitlines()))
+    assert [row["Serial Number"] for row in table] == lab
+    assert {row["Group Tag"] for row in table} == {"Lab"}
+
+    # The serial opens the device page: its fields, state and history.
+    page.get_by_role("link", name=lab[0]).click()
+    expect(page).to_have_url(re.compile(r"/portal/devices/[0-9a-f-]{36}$"))
+    expect(page.get_by_role("heading", level=1)).to_contain_text(lab[0])
+    fields = page.get_by_role("table", name="Device")
+    expect(fields).to_contain_text("PO-EXPORT")
+    expect(fields).to_contain_text("Lab")
+    expect(page.get_by_test_id("state-meaning")).to_have_text(
+        "Registered to your organisation and waiting for its user."
+    )
+    expect(page.locator("table.history tbody tr")).to_have_count(2)  # submitted, registered
+    screenshot(page, "device-page")
+
+    # Deregistered from its page, the history says so.
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Deregister").click()
+    expect(page.locator('table.history tr[data-event="deregistered"]')).to_have_count(1)

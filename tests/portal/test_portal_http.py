@@ -92,6 +92,13 @@ def _call(http: requests.Session, base_url: str, method: str, path: str) -> requ
 def test_every_portal_page_is_scoped(app, base_url, estate):
     routes = _portal_routes(app)
     assert len(routes) >= 15
+    # The device page and the exports are walked like every page.
+    assert {
+        "/portal/devices/<uuid:device_id>",
+        "/portal/devices.csv",
+        "/portal/orders.csv",
+        "/portal/orders/<uuid:order_id>/rows.csv",
+    } <= {rule for _, rule, _ in routes}
     checked = 0
     for method, rule, endpoint in routes:
         view = app.view_functions[endpoint]
