@@ -119,27 +119,8 @@ def _docstring(text: str) -> Callable:
 
 
 def order_body(session: Session, order: Order) -> dict:
-    """An order as the API answers it (``OrderSchema``) and the portal shows
-    it: its fields, and its rows counted by state and by error code."""
-    body = {
-        c: getattr(order, c)
-        for c in (
-            "id",
-            "request_id",
-            "tenant_id",
-            "partner_id",
-            "order_id",
-            "purchase_id",
-            "group_tag",
-            "status",
-            "row_count",
-            "created_at",
-            "started_at",
-            "completed_at",
-        )
-    }
-    body["counts"] = orders.order_counts(session, order.id)
-    return body
+    """An order as the API answers it (``OrderSchema``): ``orders.as_dict``."""
+    return orders.as_dict(session, order)
 
 
 def failures_csv(order_pk: uuid.UUID, *, across_tenants: str | None = None) -> Response:
