@@ -118,3 +118,15 @@ def test_support_finds_any_organisations_events_by_request_id(api, world, run_wo
         "relationship.approved",
         "order.accepted",
     }
+
+
+def test_a_check_in_that_makes_a_device_active_is_an_event(api, world, run_worker):
+    a = world.organisation_with_a_device(run_worker)
+    path = f"/v1/customer/devices/{a.row['id']}/check-ins"
+    for _ in range(2):
+        assert api.post(path, token=a.tenant.token, json={}).status_code == 200
+    [event] = api.get("/v1/customer/events?type=device.active", token=a.tenant.token).json()
+    assert event["data"]["id"] == a.row["id"]
+    assert event["data"]["state"] == "active"
+    assert event["partner_id"] is None  # the customer's own action
+    assert api.get("/v1/partner/events?type=device.active", token=a.partner.token).json() == []
