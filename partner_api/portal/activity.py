@@ -62,17 +62,14 @@ def activity():
     parameters = portal_parameters()
     events = paginate(outbox.feed(session, feed_filter(filters)), parameters, clamp=True)
     names = organisations.partner_names(session, {e.partner_id for e in events if e.partner_id})
+    # The partner that acted, or that a decision is about (none: the customer's own action).
     rows = [
         {
-            "event": event,
-            "by": names.get(event.partner_id, "Your organisation")
-            if event.partner_id
-            else "Your organisation"
-            if g.principal.kind == "tenant"
-            else "The customer",
-            "summary": _summary(event),
+            "event": e,
+            "partner": names.get(e.partner_id) if e.partner_id else None,
+            "summary": _summary(e),
         }
-        for event in events
+        for e in events
     ]
     return render_template(
         "portal/activity.html",

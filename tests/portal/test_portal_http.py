@@ -541,3 +541,22 @@ def test_times_are_shown_in_the_readers_zone_and_name_it(
     shown = f"{local:%Y-%m-%d %H:%M} {local.tzname()}"
     assert f'title="{zone}">{shown}</time>' in page.text
     assert f'times in <span data-testid="time-zone">{zone}</span>' in page.text
+
+
+def test_activity_shows_a_customer_every_partner_and_a_partner_only_itself(
+    api, world, people, base_url, run_worker
+):
+    tenant, ours, theirs = world.tenant(), world.partner(), world.partner()
+    for partner, reference in ((ours, "PO-OURS"), (theirs, "PO-THEIRS")):
+        world.approved(partner, tenant)
+        world.submit(partner, tenant, [device()], order_id=reference)
+    customer = signed_in_session(base_url, people("tenant", tenant))
+    page = customer.get(f"{base_url}/portal/activity", timeout=30)
+    assert page.status_code == 200
+    assert "Order PO-OURS: accepted" in page.text and "Order PO-THEIRS: accepted" in page.text
+
+    clerk = signed_in_session(base_url, people("partner", ours))
+    page = clerk.get(f"{base_url}/portal/activity", timeout=30)
+    assert "Order PO-OURS: accepted" in page.text and "PO-THEIRS" not in page.text
+    bad = clerk.get(f"{base_url}/portal/activity", params={"type": "order.exploded"}, timeout=30)
+    assert bad.status_code == 422 and "type: Must be one of" in bad.text
