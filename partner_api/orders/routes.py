@@ -13,7 +13,6 @@ import uuid
 from collections.abc import Callable
 
 from flask import Response, stream_with_context
-from sqlalchemy.orm import Session
 
 from partner_api.blueprint import ApiBlueprint
 from partner_api.orders.schemas import (
@@ -30,7 +29,6 @@ from partner_api.pagination import cursor_page
 from partner_api.request_context import request_session
 from tenants import db
 from tenants.ingest import csv_input
-from tenants.models import Order
 from tenants.registration import orders
 from tenants.scoping import current_scope, scoped, unscoped
 
@@ -47,7 +45,7 @@ def add_order_reads(blp: ApiBlueprint, *, kind: str, scope: str, list_summary: s
     def list_orders(pagination_parameters):
         session = request_session()
         page = cursor_page(orders.newest_first(session), pagination_parameters, list_name="orders")
-        return [order_body(session, order) for order in page]
+        return [orders.as_dict(session, order) for order in page]
 
     @blp.route("/orders/<uuid:order_id>")
     @blp.auth(kind, scope)
@@ -55,7 +53,7 @@ def add_order_reads(blp: ApiBlueprint, *, kind: str, scope: str, list_summary: s
     def get_order(order_id: uuid.UUID):
         """One order: status and counts by state and error code."""
         session = request_session()
-        return order_body(session, orders.get_order(session, order_id))
+        return orders.as_dict(session, orders.get_order(session, order_id))
 
     @blp.route("/orders/<uuid:order_id>/failures.csv")
     @blp.auth(kind, scope)
@@ -116,11 +114,6 @@ def _docstring(text: str) -> Callable:
         return func
 
     return decorator
-
-
-def order_body(session: Session, order: Order) -> dict:
-    """An order as the API answers it (``OrderSchema``): ``orders.as_dict``."""
-    return orders.as_dict(session, order)
 
 
 def failures_csv(order_pk: uuid.UUID, *, across_tenants: str | None = None) -> Response:

@@ -28,7 +28,7 @@ from partner_api.auth import portal_sessions as auth
 from partner_api.auth.portal_sessions import signed_in
 from partner_api.customer.schemas import DeviceFilterSchema, device_query
 from partner_api.errors import ApiError
-from partner_api.orders.routes import failures_csv, order_body
+from partner_api.orders.routes import failures_csv
 from partner_api.orders.schemas import OrderCreateSchema, OrderFormSchema
 from partner_api.orders.submission import new_submission, preview_order, store_order
 from partner_api.pagination import pager, paginate, portal_parameters
@@ -380,7 +380,7 @@ def orders_page():
     session = request_session()
     parameters = portal_parameters(25)
     page = paginate(orders.newest_first(session), parameters, clamp=True)
-    bodies = [order_body(session, order) for order in page]
+    bodies = [orders.as_dict(session, order) for order in page]
     _name_parties(session, bodies)
     return render_template("portal/orders.html", orders=bodies, pages=pager(parameters))
 
@@ -443,7 +443,7 @@ def order_failures(order_id: uuid.UUID):
 
 
 def _order_progress(session, order_id: uuid.UUID) -> dict:
-    body = order_body(session, orders.get_order(session, order_id))
+    body = orders.as_dict(session, orders.get_order(session, order_id))
     _name_parties(session, [body])
     by_state = body["counts"]["by_state"]
     pending = by_state.get(outcomes.PENDING, 0)
