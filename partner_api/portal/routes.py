@@ -85,8 +85,6 @@ class PortalOrderForm(OrderFormSchema):
         unknown = ma.EXCLUDE
 
 
-
-
 @bp.context_processor
 def _portal_context() -> dict:
     user = g.get("portal_user")
