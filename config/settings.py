@@ -26,6 +26,29 @@ DEFAULT_RATE_LIMITS = {
 }
 
 
+# 5 s, 5 min, 30 min, 2 h, 5 h, 10 h.
+DEFAULT_WEBHOOK_RETRY_DELAYS = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0)
+
+
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes")
+
+
+def _delays(name: str, default: tuple[float, ...]) -> tuple[float, ...]:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        delays = tuple(float(part) for part in raw.split(","))
+    except ValueError as exc:
+        raise SystemExit(
+            f"configuration: {name} must be seconds separated by commas, got {raw!r}"
+        ) from exc
+    if any(delay < 0 for delay in delays):
+        raise SystemExit(f"configuration: {name} must not hold negative seconds, got {raw!r}")
+    return delays
+
+
 def _int(name: str, default: int) -> int:
     raw = os.environ.get(name, "").strip()
     if not raw:
@@ -75,10 +98,22 @@ class Settings:
     metrics_token: str = ""
     # How long one computation of the totals /metrics reports is reused.
     metrics_cache_seconds: int = 5
+    # Development and tests only: webhook URLs may be http and local or private addresses.
+    webhook_allow_private: bool = False
+    # Seconds before each retry of a failed webhook delivery (about 24 hours in all).
+    webhook_retry_delays: tuple[float, ...] = DEFAULT_WEBHOOK_RETRY_DELAYS
+    # A receiver must answer 2xx within this many seconds.
+    webhook_timeout_seconds: int = 10
+    # An endpoint failing without a success for this long is disabled.
+    webhook_disable_after_hours: int = 72
 
     @property
     def relationship_ask_again_after(self) -> timedelta:
         return timedelta(hours=self.relationship_ask_again_hours)
+
+    @property
+    def webhook_disable_after(self) -> timedelta:
+        return timedelta(hours=self.webhook_disable_after_hours)
 
     @property
     def uses_embedded_redis(self) -> bool:
@@ -126,4 +161,8 @@ class Settings:
             trusted_proxy_hops=max(0, _int("TRUSTED_PROXY_HOPS", 0)),
             metrics_token=os.environ.get("METRICS_TOKEN", "").strip(),
             metrics_cache_seconds=max(0, _int("METRICS_CACHE_SECONDS", 5)),
+            webhook_allow_private=_flag("WEBHOOK_ALLOW_PRIVATE"),
+            webhook_retry_delays=_delays("WEBHOOK_RETRY_DELAYS", DEFAULT_WEBHOOK_RETRY_DELAYS),
+            webhook_timeout_seconds=max(1, _int("WEBHOOK_TIMEOUT_SECONDS", 10)),
+            webhook_disable_after_hours=max(1, _int("WEBHOOK_DISABLE_AFTER_HOURS", 72)),
         )

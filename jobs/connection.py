@@ -18,6 +18,7 @@ from functools import lru_cache
 
 from redis import Redis
 from rq import Queue
+from rq.job import Job, JobStatus
 
 from config.settings import Settings
 from jobs import embedded_redis
@@ -63,3 +64,15 @@ def queued_chunks(connection: Redis) -> int:
         for name in BULK_QUEUES:
             pipe.llen(Queue(name, connection=connection).key)
         return sum(pipe.execute())
+
+
+def job_waiting(job: Job) -> bool:
+    """True when the job is really waiting to run: scheduled, deferred, or
+    queued and on its queue (a worker that died after taking it off leaves
+    it marked queued)."""
+    status = job.get_status(refresh=False)
+    if status in (JobStatus.SCHEDULED, JobStatus.DEFERRED):
+        return True
+    # Whichever queue it went to (for chunks, a lane, or the queue of an earlier release).
+    waiting_in = Queue(job.origin, connection=job.connection)
+    return status == JobStatus.QUEUED and waiting_in.get_job_position(job.id) is not None

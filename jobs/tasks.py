@@ -11,12 +11,12 @@ from typing import Protocol
 
 from redis import Redis
 from rq import Queue, Retry, get_current_job
-from rq.job import Job, JobStatus
+from rq.job import Job
 
 from config import logging as log_context
 from config.settings import Settings
-from jobs import job_metrics, lanes
-from jobs.connection import MAINTENANCE_QUEUE, connect, queue
+from jobs import job_metrics, lanes, webhooks
+from jobs.connection import MAINTENANCE_QUEUE, connect, job_waiting, queue
 from tenants import db
 from tenants.operations import maintenance
 from tenants.registration import processing
@@ -106,8 +106,10 @@ def sweep() -> dict:
         requeued += len(chunks)
         orders_requeued += 1
     job_metrics.count_recovered(connection, requeued)
+    deliveries_requeued = webhooks.sweep(settings, connection, grace=maintenance.JUST_ENQUEUED)
     schedule_sweep(settings)
     return {
+        "webhook_deliveries_requeued": deliveries_requeued,
         "orders_requeued": orders_requeued,
         "chunks_requeued": requeued,
         "orders_finalized": result.finalized,
@@ -128,17 +130,8 @@ def _lost(
     return [
         chunk
         for chunk, job in zip(chunks, jobs, strict=True)
-        if job is None or (past_deadline and not _waiting(job))
+        if job is None or (past_deadline and not job_waiting(job))
     ]
-
-
-def _waiting(job: Job) -> bool:
-    status = job.get_status(refresh=False)
-    if status in (JobStatus.SCHEDULED, JobStatus.DEFERRED):
-        return True
-    # Whichever lane it went to (or the queue of an earlier release).
-    waiting_in = Queue(job.origin, connection=job.connection)
-    return status == JobStatus.QUEUED and waiting_in.get_job_position(job.id) is not None
 
 
 def _chunk_job_id(order_id: uuid.UUID, start: int) -> str:

@@ -460,3 +460,113 @@ class RequestLog(Base):
 
 # Support searches the callers' own request IDs case-insensitively.
 Index("ix_request_log_client_request_id", func.lower(RequestLog.client_request_id))
+
+
+# --- events and webhooks (tenants/events/) ----------------------------------------------------
+
+
+class Event(TenantOwned, Base):
+    """What happened, written in the transaction of the change it describes
+    (the outbox): the feeds read it, webhook deliveries send it.
+
+    ``tenant_id`` is the organisation the change touched (none for a
+    partner's own webhook endpoint); ``partner_id`` the partner that acted,
+    or that a relationship decision is about (none when the customer acted).
+    """
+
+    __tablename__ = "events"
+    __table_args__ = (
+        # The feeds, newest first, by key, for a tenant, a partner, or support.
+        Index("ix_events_tenant_created", "tenant_id", "created_at", "id"),
+        Index("ix_events_partner_created", "partner_id", "created_at", "id"),
+        Index("ix_events_created", "created_at", "id"),
+    )
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    # No foreign key: a relationship request names any tenant ID (see Relationship).
+    tenant_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)  # type: ignore[assignment]
+    partner_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("partners.id"))
+    type: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    request_id: Mapped[str | None] = mapped_column(String(128), index=True)
+    data: Mapped[dict] = mapped_column(JSON)
+
+
+class WebhookEndpoint(TenantOwned, Base):
+    """Where a partner (``partner_id``) or a customer (``tenant_id``) wants
+    its events POSTed; exactly one of the two is set."""
+
+    __tablename__ = "webhook_endpoints"
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    tenant_id: Mapped[uuid.UUID | None] = mapped_column(  # type: ignore[assignment]
+        ForeignKey("tenants.id"), index=True
+    )
+    partner_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("partners.id"), index=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    description: Mapped[str | None] = mapped_column(String(500))
+    # The event types sent; empty sends every type.
+    event_types: Mapped[list] = mapped_column(JSON, default=list)
+    enabled: Mapped[bool] = mapped_column(default=True)
+    # Signing secrets (``whsec_`` + base64): the receiver needs them as they are.
+    secret: Mapped[str] = mapped_column(String(100))
+    # After a rotation the previous secret signs too, until it expires.
+    previous_secret: Mapped[str | None] = mapped_column(String(100))
+    previous_secret_expires_at: Mapped[datetime | None]
+    # Since when every attempt failed (None after a success); long enough disables it.
+    failing_since: Mapped[datetime | None]
+    disabled_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class WebhookDelivery(TenantOwned, Base):
+    """One event to one endpoint: attempted until it succeeds or its retries
+    run out. Owned like its endpoint."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        # An endpoint's delivery log, newest first.
+        Index("ix_webhook_deliveries_endpoint_created", "endpoint_id", "created_at", "id"),
+        # The sweeper's due deliveries.
+        Index("ix_webhook_deliveries_pending", "status", "next_attempt_at"),
+    )
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    tenant_id: Mapped[uuid.UUID | None] = mapped_column(  # type: ignore[assignment]
+        ForeignKey("tenants.id"), index=True
+    )
+    partner_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("partners.id"), index=True)
+    endpoint_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("webhook_endpoints.id", ondelete="CASCADE")
+    )
+    event_id: Mapped[str] = mapped_column(ForeignKey("events.id"), index=True)
+    # pending, succeeded, failed (retries ran out, or the endpoint went away)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempt_count: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(default=utcnow)
+    # A worker sending it holds it until then; past it (the worker died) it is due again.
+    leased_until: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    completed_at: Mapped[datetime | None]
+
+    event: Mapped[Event] = relationship(lazy="raise")
+
+
+class WebhookAttempt(TenantOwned, Base):
+    """One POST of a delivery and what came of it."""
+
+    __tablename__ = "webhook_attempts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[uuid.UUID | None] = mapped_column(  # type: ignore[assignment]
+        ForeignKey("tenants.id")
+    )
+    partner_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("partners.id"))
+    delivery_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("webhook_deliveries.id", ondelete="CASCADE"), index=True
+    )
+    attempted_at: Mapped[datetime] = mapped_column(default=utcnow)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    duration_ms: Mapped[int] = mapped_column(Integer)
+    succeeded: Mapped[bool]
+    # Why it failed, in words (timeout, refused address, the status code...).
+    error: Mapped[str | None] = mapped_column(String(500))
+    # The first bytes of the receiver's answer, as text; never rendered unescaped.
+    response_body: Mapped[str | None] = mapped_column(Text)

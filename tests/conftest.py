@@ -31,6 +31,11 @@ os.environ.setdefault("METRICS_TOKEN", "test-metrics-token")
 # Tests read the totals right after changing them; tests/api/test_metrics.py
 # covers the cache with an app of its own.
 os.environ.setdefault("METRICS_CACHE_SECONDS", "0")
+# Webhook receivers in tests are local HTTP servers (tests/events/receivers.py);
+# tests of the refusal unset it. Retries follow at once, so a burst worker sees them.
+os.environ.setdefault("WEBHOOK_ALLOW_PRIVATE", "1")
+os.environ.setdefault("WEBHOOK_RETRY_DELAYS", "0,0,0,0,0,0")
+os.environ.setdefault("WEBHOOK_TIMEOUT_SECONDS", "5")
 
 from redis import Redis  # noqa: E402
 from rq import SimpleWorker  # noqa: E402

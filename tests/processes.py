@@ -60,8 +60,22 @@ def start_worker(
         log.close()
 
 
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except (OSError, ValueError):
+        return []
+
+
 def kill(process: subprocess.Popen, sig: int = signal.SIGKILL) -> None:
-    """Kill the worker and its work horse at once, as a crash or OOM kill would."""
+    """Kill the worker and its work horse at once, as a crash or OOM kill would.
+    (RQ puts the work horse in a process group of its own, so it is signalled
+    by its pid.)"""
+    for child in _children(process.pid):
+        try:
+            os.kill(child, sig)
+        except ProcessLookupError:
+            pass
     try:
         os.killpg(process.pid, sig)
     except ProcessLookupError:

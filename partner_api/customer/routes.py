@@ -16,6 +16,7 @@ from partner_api.customer.schemas import (
     RelationshipConflictSchema,
     device_query,
 )
+from partner_api.events.routes import add_event_routes
 from partner_api.orders.routes import add_order_reads, takes_order
 from partner_api.orders.submission import submit
 from partner_api.pagination import cursor_page
@@ -190,3 +191,13 @@ def check_in_device(body: dict, device_id: uuid.UUID):
     )
     session.commit()
     return device_list.one_device(session, device_id)
+
+
+# GET /events; /webhooks and their deliveries
+add_event_routes(
+    blp,
+    kind="tenant",
+    read_scope="customer:read",
+    write_scope="customer:write",
+    whose="Your organisation's events: everything partners did for you, and what you did",
+)

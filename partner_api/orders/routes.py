@@ -12,7 +12,6 @@ import uuid
 from collections.abc import Callable
 
 from flask import Response
-from sqlalchemy.orm import Session
 
 from partner_api.blueprint import ApiBlueprint
 from partner_api.csv_downloads import FormatSchema, csv_response, wants_csv
@@ -29,7 +28,6 @@ from partner_api.orders.schemas import (
 from partner_api.pagination import cursor_page
 from partner_api.request_context import request_session
 from tenants.ingest import csv_input
-from tenants.models import Order
 from tenants.registration import exports, orders
 from tenants.scoping import unscoped
 
@@ -52,7 +50,7 @@ def add_order_reads(blp: ApiBlueprint, *, kind: str, scope: str, list_summary: s
             return order_list_export()
         session = request_session()
         page = cursor_page(orders.newest_first(session), pagination_parameters, list_name="orders")
-        return [order_body(session, order) for order in page]
+        return [orders.as_dict(session, order) for order in page]
 
     @blp.route("/orders/<uuid:order_id>")
     @blp.auth(kind, scope)
@@ -60,7 +58,7 @@ def add_order_reads(blp: ApiBlueprint, *, kind: str, scope: str, list_summary: s
     def get_order(order_id: uuid.UUID):
         """One order: status and counts by state and error code."""
         session = request_session()
-        return order_body(session, orders.get_order(session, order_id))
+        return orders.as_dict(session, orders.get_order(session, order_id))
 
     @blp.route("/orders/<uuid:order_id>/failures.csv")
     @blp.auth(kind, scope)
@@ -128,30 +126,6 @@ def _docstring(text: str) -> Callable:
         return func
 
     return decorator
-
-
-def order_body(session: Session, order: Order) -> dict:
-    """An order as the API answers it (``OrderSchema``) and the portal shows
-    it: its fields, and its rows counted by state and by error code."""
-    body = {
-        c: getattr(order, c)
-        for c in (
-            "id",
-            "request_id",
-            "tenant_id",
-            "partner_id",
-            "order_id",
-            "purchase_id",
-            "group_tag",
-            "status",
-            "row_count",
-            "created_at",
-            "started_at",
-            "completed_at",
-        )
-    }
-    body["counts"] = orders.order_counts(session, order.id)
-    return body
 
 
 def failures_csv(order_pk: uuid.UUID, *, across_tenants: str | None = None) -> Response:

@@ -21,7 +21,6 @@ from sqlalchemy.orm import Session
 from config.settings import Settings
 from jobs.tasks import enqueue_order
 from partner_api.auth.principals import require_principal
-from partner_api.orders.routes import order_body
 from partner_api.orders.schemas import DryRunSchema, OrderSchema
 from partner_api.request_context import current_request_id, request_session
 from partner_api.uploads import RowStream, request_fingerprint
@@ -68,7 +67,7 @@ def submit(
         order = _store(session, submission, rows)
         accepted = idempotency.StoredResponse(
             status=202,
-            body=json.dumps(OrderSchema().dump(order_body(session, order))),
+            body=json.dumps(OrderSchema().dump(orders.as_dict(session, order))),
             location=url_for(location_endpoint, order_id=order.id),
         )
         if key is not None:

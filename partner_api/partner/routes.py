@@ -8,6 +8,7 @@ from flask import current_app
 
 from partner_api.auth.principals import require_principal
 from partner_api.blueprint import ApiBlueprint
+from partner_api.events.routes import add_event_routes
 from partner_api.orders.routes import add_order_reads, takes_order
 from partner_api.orders.submission import submit
 from partner_api.partner.schemas import PartnerRelationshipSchema
@@ -79,4 +80,14 @@ add_order_reads(
     kind="partner",
     scope="partner:read",
     list_summary="The orders you submitted, newest first.",
+)
+
+
+# GET /events; /webhooks and their deliveries
+add_event_routes(
+    blp,
+    kind="partner",
+    read_scope="partner:read",
+    write_scope="partner:write",
+    whose="Your events: what you did, and customers' decisions on your relationships",
 )

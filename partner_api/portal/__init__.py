@@ -9,7 +9,7 @@ from config.settings import Settings
 
 def init_app(app: Flask, settings: Settings) -> None:
     from partner_api.auth import portal_sessions
-    from partner_api.portal import problems
+    from partner_api.portal import activity, problems  # noqa: F401 (activity routes its pages on bp)
     from partner_api.portal.routes import bp
 
     portal_sessions.init_app(app, settings)

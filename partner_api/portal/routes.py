@@ -30,12 +30,7 @@ from partner_api.auth.portal_sessions import signed_in
 from partner_api.csv_downloads import csv_response
 from partner_api.customer.schemas import DeviceFilterSchema, device_query
 from partner_api.errors import ApiError
-from partner_api.orders.routes import (
-    failures_csv,
-    order_body,
-    order_list_export,
-    order_rows_export,
-)
+from partner_api.orders.routes import failures_csv, order_list_export, order_rows_export
 from partner_api.orders.schemas import OrderCreateSchema, OrderFormSchema
 from partner_api.orders.submission import new_submission, preview_order, store_order
 from partner_api.pagination import pager, paginate, portal_cursor_page, portal_parameters
@@ -411,7 +406,7 @@ def orders_page():
     page, pages, stale = portal_cursor_page(
         orders.newest_first(session), list_name="orders", default_size=25
     )
-    bodies = [order_body(session, order) for order in page]
+    bodies = [orders.as_dict(session, order) for order in page]
     _name_parties(session, bodies)
     return render_template(
         "portal/orders.html", orders=bodies, pages=pages, error=stale
@@ -496,7 +491,7 @@ def order_failures(order_id: uuid.UUID):
 
 
 def _order_progress(session, order_id: uuid.UUID) -> dict:
-    body = order_body(session, orders.get_order(session, order_id))
+    body = orders.as_dict(session, orders.get_order(session, order_id))
     _name_parties(session, [body])
     by_state = body["counts"]["by_state"]
     pending = by_state.get(outcomes.PENDING, 0)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import uuid
 
 from partner_api.blueprint import ApiBlueprint
+from partner_api.events.routes import feed_filter
+from partner_api.events.schemas import EventSchema, SupportEventFilterSchema
 from partner_api.orders.routes import failures_csv
 from partner_api.pagination import cursor_page
 from partner_api.request_context import request_session
@@ -16,7 +18,9 @@ from partner_api.support.schemas import (
     RequestTraceSchema,
 )
 from tenants.errors import NotFound
+from tenants.events import outbox
 from tenants.operations import support
+from tenants.scoping import unscoped
 
 blp = ApiBlueprint(
     "support", __name__, url_prefix="/v1/support", description="For support engineers."
@@ -77,3 +81,16 @@ def trace_request(request_id: str):
             "caller chose, search for it with GET /v1/support/requests?client_request_id=..."
         )
     return trace
+
+
+@blp.route("/events")
+@blp.auth("support", "support:read")
+@blp.arguments(SupportEventFilterSchema, location="query")
+@blp.response(200, EventSchema(many=True))
+@blp.cursor_paginate()
+def list_events(filters: dict, pagination_parameters):
+    """Any organisation's events, newest first: filter by ``tenant_id``,
+    ``partner_id``, ``request_id``, ``type``, ``since`` and ``until``."""
+    with unscoped("support: events of any organisation"):
+        listing = outbox.feed(request_session(), feed_filter(filters))
+        return cursor_page(listing, pagination_parameters, list_name="events", bound_to=filters)

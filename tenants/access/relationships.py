@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from tenants import audit, db
 from tenants.errors import Conflict, NotFound, RetryLater
+from tenants.events import outbox
 from tenants.listing import Listing, StatementListing
 from tenants.models import Relationship, utcnow
 from tenants.texts import N_
@@ -191,9 +192,20 @@ def record(session: Session, change: Change, **detail: object) -> None:
         )
 
 
+# The event each new state is told as.
+_EVENTS = {
+    PENDING: outbox.RELATIONSHIP_REQUESTED,
+    ACTIVE: outbox.RELATIONSHIP_APPROVED,
+    DECLINED: outbox.RELATIONSHIP_DECLINED,
+    REVOKED: outbox.RELATIONSHIP_REVOKED,
+}
+
+
 def _audit(
     session: Session, relationship: Relationship, action: str, detail: dict | None = None
 ) -> None:
+    """The change in the audit trail, and its event for the customer and the
+    partner it is about."""
     audit.record(
         session,
         action,
@@ -201,6 +213,20 @@ def _audit(
         object_id=relationship.id,
         tenant_id=relationship.tenant_id,
         detail={"partner_id": str(relationship.partner_id), **(detail or {})},
+    )
+    outbox.record(
+        session,
+        _EVENTS[relationship.status],
+        tenant_id=relationship.tenant_id,
+        partner_id=relationship.partner_id,
+        data={
+            "id": relationship.id,
+            "partner_id": relationship.partner_id,
+            "tenant_id": relationship.tenant_id,
+            "status": relationship.status,
+            "requested_at": relationship.requested_at,
+            "decided_at": relationship.decided_at,
+        },
     )
 
 

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from tenants import audit, db, outcomes
 from tenants.errors import Conflict, InputError, NotFound
+from tenants.events import outbox
 from tenants.models import Registration, utcnow
 from tenants.registration import counters, ownership
 from tenants.texts import N_
@@ -82,6 +83,7 @@ def deregister(session: Session, device_id: uuid.UUID, request_id: str) -> Regis
         tenant_id=device.tenant_id,
         detail={"serial_number": device.serial_number, "manufacturer": device.manufacturer},
     )
+    _record_event(session, outbox.DEVICE_DEREGISTERED, device)
     return device
 
 
@@ -113,6 +115,7 @@ def check_in(
             "seen_at is in the future; send the time the device reported in (UTC).",
             field="seen_at",
         )
+    was = outcomes.effective_state(device.state, device.last_seen_at, now)
     # Check-ins may arrive out of order: keep the latest.
     if device.last_seen_at is None or seen_at > device.last_seen_at:
         counters.check_in_moved(session, device, device.last_seen_at, seen_at)
@@ -127,4 +130,30 @@ def check_in(
         tenant_id=device.tenant_id,
         detail={"seen_at": seen_at.isoformat(), "user": user},
     )
+    if (
+        was != outcomes.ACTIVE
+        and outcomes.effective_state(device.state, device.last_seen_at, now) == outcomes.ACTIVE
+    ):
+        _record_event(session, outbox.DEVICE_ACTIVE, device)
     return device
+
+
+def _record_event(session: Session, type: str, device: Registration) -> None:  # noqa: A002
+    """A change the customer made to its device: its event (no partner acted)."""
+    outbox.record(
+        session,
+        type,
+        tenant_id=device.tenant_id,
+        partner_id=None,
+        data={
+            "id": device.id,
+            "order": device.order_pk,
+            "manufacturer": device.manufacturer,
+            "model": device.model,
+            "serial_number": device.serial_number,
+            "state": outcomes.effective_state(device.state, device.last_seen_at),
+            "registered_at": device.registered_at,
+            "deregistered_at": device.deregistered_at,
+            "last_seen_at": device.last_seen_at,
+        },
+    )

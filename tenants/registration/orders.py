@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, defer
 
 from tenants import audit, db, outcomes
 from tenants.errors import InputError, NotFound
+from tenants.events import outbox
 from tenants.ingest import group_tags
 from tenants.ingest.device_rows import (
     OrderDeduplicator,
@@ -176,6 +177,7 @@ def submit_order(
         tenant_id=order.tenant_id,
         detail={"order_id": order.order_id, "rows": count},
     )
+    _record_event(session, outbox.ORDER_ACCEPTED, order)
     size = max(1, submission.chunk_size)
     chunks = [(start, min(start + size, count)) for start in range(0, count, size)]
     return SubmitResult(order=order, chunks=chunks)
@@ -404,4 +406,40 @@ def finalize_if_done(session: Session, order_pk: uuid.UUID) -> str | None:
     order.completed_at = utcnow()
     if order.started_at is None:
         order.started_at = order.completed_at
+    _record_event(session, outbox.ORDER_COMPLETED, order)
     return order.status
+
+
+_ORDER_FIELDS = (
+    "id",
+    "request_id",
+    "tenant_id",
+    "partner_id",
+    "order_id",
+    "purchase_id",
+    "group_tag",
+    "status",
+    "row_count",
+    "created_at",
+    "started_at",
+    "completed_at",
+)
+
+
+def as_dict(session: Session, order: Order) -> dict:
+    """An order as the API answers it, the portal shows it and its events
+    carry it: its fields, and its rows counted by state and by error code."""
+    body = {name: getattr(order, name) for name in _ORDER_FIELDS}
+    body["counts"] = order_counts(session, order.id)
+    return body
+
+
+def _record_event(session: Session, type: str, order: Order) -> None:  # noqa: A002
+    session.flush()  # the counters as this transaction left them
+    outbox.record(
+        session,
+        type,
+        tenant_id=order.tenant_id,
+        partner_id=order.partner_id,
+        data=as_dict(session, order),
+    )

@@ -44,7 +44,12 @@ AUDIENCES = {
 SELF_SCOPED = {
     ("POST", "/v1/customer/orders"),
     ("POST", "/v1/supplier/catalog"),
+    ("POST", "/v1/partner/webhooks"),
+    ("POST", "/v1/customer/webhooks"),
 }
+
+# A webhook receiver nobody listens on: A's deliveries fail, and are logged.
+NOWHERE = "http://127.0.0.1:9/hooks"
 
 # Partner create paths naming a customer: without an active relationship the
 # answer is 403 relationship_required. Asking for a relationship is the one
@@ -62,6 +67,18 @@ def estate(api, world, run_worker):
     order, row, serial = a.order, a.row, a.serial
     partner_b, tenant_b = world.partner(), world.tenant()
     world.approved(partner_b, tenant_b)
+    # Each of A's organisations has a webhook endpoint with a delivery in its log.
+    hooks = {}
+    for audience, principal in (("partner", partner_a), ("customer", tenant_a)):
+        hook = api.post(
+            f"/v1/{audience}/webhooks", token=principal.token, json={"url": NOWHERE}
+        ).json()
+        delivery = api.post(
+            f"/v1/{audience}/webhooks/{hook['id']}/ping", token=principal.token
+        ).json()
+        hooks[audience] = {"webhook_id": hook["id"], "delivery_id": delivery["id"]}
+        hooks[audience + "_secrets"] = {hook["id"], delivery["id"], hook["secret"]}
+    run_worker()
     return {
         "a": {
             "tenant_id": str(tenant_a.id),
@@ -70,7 +87,11 @@ def estate(api, world, run_worker):
             "relationship_id": relationship_id,
             "request_id": order["request_id"],
         },
-        "a_secrets": {
+        # The IDs that differ by audience: A's partner's, A's customer's.
+        "a_by_audience": {"partner": hooks["partner"], "tenant": hooks["customer"]},
+        "a_secrets": hooks["partner_secrets"]
+        | hooks["customer_secrets"]
+        | {
             str(tenant_a.id),
             str(partner_a.id),
             order["id"],
@@ -114,10 +135,14 @@ def _audience(rule: str) -> str:
 def _body(method: str, rule: str) -> dict:
     """A body that would be accepted from the rightful caller, so that only
     authorization can refuse it."""
+    if method == "PATCH":
+        return {"json": {"description": "changed"}}
     if method != "POST":
         return {}
     if rule.endswith("/orders") or rule.endswith("/catalog"):
         return {"json": {"devices": [device()]}}
+    if rule.endswith("/webhooks"):
+        return {"json": {"url": NOWHERE}}
     return {"json": {}}
 
 
@@ -134,7 +159,7 @@ def test_every_route_is_scoped(app, api, estate, run_worker):
         if rule in PUBLIC or rule.startswith(PORTAL):
             continue
         owner = _audience(rule)
-        path, used = fill_rule(rule, estate["a"])
+        path, used = fill_rule(rule, {**estate["a"], **estate["a_by_audience"].get(owner, {})})
         secrets = estate["a_secrets"] - used
         body = _body(method, rule)
 
@@ -199,6 +224,9 @@ def test_every_route_is_scoped(app, api, estate, run_worker):
         for r in relationships
         if r["partner_id"] != str(estate["partner_a"].id)
     )
+    for audience, principal in (("partner", estate["partner_a"]), ("customer", tenant_a)):
+        [hook] = api.get(f"/v1/{audience}/webhooks", token=principal.token).json()
+        assert (hook["description"], hook["enabled"]) == (None, True)
 
 
 def test_every_api_view_declares_its_principal_and_scope(app):

@@ -53,7 +53,7 @@ def test_a_500_records_its_cause_for_support_only(api, world, run_worker, monkey
     assert logged["error"]["type"] == "builtins.RuntimeError"
     assert logged["error"]["message"] == fault
     where = logged["error"]["where"]
-    assert re.fullmatch(r"partner_api/orders/routes\.py:\d+ in order_body", where)
+    assert re.fullmatch(r"tenants/registration/orders\.py:\d+ in as_dict", where)
 
     # A request that did not fail records no cause.
     fine = api.get(f"/v1/partner/orders/{order['id']}", token=partner.token)

@@ -216,3 +216,53 @@ def test_database_unreachable_for_a_few_seconds(api, world, workers):
         )
 
     assert_exact(wait_until_final(api, partner, order_id))
+
+
+def test_workers_killed_during_webhook_delivery(api, world, workers):
+    """Workers killed while receivers hold their deliveries open: every event
+    still arrives, and every copy of an event carries the event's one
+    ``webhook-id``."""
+    from tenants.models import WebhookDelivery
+    from tests.events.receivers import Answer, Receiver
+
+    slow = Receiver(answer=lambda request: Answer(200, delay=random.uniform(0.5, 1.5)))
+    try:
+        tenant = world.tenant()
+        hook = api.post("/v1/customer/webhooks", token=tenant.token, json={"url": slow.url}).json()
+        for _ in range(8):  # 16 events: each partner's request and its approval
+            world.approved(world.partner(), tenant)
+        start, _ = workers
+        running = start(2)
+        for _ in range(3):
+            seen = len(slow.received)
+            wait_until(
+                lambda seen=seen: len(slow.received) > seen, 60, "a delivery reaches the receiver"
+            )
+            for victim in running:
+                kill(victim)  # SIGKILL, mid-POST: the receiver is still answering
+            running = start(2)
+
+        def pending() -> int:
+            with unscoped("test: every organisation's deliveries"), db.transaction() as session:
+                return session.scalar(
+                    select(func.count())
+                    .select_from(WebhookDelivery)
+                    .where(
+                        WebhookDelivery.endpoint_id == uuid.UUID(hook["id"]),
+                        WebhookDelivery.status != "succeeded",
+                    )
+                )
+
+        wait_until(lambda: pending() == 0, 180, "every delivery succeeds")
+        events = api.get("/v1/customer/events?page_size=100", token=tenant.token).json()
+        assert len(events) == 16
+        ids_by_event: dict[str, set[str]] = {}
+        for request in list(slow.received):
+            event = request.verified(hook["secret"])
+            ids_by_event.setdefault(event["id"], set()).add(request.webhook_id)
+        assert set(ids_by_event) == {e["id"] for e in events}  # none lost
+        assert all(ids == {event_id} for event_id, ids in ids_by_event.items())
+        # The deliveries cut off were sent again (at least once, not exactly once).
+        assert len(slow.received) > len(events)
+    finally:
+        slow.close()

@@ -124,6 +124,8 @@ def test_revoke_and_approve_at_once_never_end_active_after_a_revoke(api, world, 
             assert _events(relationship_id, "relationship.active") == 0
             seen.add("revoke first")
         assert _events(relationship_id, "relationship.revoked") == 1
+    feed = api.get("/v1/customer/events?type=relationship.revoked", token=tenant.token).json()
+    assert [e["data"]["id"] for e in feed] == [relationship_id]  # one event, as one change
     assert seen, "no trial ran"
 
 
@@ -161,6 +163,8 @@ def test_the_same_decision_twice_at_once_is_one_change(api, world, base_url):
         assert response.status_code == 200, response.text
         assert response.json()["status"] == "revoked"
     assert _events(relationship_id, "relationship.revoked") == 1
+    feed = api.get("/v1/customer/events?type=relationship.revoked", token=tenant.token).json()
+    assert [e["data"]["id"] for e in feed] == [relationship_id]  # one event, as one change
 
 
 def test_simultaneous_relationship_requests_answer_the_one_request(api, world, base_url):
@@ -188,6 +192,10 @@ def test_simultaneous_deregistrations_write_one_event(api, world, base_url, run_
         assert response.status_code == 200, response.text
         assert response.json()["state"] == "deregistered"
     assert _events(device_id, "device.deregistered") == 1
+    feed = api.get(
+        "/v1/customer/events?type=device.deregistered", token=organisation.tenant.token
+    ).json()
+    assert [e["data"]["id"] for e in feed] == [device_id]
     assert_counters_exact([organisation.tenant.id])
 
 

@@ -31,10 +31,21 @@ LONE = "\\ud800"  # as it appears in the JSON text
 
 
 @pytest.fixture
-def estate(world, run_worker):
-    """A principal of each kind, a relationship and a registered device to aim at."""
+def estate(api, world, run_worker):
+    """A principal of each kind, a relationship, a registered device and
+    webhook endpoints to aim at."""
     organisation = world.organisation_with_a_device(run_worker)
+    hooks = {
+        kind: api.post(
+            f"/v1/{audience}/webhooks",
+            token=getattr(organisation, kind).token,
+            json={"url": "http://127.0.0.1:9/hooks"},
+        ).json()["id"]
+        for kind, audience in (("partner", "partner"), ("tenant", "customer"))
+    }
     return {
+        # The IDs that differ by principal kind.
+        "ids_by_kind": {kind: {"webhook_id": hook} for kind, hook in hooks.items()},
         "partner": organisation.partner,
         "tenant": organisation.tenant,
         "support": world.support(),
@@ -100,7 +111,7 @@ def test_every_json_operation_refuses_deep_nesting_and_lone_surrogates(api, esta
     before = _orders_stored()
     for method, path, schema in operations:
         principal = estate[_kind(path)]
-        url = _url(path, estate["ids"])
+        url = _url(path, {**estate["ids"], **estate["ids_by_kind"].get(_kind(path), {})})
         bodies = {
             "deep": DEEP,
             "lone surrogate": _every_string_lone(openapi_spec, schema),

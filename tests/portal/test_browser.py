@@ -551,3 +551,56 @@ def test_customer_opens_a_device_page_from_the_list_and_exports(
     page.once("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name="Deregister").click()
     expect(page.locator('table.history tr[data-event="deregistered"]')).to_have_count(1)
+
+
+def test_customer_sees_partner_activity_and_manages_a_webhook(
+    api, world, people, open_portal, run_worker
+):
+    from tests.events.receivers import Answer, Receiver
+
+    partner, tenant = world.partner(), world.tenant()
+    world.approved(partner, tenant)
+    response = world.submit(partner, tenant, [device(unique("SN"))], order_id="PO-ACTIVITY")
+    wait_for_order(api, partner.token, response.headers["Location"], run_worker)
+
+    page = open_portal(people("tenant", tenant))
+    nav(page, "Activity").click()
+    rows = page.locator("tbody tr")
+    expect(rows).to_have_count(4)
+    expect(rows.first).to_have_attribute("data-type", "order.completed")
+    expect(rows.first).to_contain_text("Order PO-ACTIVITY: completed")
+    page.get_by_label("Type").select_option("relationship.approved")
+    page.get_by_role("button", name="Filter").click()
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("Relationship active")
+    screenshot(page, "activity")
+
+    receiver = Receiver(Answer(503, body=b"<script>alert(1)</script>"), Answer(200))
+    try:
+        nav(page, "Webhooks").click()
+        page.get_by_label("URL (https)").fill(receiver.url)
+        page.get_by_label("Description").fill("Our ERP")
+        page.get_by_role("button", name="Add endpoint").click()
+        secret = page.get_by_test_id("new-secret").locator("code.secret").inner_text()
+        assert secret.startswith("whsec_")
+        page.get_by_role("link", name=receiver.url).click()
+        page.get_by_role("button", name="Send a ping").click()
+        expect(page.get_by_text("Ping sent")).to_be_visible()
+        run_worker()
+        page.reload()
+        expect(page.get_by_test_id("delivery-status")).to_have_text("succeeded")
+        attempts = page.get_by_test_id("attempt")
+        expect(attempts).to_have_count(2)
+        expect(attempts.first).to_contain_text("503")
+        # The receiver's answer is shown as text, never run.
+        expect(attempts.first).to_contain_text("<script>alert(1)</script>")
+        assert len({r.webhook_id for r in receiver.received}) == 1
+        assert receiver.received[-1].verified(secret)["type"] == "ping"
+        screenshot(page, "webhook-deliveries")
+
+        page.once("dialog", lambda dialog: dialog.accept())
+        page.get_by_role("button", name="Rotate secret").click()
+        rotated = page.get_by_test_id("new-secret").locator("code.secret").inner_text()
+        assert rotated.startswith("whsec_") and rotated != secret
+    finally:
+        receiver.close()
