@@ -403,7 +403,7 @@ def submit_file(tenant_id: str, partner_token: str, path: Path) -> tuple[dict, f
 
 
 def wait_final(
-    order: dict, partner_token: str, started: float, timeout: float = 900
+    order: dict, partner_token: str, started: float, timeout: float = 900, poll: float = 0.25
 ) -> tuple[dict, float]:
     while True:
         body = requests.get(
@@ -415,9 +415,9 @@ def wait_final(
             return body, time.monotonic() - started
         if time.monotonic() - started > timeout:
             raise SystemExit(f"order not final after {timeout}s: {body}")
-        # As a client would poll: each answer counts the order's rows, which
-        # at 100,000 rows is work the database shares with the workers.
-        time.sleep(0.25)
+        # As a client would poll; a figure under a second polls more often,
+        # or the interval would be most of what it measures.
+        time.sleep(poll)
 
 
 def submit_json(tenant_id: str, partner_token: str, devices: list[dict]) -> dict:
@@ -578,9 +578,19 @@ def run(stack: Stack, report: Report) -> None:
     counts = final["counts"]
     print(f"   {counts}")
     rate = ROWS / total
-    report.add("hash order: upload until 202", accepted, "s", "<= 5 s", accepted <= 5)
-    report.add("hash order: until every row final", total, "s", "<= 30 s", total <= 30)
-    report.add("hash order: rows/s end to end", rate, "rows/s", ">= 3,300", rate >= 3300)
+    report.add("hash order: upload until 202", accepted, "s", "<= 3 s", accepted <= 3)
+    report.add("hash order: until every row final", total, "s", "<= 8 s", total <= 8)
+    report.add("hash order: rows/s end to end", rate, "rows/s", ">= 12,500", rate >= 12_500)
+
+    print("2. COPY floor ...", flush=True)
+    floor = copy_floor(hash_file)
+    floor_rate = ROWS / floor
+    # Beside the order's figures: the machine's speed in the same run.
+    report.add("COPY floor", floor, "s")
+    report.add("COPY floor rows/s", floor_rate, "rows/s")
+    fraction = rate / floor_rate
+    report.add("our rows/s / COPY rows/s", fraction * 100, "%", ">= 30 %", fraction >= 0.30)
+
     growth = sampler.peak["api"] - baseline
     report.add("API process peak RSS", sampler.peak["api"], "MiB")
     report.add("API process RSS growth", growth, "MiB", "< 100 MiB", growth < 100)
@@ -592,14 +602,6 @@ def run(stack: Stack, report: Report) -> None:
         and counts["by_error_code"].get("duplicate_in_order") == ROWS - unique_count
     )
     report.add("hash order: outcomes exact", 1.0 if exact else 0.0, "", "1 (yes)", exact)
-
-    print("2. COPY floor ...", flush=True)
-    floor = copy_floor(hash_file)
-    floor_rate = ROWS / floor
-    report.add("COPY floor", floor, "s")
-    report.add("COPY floor rows/s", floor_rate, "rows/s")
-    fraction = rate / floor_rate
-    report.add("our rows/s / COPY rows/s", fraction * 100, "%", ">= 10 %", fraction >= 0.10)
 
     avg_hash, avg_row = storage_per_hash()
     report.add("stored hash, average", avg_hash, "bytes", "<= ~1,536", avg_hash <= 1536)
@@ -616,7 +618,7 @@ def run(stack: Stack, report: Report) -> None:
     report.add("/healthz p50 (20 req/s)", statistics.median(health_ms), "ms")
     report.add("/healthz p99 (20 req/s)", health_p99, "ms")
     ratio = list_p99 / health_p99
-    report.add("device list p99 / healthz p99", ratio, "x", "<= 5 x", ratio <= 5)
+    report.add("device list p99 / healthz p99", ratio, "x", "<= 3 x", ratio <= 3)
 
     print("4. 1,000-row order ...", flush=True)
     small = [
@@ -625,8 +627,8 @@ def run(stack: Stack, report: Report) -> None:
     ]
     started = time.monotonic()
     order = submit_json(main_side["tenant_id"], main_side["partner"], small)
-    _, small_total = wait_final(order, main_side["partner"], started)
-    report.add("1,000-row order until final", small_total, "s", "< 2 s", small_total < 2)
+    _, small_total = wait_final(order, main_side["partner"], started, poll=0.02)
+    report.add("1,000-row order until final", small_total, "s", "<= 0.3 s", small_total <= 0.3)
 
     print(f"5. {ROWS:,}-row tuple-only order against the catalog ...", flush=True)
     catalog = io.StringIO()
@@ -642,13 +644,14 @@ def run(stack: Stack, report: Report) -> None:
         timeout=600,
     )
     response.raise_for_status()
-    report.add("catalog upload (100k records)", time.monotonic() - started, "s")
+    catalog_time = time.monotonic() - started
+    report.add(f"catalog upload ({ROWS:,} records)", catalog_time, "s", "<= 3 s", catalog_time <= 3)
     started = time.monotonic()
     order, accepted = submit_file(main_side["tenant_id"], main_side["partner"], tuple_file)
     final, total = wait_final(order, main_side["partner"], started)
     print(f"   {final['counts']}")
     report.add("tuple order: upload until 202", accepted, "s", "<= 1 s", accepted <= 1)
-    report.add("tuple order: until every row final", total, "s", "<= 15 s", total <= 15)
+    report.add("tuple order: until every row final", total, "s", "<= 5 s", total <= 5)
 
     if ONLY != "ingest":
         fairness(main_side, other, report)
