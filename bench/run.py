@@ -24,11 +24,16 @@ it), and ``BENCH_ONLY=fairness`` runs scenario 6 alone, for a quick run;
 
 Then bench/export.py times a customer's export of its devices as CSV
 (``BENCH_EXPORT_DEVICES``, default 100,000; ``BENCH_ONLY=export`` runs it
-alone, quickly).
+alone, quickly). ``BENCH_ONLY=ingest`` runs scenarios 1 to 5 alone (with
+``BENCH_ROWS`` smaller, a quick check of the ingest figures).
 
 After them, bench/scale.py times the reads at 100k, 1M and 10M
 registrations; ``BENCH_ONLY=scale`` runs that alone, and
 ``BENCH_SCALE_SIZES`` picks the sizes.
+
+``BENCH_BACKEND=sqlite`` runs scenarios 1, 3, 4 and 5 on the embedded
+default instead (``partner-api serve``: a SQLite file, the embedded Redis,
+one worker), printing its own figures, without the PostgreSQL targets.
 
 ``BENCH_ROW_SECURITY=off`` runs the same with PostgreSQL's row-level
 security disabled on the tenant-owned tables after the migration, to
@@ -41,6 +46,7 @@ import csv
 import io
 import json
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -69,6 +75,7 @@ ROW_SECURITY = os.environ.get("BENCH_ROW_SECURITY", "on").strip().lower() != "of
 FAIRNESS_ROWS = int(os.environ.get("BENCH_FAIRNESS_ROWS", "300000"))
 CSV_ROWS = int(os.environ.get("BENCH_CSV_ROWS", "100000"))
 ONLY = os.environ.get("BENCH_ONLY", "")
+SQLITE = os.environ.get("BENCH_BACKEND", "postgresql").strip().lower() == "sqlite"
 HEADER = [
     "Device Serial Number",
     "Windows Product ID",
@@ -92,6 +99,8 @@ class Report:
     figures: list[Figure] = field(default_factory=list)
 
     def add(self, name, value, unit, target="", ok=None) -> None:
+        if SQLITE:  # the targets are PostgreSQL's
+            target, ok = "", None
         self.figures.append(Figure(name, value, unit, target, ok))
         print(f"  {name}: {_fmt(value)} {unit}", flush=True)
 
@@ -119,11 +128,18 @@ def _fmt(value) -> str:
 
 
 def _env() -> dict[str, str]:
+    if SQLITE:
+        services = {"INSTANCE_PATH": str(OUT / "sqlite-instance")}
+    else:
+        services = {
+            "DATABASE_URL": PG_BENCH,
+            "REDIS_URL": REDIS,
+            "INSTANCE_PATH": str(OUT / "instance"),
+        }
+    outside = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
     return dict(
-        os.environ,
-        DATABASE_URL=PG_BENCH,
-        REDIS_URL=REDIS,
-        INSTANCE_PATH=str(OUT / "instance"),
+        outside,
+        **services,
         LOG_LEVEL="WARNING",
         GUNICORN_BIND=f"127.0.0.1:{PORT}",
         MAX_ORDER_ROWS=str(max(ROWS, FAIRNESS_ROWS // 3, CSV_ROWS, 100_000)),
@@ -210,6 +226,37 @@ class Stack:
         self.processes: list[subprocess.Popen] = []
 
     def start(self) -> None:
+        if SQLITE:
+            self._start_embedded()
+        else:
+            self._start_services()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(f"{BASE}/healthz", timeout=2).ok:
+                    return
+            except requests.RequestException:  # not listening yet, or still booting
+                pass
+            time.sleep(0.2)
+        raise SystemExit("the API did not come up; see bench/out/stack.log")
+
+    def _start_embedded(self) -> None:
+        """``partner-api serve``: it migrates, then runs the API, one worker
+        and the embedded Redis, all in its process tree."""
+        log = open(OUT / "stack.log", "ab")  # noqa: SIM115
+        self.api = subprocess.Popen(
+            [sys.executable, "-m", "partner_api.cli", "serve", "--host", "127.0.0.1"]
+            + ["--port", str(PORT)],
+            env=_env(),
+            cwd=ROOT,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )
+        self.workers: list[subprocess.Popen] = []
+        self.processes = [self.api]
+
+    def _start_services(self) -> None:
         env = _env()
         subprocess.run(
             [sys.executable, "-m", "partner_api.cli", "db", "upgrade"],
@@ -241,15 +288,6 @@ class Stack:
             for _ in range(2)
         ]
         self.processes = [self.api, *self.workers]
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if requests.get(f"{BASE}/healthz", timeout=2).ok:
-                    return
-            except requests.RequestException:  # not listening yet, or still booting
-                pass
-            time.sleep(0.2)
-        raise SystemExit("the API did not come up; see bench/out/stack.log")
 
     def stop(self) -> None:
         for process in self.processes:
@@ -326,13 +364,17 @@ class RssSampler:
 
 def prepare_directory() -> dict:
     """Partners, customers, relationships and clients, through the domain (as the CLI does)."""
-    os.environ.update(_env())
+    env = _env()
+    for name in ("DATABASE_URL", "REDIS_URL"):  # unset on the embedded default
+        os.environ.pop(name, None)
+    os.environ.update(env)
+    from config.settings import Settings
     from partner_api.auth.principals import SCOPES_BY_KIND
     from tenants import db
     from tenants.access import organisations
     from tenants.access.clients import create_client
 
-    db.configure(PG_BENCH.replace("postgresql://", "postgresql+psycopg://"))
+    db.configure(Settings.from_env().database_url)
     ids = {}
     for side in ("main", "other"):
         partner = organisations.create_partner(f"Bench partner {side}")
@@ -411,7 +453,7 @@ def submit_file(tenant_id: str, partner_token: str, path: Path) -> tuple[dict, f
 
 
 def wait_final(
-    order: dict, partner_token: str, started: float, timeout: float = 900
+    order: dict, partner_token: str, started: float, timeout: float = 900, poll: float = 0.25
 ) -> tuple[dict, float]:
     while True:
         body = requests.get(
@@ -423,9 +465,9 @@ def wait_final(
             return body, time.monotonic() - started
         if time.monotonic() - started > timeout:
             raise SystemExit(f"order not final after {timeout}s: {body}")
-        # As a client would poll: each answer counts the order's rows, which
-        # at 100,000 rows is work the database shares with the workers.
-        time.sleep(0.25)
+        # As a client would poll; a figure under a second polls more often,
+        # or the interval would be most of what it measures.
+        time.sleep(poll)
 
 
 def submit_json(tenant_id: str, partner_token: str, devices: list[dict]) -> dict:
@@ -534,9 +576,13 @@ def main() -> None:
         return
     OUT.mkdir(parents=True, exist_ok=True)
     report = Report()
-    print(f"bench: {ROWS:,} rows; stack on {BASE}, PostgreSQL {PG_BENCH}, Redis {REDIS}")
-    ensure_services()
-    reset_services()
+    if SQLITE:
+        print(f"bench: {ROWS:,} rows; stack on {BASE}, the embedded default (SQLite)")
+        shutil.rmtree(OUT / "sqlite-instance", ignore_errors=True)
+    else:
+        print(f"bench: {ROWS:,} rows; stack on {BASE}, PostgreSQL {PG_BENCH}, Redis {REDIS}")
+        ensure_services()
+        reset_services()
     stack = Stack()
     try:
         stack.start()
@@ -544,7 +590,7 @@ def main() -> None:
     finally:
         stack.stop()
     report.print()
-    if not ONLY:
+    if not ONLY and not SQLITE:
         from bench import export, scale
 
         export.main()
@@ -595,9 +641,20 @@ def run(stack: Stack, report: Report) -> None:
     counts = final["counts"]
     print(f"   {counts}")
     rate = ROWS / total
-    report.add("hash order: upload until 202", accepted, "s", "<= 5 s", accepted <= 5)
-    report.add("hash order: until every row final", total, "s", "<= 30 s", total <= 30)
-    report.add("hash order: rows/s end to end", rate, "rows/s", ">= 3,300", rate >= 3300)
+    report.add("hash order: upload until 202", accepted, "s", "<= 3 s", accepted <= 3)
+    report.add("hash order: until every row final", total, "s", "<= 8 s", total <= 8)
+    report.add("hash order: rows/s end to end", rate, "rows/s", ">= 12,500", rate >= 12_500)
+
+    if not SQLITE:
+        print("2. COPY floor ...", flush=True)
+        floor = copy_floor(hash_file)
+        floor_rate = ROWS / floor
+        # Beside the order's figures: the machine's speed in the same run.
+        report.add("COPY floor", floor, "s")
+        report.add("COPY floor rows/s", floor_rate, "rows/s")
+        fraction = rate / floor_rate
+        report.add("our rows/s / COPY rows/s", fraction * 100, "%", ">= 30 %", fraction >= 0.30)
+
     growth = sampler.peak["api"] - baseline
     report.add("API process peak RSS", sampler.peak["api"], "MiB")
     report.add("API process RSS growth", growth, "MiB", "< 100 MiB", growth < 100)
@@ -610,17 +667,10 @@ def run(stack: Stack, report: Report) -> None:
     )
     report.add("hash order: outcomes exact", 1.0 if exact else 0.0, "", "1 (yes)", exact)
 
-    print("2. COPY floor ...", flush=True)
-    floor = copy_floor(hash_file)
-    floor_rate = ROWS / floor
-    report.add("COPY floor", floor, "s")
-    report.add("COPY floor rows/s", floor_rate, "rows/s")
-    fraction = rate / floor_rate
-    report.add("our rows/s / COPY rows/s", fraction * 100, "%", ">= 10 %", fraction >= 0.10)
-
-    avg_hash, avg_row = storage_per_hash()
-    report.add("stored hash, average", avg_hash, "bytes", "<= ~1,536", avg_hash <= 1536)
-    report.add("registration row, average", avg_row, "bytes")
+    if not SQLITE:
+        avg_hash, avg_row = storage_per_hash()
+        report.add("stored hash, average", avg_hash, "bytes", "<= ~1,536", avg_hash <= 1536)
+        report.add("registration row, average", avg_row, "bytes")
 
     print("3. device list vs /healthz ...", flush=True)
     list_url = f"{BASE}/v1/customer/devices?page_size=100"
@@ -633,7 +683,7 @@ def run(stack: Stack, report: Report) -> None:
     report.add("/healthz p50 (20 req/s)", statistics.median(health_ms), "ms")
     report.add("/healthz p99 (20 req/s)", health_p99, "ms")
     ratio = list_p99 / health_p99
-    report.add("device list p99 / healthz p99", ratio, "x", "<= 5 x", ratio <= 5)
+    report.add("device list p99 / healthz p99", ratio, "x", "<= 3 x", ratio <= 3)
 
     print("4. 1,000-row order ...", flush=True)
     small = [
@@ -642,8 +692,8 @@ def run(stack: Stack, report: Report) -> None:
     ]
     started = time.monotonic()
     order = submit_json(main_side["tenant_id"], main_side["partner"], small)
-    _, small_total = wait_final(order, main_side["partner"], started)
-    report.add("1,000-row order until final", small_total, "s", "< 2 s", small_total < 2)
+    _, small_total = wait_final(order, main_side["partner"], started, poll=0.02)
+    report.add("1,000-row order until final", small_total, "s", "<= 0.3 s", small_total <= 0.3)
 
     print(f"5. {ROWS:,}-row tuple-only order against the catalog ...", flush=True)
     catalog = io.StringIO()
@@ -659,16 +709,18 @@ def run(stack: Stack, report: Report) -> None:
         timeout=600,
     )
     response.raise_for_status()
-    report.add("catalog upload (100k records)", time.monotonic() - started, "s")
+    catalog_time = time.monotonic() - started
+    report.add(f"catalog upload ({ROWS:,} records)", catalog_time, "s", "<= 3 s", catalog_time <= 3)
     started = time.monotonic()
     order, accepted = submit_file(main_side["tenant_id"], main_side["partner"], tuple_file)
     final, total = wait_final(order, main_side["partner"], started)
     print(f"   {final['counts']}")
     report.add("tuple order: upload until 202", accepted, "s", "<= 1 s", accepted <= 1)
-    report.add("tuple order: until every row final", total, "s", "<= 15 s", total <= 15)
+    report.add("tuple order: until every row final", total, "s", "<= 5 s", total <= 5)
 
-    fairness(main_side, other, report)
-    failures_csv_memory(main_side, report)
+    if ONLY != "ingest" and not SQLITE:
+        fairness(main_side, other, report)
+        failures_csv_memory(main_side, report)
     (OUT / "latest.json").write_text(
         json.dumps([f.__dict__ for f in report.figures], indent=2, default=str)
     )

@@ -30,6 +30,7 @@ from rq.executions import Execution
 from rq.job import Job
 from rq.scheduler import ForkProcess, RQScheduler
 from rq.worker import WorkerStatus
+from sqlalchemy.orm import configure_mappers
 
 from config.logging import configure_logging
 from config.settings import Settings
@@ -278,6 +279,9 @@ class RegistrationWorker(Worker):
 def run(settings: Settings, *, burst: bool = False) -> None:
     configure_logging(settings.log_level)
     db.configure(settings.database_url)
+    # Once here rather than in every work horse: each job runs in a fork of
+    # this process, which would otherwise set the ORM's mappers up again.
+    configure_mappers()
     connection = connect(settings)
     worker = RegistrationWorker(
         # Workers started together do not all look at the same lane first.

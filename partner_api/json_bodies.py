@@ -13,6 +13,7 @@ turns it into a 400 problem.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from flask.json.provider import DefaultJSONProvider
@@ -35,7 +36,7 @@ def loads(data: str | bytes | bytearray) -> Any:
         raise _unusable(
             data, f"The JSON is nested too deeply; at most {MAX_DEPTH} levels are accepted."
         ) from None
-    problem = _find_problem(value)
+    problem = _find_problem(value, strings=_may_hold_lone_surrogates(data))
     if problem:
         raise _unusable(data, problem)
     return value
@@ -47,8 +48,23 @@ def _unusable(data: str | bytes | bytearray, message: str) -> UnusableJson:
     return UnusableJson(message, doc or " ", 0)
 
 
-def _find_problem(value: Any) -> str | None:
-    """What is wrong with a parsed document, walked without recursion."""
+# In ASCII text a lone surrogate can only come from an escape of one.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_SURROGATE_ESCAPE_BYTES = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _may_hold_lone_surrogates(data: str | bytes | bytearray) -> bool:
+    if not data.isascii():
+        return True
+    if isinstance(data, str):
+        return _SURROGATE_ESCAPE.search(data) is not None
+    return _SURROGATE_ESCAPE_BYTES.search(data) is not None
+
+
+def _find_problem(value: Any, *, strings: bool = True) -> str | None:
+    """What is wrong with a parsed document, walked without recursion; its
+    strings are looked at only when ``strings`` (the text may hold a lone
+    surrogate), which for a large order is most of the walk."""
     stack = [(value, 1)]
     while stack:
         item, depth = stack.pop()
@@ -63,9 +79,10 @@ def _find_problem(value: Any) -> str | None:
                 return f"The JSON is nested too deeply; at most {MAX_DEPTH} levels are accepted."
             children = item.items() if isinstance(item, dict) else ((None, v) for v in item)
             for key, child in children:
-                if key is not None:
+                if key is not None and strings:
                     stack.append((key, depth))
-                stack.append((child, depth + 1))
+                if strings or isinstance(child, dict | list):
+                    stack.append((child, depth + 1))
     return None
 
 

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import cast
 
-from sqlalchemy import Table, select
+from sqlalchemy import Table, column, select, table, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -41,7 +41,8 @@ from tenants.ingest.hardware_hash import (
 from tenants.models import CatalogDevice, utcnow
 
 _CATALOG = cast(Table, CatalogDevice.__table__)
-_UPSERT_BATCH = 1000
+# Records are written this many at a time (on PostgreSQL, one COPY each).
+_UPSERT_BATCH = 10_000
 # A catalog answer lists this many rejected records; the counts cover all.
 MAX_REPORTED_REJECTIONS = 1000
 
@@ -117,32 +118,61 @@ def _upsert(session: Session, records: list[dict]) -> set[str]:
     """Insert new records and replace the supplier's own; returns the identity
     keys written. A record another supplier owns is left as it is: the
     conflict update applies only where the stored record's supplier is the
-    writer, decided by the database row by row (concurrent uploads included)."""
-    dialect = session.get_bind().dialect.name
-    stmt = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(_CATALOG)
-    updated = {
-        c: stmt.excluded[c]
-        for c in (
-            "manufacturer",
-            "model",
-            "serial_number",
-            "product_key_id",
-            "hardware_hash",
-            "hardware_hash_length",
-            "request_id",
-            "updated_at",
-        )
-    }
-    written = session.execute(
-        stmt.values(records)
-        .on_conflict_do_update(
-            index_elements=["identity_key"],
-            set_=updated,
-            where=_CATALOG.c.supplier_id == stmt.excluded.supplier_id,
-        )
-        .returning(_CATALOG.c.identity_key)
-    )
+    writer, decided by the database row by row (concurrent uploads included).
+
+    On PostgreSQL the records go in by COPY into a temporary table, then one
+    ``INSERT ... SELECT ... ON CONFLICT``; elsewhere as the parameters of one
+    cached statement, which SQLAlchemy sends as multi-row VALUES (a statement
+    built with the records in it would be compiled again for every batch)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return _upsert_copied(session, records)
+    stmt = sqlite.insert(_CATALOG)
+    written = session.execute(_on_conflict(stmt).returning(_CATALOG.c.identity_key), records)
     return set(written.scalars())
+
+
+_REPLACED = (
+    "manufacturer",
+    "model",
+    "serial_number",
+    "product_key_id",
+    "hardware_hash",
+    "hardware_hash_length",
+    "request_id",
+    "updated_at",
+)
+
+
+def _on_conflict(stmt):
+    return stmt.on_conflict_do_update(
+        index_elements=["identity_key"],
+        set_={c: stmt.excluded[c] for c in _REPLACED},
+        where=_CATALOG.c.supplier_id == stmt.excluded.supplier_id,
+    )
+
+
+_INTAKE = "catalog_intake"
+
+
+def _upsert_copied(session: Session, records: list[dict]) -> set[str]:
+    columns = list(records[0])
+    names = ", ".join(columns)
+    session.execute(
+        text(
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS {_INTAKE} (LIKE catalog_devices) ON COMMIT DROP"
+        )
+    )
+    with (
+        db.driver_connection(session).cursor() as cursor,
+        cursor.copy(f"COPY {_INTAKE} ({names}) FROM STDIN") as copy,
+    ):
+        for record in records:
+            copy.write_row([record[c] for c in columns])
+    intake = table(_INTAKE, *(column(c) for c in columns))
+    stmt = postgresql.insert(_CATALOG).from_select(columns, select(intake))
+    written = set(session.execute(_on_conflict(stmt).returning(_CATALOG.c.identity_key)).scalars())
+    session.execute(text(f"TRUNCATE {_INTAKE}"))
+    return written
 
 
 OWNED_BY_ANOTHER_SUPPLIER = (

@@ -34,6 +34,8 @@ import zipfile
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import cached_property
+from itertools import chain
 from typing import IO, TYPE_CHECKING, cast
 
 if TYPE_CHECKING:
@@ -605,7 +607,7 @@ class _Layout:
     # commas (the file was saved without quotes), ignored like it.
     ends_with_message: bool = False
 
-    @property
+    @cached_property
     def required(self) -> int:
         """Fields a device line must have: up to the last column that is neither
         optional in the format nor an ignored error column."""
@@ -617,16 +619,34 @@ class _Layout:
         return needed[-1] + 1 if needed else 0
 
 
-def _parse(lines: _Lines, limits: _Limits) -> Iterator[DeviceRow]:
+def _cells(lines: _Lines, delimiter: str) -> list[str] | None:
+    """The next row's cells as the csv module reads them (None at the end).
+
+    A line without a quote is its cells split at the separator (the caller
+    strips them, so the spaces the csv module would skip do not matter): the
+    csv module parses in C but character by character, which for a row with
+    a 4,000-character hash costs more than everything else done with it.
+    A line with a quote goes to the csv module, which reads on into the next
+    lines while a quoted value spans them."""
+    line = next(lines, None)
+    if line is None:
+        return None
+    if '"' not in line:
+        return line.rstrip("\r\n").split(delimiter)
     # skipinitialspace reads `a, "b"` as two values, as people who type CSV mean.
-    reader = csv.reader(lines, delimiter=lines.delimiter(), skipinitialspace=True)
+    reader = csv.reader(chain((line,), lines), delimiter=delimiter, skipinitialspace=True)
+    return next(reader, None)
+
+
+def _parse(lines: _Lines, limits: _Limits) -> Iterator[DeviceRow]:
+    delimiter = lines.delimiter()
     layout: _Layout | None = None
     header_line = 0
     rows = 0
     while True:
         line = lines.start_row()
         try:
-            cells = next(reader, None)
+            cells = _cells(lines, delimiter)
         except csv.Error as exc:
             raise lines.error(
                 line, f"the row is not valid CSV ({exc}). Check the quotes and commas."

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 
 from sqlalchemy import select, text, update
@@ -175,7 +175,8 @@ def _register(session, order: Order, start: int, stop: int, request_id: str) -> 
         select(
             Registration.id,
             Registration.identity_key,
-            Registration.hardware_hash,
+            # Whether it has one: the hash itself is not needed here.
+            Registration.hardware_hash.is_not(None).label("has_hash"),
             Registration.model,
             Registration.serial_number,
             Registration.product_key_id,
@@ -199,7 +200,7 @@ def _register(session, order: Order, start: int, stop: int, request_id: str) -> 
     if revoked:
         decided = {row.id: _outcome(outcomes.RELATIONSHIP_REVOKED) for row in rows}
     else:
-        identities = {row.id: row.identity_key for row in rows if row.hardware_hash is not None}
+        identities = {row.id: row.identity_key for row in rows if row.has_hash}
         learned = _resolve_from_catalog(session, rows, decided)
         identities.update({rid: match.identity_key for rid, match in learned.items()})
         _store_identities(session, learned)
@@ -221,30 +222,77 @@ def _register(session, order: Order, start: int, stop: int, request_id: str) -> 
             )
         _fill_from_catalog(session, learned, decided, request_id, now)
 
-    by_outcome: dict[tuple[str | None, str | None], list[uuid.UUID]] = defaultdict(list)
-    for registration_id, outcome in decided.items():
-        by_outcome[outcome].append(registration_id)
-    for (error_code, message), ids in by_outcome.items():
-        values = {"updated_request_id": request_id, "updated_at": now}
-        state = outcomes.READY if error_code is None else outcomes.FAILED
-        if error_code is None:
-            values.update(state=state, registered_at=now, error_code=None, message=None)
-        else:
-            values.update(state=state, error_code=error_code, message=message)
-        changed = session.execute(
-            update(Registration)
-            .where(db.one_of(session, Registration.id, ids), Registration.state == outcomes.PENDING)
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        )
-        counters.rows_moved(
-            session,
-            order,
-            db.affected_rows(changed),
-            (outcomes.PENDING, None),
-            (state, error_code),
-        )
+    _write_outcomes(session, order, decided, request_id, now)
     return len(rows)
+
+
+def _write_outcomes(
+    session,
+    order: Order,
+    decided: dict[uuid.UUID, tuple[str | None, str | None]],
+    request_id: str,
+    now,
+) -> None:
+    """Settle the decided rows that are still pending, and move the order's
+    counters by the rows each outcome changed."""
+    moved: Counter[str | None] = Counter()
+    if session.get_bind().dialect.name == "postgresql":
+        # One statement for every outcome of the chunk: the rows travel as arrays.
+        moved.update(
+            session.execute(
+                _SETTLE,
+                {
+                    "ids": list(decided),
+                    "codes": [code for code, _ in decided.values()],
+                    "messages": [message for _, message in decided.values()],
+                    "order_pk": order.id,
+                    "pending": outcomes.PENDING,
+                    "ready": outcomes.READY,
+                    "failed": outcomes.FAILED,
+                    "request_id": request_id,
+                    "now": now,
+                },
+            ).scalars()
+        )
+    else:
+        by_outcome: dict[tuple[str | None, str | None], list[uuid.UUID]] = defaultdict(list)
+        for registration_id, outcome in decided.items():
+            by_outcome[outcome].append(registration_id)
+        for (error_code, message), ids in by_outcome.items():
+            values = {"updated_request_id": request_id, "updated_at": now}
+            if error_code is None:
+                values.update(
+                    state=outcomes.READY, registered_at=now, error_code=None, message=None
+                )
+            else:
+                values.update(state=outcomes.FAILED, error_code=error_code, message=message)
+            changed = session.execute(
+                update(Registration)
+                .where(
+                    db.one_of(session, Registration.id, ids), Registration.state == outcomes.PENDING
+                )
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
+            moved[error_code] += db.affected_rows(changed)
+    for error_code, n in moved.items():
+        state = outcomes.READY if error_code is None else outcomes.FAILED
+        counters.rows_moved(session, order, n, (outcomes.PENDING, None), (state, error_code))
+
+
+# A registered row (no error code) gets its registration time; a failed one
+# keeps whatever it had. Returns the error code of each row it changed.
+_SETTLE = text(
+    "UPDATE registrations AS r SET "
+    "state = CASE WHEN t.error_code IS NULL THEN :ready ELSE :failed END, "
+    "error_code = t.error_code, message = t.message, "
+    "registered_at = CASE WHEN t.error_code IS NULL THEN :now ELSE r.registered_at END, "
+    "updated_request_id = :request_id, updated_at = :now "
+    "FROM unnest(CAST(:ids AS uuid[]), CAST(:codes AS varchar[]), CAST(:messages AS varchar[])) "
+    "AS t(id, error_code, message) "
+    "WHERE r.id = t.id AND r.order_pk = :order_pk AND r.state = :pending "
+    "RETURNING t.error_code"
+)
 
 
 def _first_rows_of_the_same_device(
@@ -286,7 +334,7 @@ def _resolve_from_catalog(session, rows, decided) -> dict[uuid.UUID, catalog.Mat
             row.id, row.identity_key, row.model, row.serial_number, row.product_key_id
         )
         for row in rows
-        if row.hardware_hash is None
+        if not row.has_hash
     ]
     if not unresolved:
         return {}
