@@ -19,7 +19,7 @@ from jobs import job_metrics, lanes
 from jobs.connection import MAINTENANCE_QUEUE, connect, queue
 from tenants import db
 from tenants.operations import maintenance
-from tenants.registration import processing
+from tenants.registration import bulk, processing
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +27,8 @@ CHUNK_TIMEOUT = 600  # seconds a chunk may run before RQ kills it
 RESULT_TTL = 3600
 FAILURE_TTL = 7 * 24 * 3600
 RETRY = Retry(max=5, interval=[1, 5, 15, 60, 300])
+# A bulk action runs in one job, a batch per transaction (tenants/registration/bulk.py).
+BULK_ACTION_TIMEOUT = 3600
 
 
 def process_chunk(order_id: str, start: int, stop: int, request_id: str | None = None) -> dict:
@@ -236,4 +238,33 @@ def enqueue_chunks(
             )
             for start, stop in chunks
         ]
+    )
+
+
+def run_bulk_action(bulk_action_id: str, tenant_id: str) -> dict:
+    """The job for a bulk action on a tenant's devices. A retry resumes
+    after the last committed batch."""
+    job = get_current_job()
+    with log_context.bound(job_id=job.id if job else None):
+        done = bulk.run(uuid.UUID(bulk_action_id), uuid.UUID(tenant_id))
+    return {"status": done.status if done else None, "done": done.done if done else 0}
+
+
+def enqueue_bulk_action(
+    settings: Settings, bulk_action_id: uuid.UUID, tenant_id: uuid.UUID
+) -> None:
+    """Hand a just-committed bulk action to the queue: on its organisation's
+    lane, like its orders, so it shares the workers fairly with other
+    organisations' work and never holds up the sweeper."""
+    connection = connect(settings)
+    owner = lanes.organisation(tenant_id, None)
+    q = Queue(lanes.lane_for(connection, owner), connection=connection)
+    q.enqueue(
+        run_bulk_action,
+        args=(str(bulk_action_id), str(tenant_id)),
+        job_id=f"bulk-{bulk_action_id}",
+        job_timeout=BULK_ACTION_TIMEOUT,
+        result_ttl=RESULT_TTL,
+        failure_ttl=FAILURE_TTL,
+        retry=RETRY,
     )

@@ -217,9 +217,7 @@ class Registration(TenantOwned, Base):
         Index("ix_registrations_request", "request_id"),
         # Support's trace of a request ID: the rows a request changed
         # (order_pk second, so rows outside given orders are key ranges).
-        Index(
-            "ix_registrations_updated_request", "updated_request_id", "order_pk", "line_index"
-        ),
+        Index("ix_registrations_updated_request", "updated_request_id", "order_pk", "line_index"),
         # An order's failed rows in submission order: support shows the first few.
         Index(
             "ix_registrations_order_failed",
@@ -452,3 +450,48 @@ class RequestLog(Base):
 
 # Support searches the callers' own request IDs case-insensitively.
 Index("ix_request_log_client_request_id", func.lower(RequestLog.client_request_id))
+
+
+# --- bulk actions on a tenant's devices (tenants/registration/bulk.py) ----------------------
+
+
+class BulkAction(TenantOwned, Base):
+    """One action on many devices of a tenant (deregister them, or give
+    them a group tag), run a batch at a time; what it did to each device is
+    in ``BulkActionItem``."""
+
+    __tablename__ = "bulk_actions"
+    __table_args__ = (Index("ix_bulk_actions_tenant_created", "tenant_id", "created_at", "id"),)
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    action: Mapped[str] = mapped_column(String(32))  # "deregister" | "set_group_tag"
+    group_tag: Mapped[str | None] = mapped_column(String(200))
+    # The device-list filters of an "all that match" selection; None: the ids given.
+    selection_filter: Mapped[dict | None] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(32), default="queued")
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    succeeded: Mapped[int] = mapped_column(Integer, default=0)
+    unchanged: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    request_id: Mapped[str] = mapped_column(String(128))
+    actor: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    completed_at: Mapped[datetime | None]
+
+
+class BulkActionItem(TenantOwned, Base):
+    """One device of a bulk action, and what the action did to it (no
+    ``outcome`` yet: not reached). ``device_id`` is as the caller sent it:
+    not a foreign key, since another tenant's or an unknown id is reported
+    as not found, never looked up outside the tenant."""
+
+    __tablename__ = "bulk_action_items"
+    bulk_action_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("bulk_actions.id"), primary_key=True
+    )
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    device_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    serial_number: Mapped[str | None] = mapped_column(String(200))
+    outcome: Mapped[str | None] = mapped_column(String(16))  # succeeded | unchanged | failed
+    code: Mapped[str | None] = mapped_column(String(64))
+    message: Mapped[str | None] = mapped_column(Text)

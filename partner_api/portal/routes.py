@@ -24,6 +24,7 @@ from flask import (
     url_for,
 )
 
+from partner_api import bulk_actions
 from partner_api.auth import portal_sessions as auth
 from partner_api.auth.portal_sessions import signed_in
 from partner_api.customer.schemas import DeviceFilterSchema, device_query
@@ -43,7 +44,7 @@ from tenants.ingest import group_tags
 from tenants.models import Relationship
 from tenants.operations import support
 from tenants.outcomes import STATE_MEANINGS
-from tenants.registration import device_list, devices, orders, revocation
+from tenants.registration import bulk, device_list, devices, orders, revocation
 
 bp = Blueprint(
     "portal",
@@ -83,8 +84,6 @@ class PortalOrderForm(OrderFormSchema):
 
     class Meta:
         unknown = ma.EXCLUDE
-
-
 
 
 @bp.context_processor
@@ -222,6 +221,99 @@ def deregister_device(device_id: uuid.UUID):
     session.commit()
     flash(f"Device {serial} is deregistered; another organisation may now register it.")
     return redirect(auth.safe_next(request.form.get("next")) or url_for("portal.devices"))
+
+
+BULK_LABELS = {bulk.DEREGISTER: "Deregister", bulk.SET_GROUP_TAG: "Set group tag"}
+
+
+@bp.route("/devices/bulk", methods=["POST"])
+@signed_in("tenant")
+def bulk_devices():
+    """A bulk action from the device list: first a confirmation that says
+    how many devices it is for, then (``confirmed``) the action itself."""
+    form = request.form
+    action = form.get("action", "")
+    raw = {k: form.get(k, "").strip() for k in ("q", "state", "order_id", "partner_id")}
+    raw = {k: v for k, v in raw.items() if v}
+    back = url_for("portal.devices", **raw)
+    selection: bulk.Selection
+    try:
+        if form.get("selection") == "filter":
+            filters = DEVICE_FILTERS.load(raw)
+            selection = bulk.Selection(query=device_query(filters, include_failed=False))
+        else:
+            ids = tuple(uuid.UUID(v) for v in form.getlist("ids"))
+            if not ids:
+                raise DomainError("Select devices first: tick them in the list.")
+            selection = bulk.Selection(ids=ids)
+        if action not in BULK_LABELS:
+            raise DomainError("Choose what to do with the selected devices.")
+    except (ValueError, ma.ValidationError, DomainError) as problem:
+        text = problem.message if isinstance(problem, DomainError) else str(problem)
+        flash(text, "error")
+        return redirect(back)
+    session = request_session()
+    if form.get("confirmed") != "yes":
+        return render_template(
+            "portal/bulk_confirm.html",
+            action=action,
+            label=BULK_LABELS[action],
+            count=bulk.selection_size(session, selection),
+            selection=form.get("selection", "ids"),
+            ids=form.getlist("ids"),
+            filters=raw,
+            group_tag=form.get("group_tag", ""),
+            back=back,
+        )
+    try:
+        started = bulk_actions.start(
+            session,
+            g.principal.tenant_id,
+            action=action,
+            selection=selection,
+            group_tag=form.get("group_tag"),
+        )
+    except DomainError as problem:
+        flash(problem_text(problem)[1], "error")
+        return redirect(back)
+    return redirect(url_for("portal.bulk_action", bulk_action_id=started.id))
+
+
+@bp.route("/bulk-actions/<uuid:bulk_action_id>")
+@signed_in("tenant")
+def bulk_action(bulk_action_id: uuid.UUID):
+    """A bulk action's progress and what it did to each device."""
+    session = request_session()
+    body = _bulk_body(session, bulk_action_id)
+    outcome = request.args.get("outcome", "").strip()
+    if outcome not in ("", bulk.SUCCEEDED, bulk.UNCHANGED, bulk.FAILED):
+        outcome = ""
+    parameters = portal_parameters(100)
+    rows = paginate(
+        bulk.items(session, bulk_action_id, outcome=outcome or None), parameters, clamp=True
+    )
+    return render_template(
+        "portal/bulk_action.html",
+        bulk=body,
+        rows=rows,
+        outcome=outcome,
+        pages=pager(parameters),
+    )
+
+
+@bp.route("/bulk-actions/<uuid:bulk_action_id>/progress")
+@signed_in("tenant")
+def bulk_action_progress(bulk_action_id: uuid.UUID):
+    """The progress panel alone, which the page fetches every second."""
+    return render_template(
+        "portal/_bulk_progress.html", bulk=_bulk_body(request_session(), bulk_action_id)
+    )
+
+
+def _bulk_body(session, bulk_action_id: uuid.UUID) -> dict:
+    body = bulk_actions.body(bulk.get(session, bulk_action_id))
+    body["label"] = BULK_LABELS[body["action"]]
+    return body
 
 
 @bp.route("/register", methods=["GET", "POST"])
