@@ -45,6 +45,12 @@ def estate(api, world, people, run_worker, base_url):
     order, row, serial = a.order, a.row, a.serial
     partner_b, tenant_b = world.partner(), world.tenant()
     world.approved(partner_b, tenant_b)
+    # A bulk action of A's (on an id that is no device: nothing of A's changes).
+    bulk_action = api.post(
+        "/v1/customer/devices/bulk-deregister",
+        token=tenant_a.token,
+        json={"ids": ["00000000-0000-4000-8000-000000000000"]},
+    ).json()
     sessions = {
         "tenant": signed_in_session(base_url, people("tenant", tenant_b)),
         "partner": signed_in_session(base_url, people("partner", partner_b)),
@@ -56,6 +62,7 @@ def estate(api, world, people, run_worker, base_url):
             "order_id": order["id"],
             "device_id": row["id"],
             "relationship_id": relationship_id,
+            "bulk_action_id": bulk_action["id"],
         },
         "secrets": {
             str(tenant_a.id),
@@ -65,6 +72,7 @@ def estate(api, world, people, run_worker, base_url):
             serial,
             order["order_id"],
             order["request_id"],
+            bulk_action["id"],
         },
         "sessions": sessions,
         "tenant_a": tenant_a,
