@@ -236,6 +236,14 @@ class Registration(TenantOwned, Base):
             postgresql_where=text("last_seen_at IS NOT NULL"),
             sqlite_where=text("last_seen_at IS NOT NULL"),
         ),
+        # The same day of check-ins across a tenant's orders, for its overview.
+        Index(
+            "ix_registrations_tenant_seen",
+            "tenant_id",
+            "last_seen_at",
+            postgresql_where=text("last_seen_at IS NOT NULL"),
+            sqlite_where=text("last_seen_at IS NOT NULL"),
+        ),
     )
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     order_pk: Mapped[uuid.UUID] = mapped_column(ForeignKey("orders.id"))
@@ -352,6 +360,23 @@ class OrderTotal(TenantOwned, Base):
     tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id"), primary_key=True)
     partner_key: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     status: Mapped[str] = mapped_column(String(32), primary_key=True)
+    partner_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("partners.id"))
+    count: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class DailyTotal(TenantOwned, Base):
+    """A tenant's rows by who submitted them (as in ``RegistrationTotal``)
+    and UTC day (days since 1970-01-01), of one ``kind``: ``registered``
+    (rows that became ready_for_user that day), ``failed`` (rows that failed
+    that day, by error code), ``seen`` (ready_for_user rows whose last
+    check-in is that day). What the overview's charts read."""
+
+    __tablename__ = "daily_totals"
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id"), primary_key=True)
+    partner_key: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    day: Mapped[int] = mapped_column(Integer, primary_key=True)
+    error_code: Mapped[str] = mapped_column(String(64), primary_key=True)
     partner_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("partners.id"))
     count: Mapped[int] = mapped_column(BigInteger, default=0)
 

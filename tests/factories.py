@@ -21,6 +21,7 @@ from tenants.ingest.group_tags import DEFAULT_MAX_LENGTH
 from tenants.ingest.hardware_hash import build_hardware_hash
 from tenants.models import (
     NO_PARTNER,
+    DailyTotal,
     Order,
     OrderCheckIn,
     OrderCount,
@@ -339,7 +340,23 @@ def assert_counters_exact(tenant_ids: Iterable[uuid.UUID] | None = None) -> None
                 for t in session.scalars(of(OrderTotal, select(OrderTotal)))
             }
         )
+        days: Counter = Counter()
+        for r in session.scalars(of(Registration, select(Registration))):
+            key = (r.tenant_id, r.partner_id or NO_PARTNER)
+            if r.registered_at is not None:
+                days[(*key, "registered", counters.seen_day(r.registered_at), "")] += 1
+            if r.state == "registration_failed":
+                days[(*key, "failed", counters.seen_day(r.updated_at), r.error_code or "")] += 1
+            if r.state == "ready_for_user" and r.last_seen_at is not None:
+                days[(*key, "seen", counters.seen_day(r.last_seen_at), "")] += 1
+        kept_days = Counter(
+            {
+                (t.tenant_id, t.partner_key, t.kind, t.day, t.error_code): t.count
+                for t in session.scalars(of(DailyTotal, select(DailyTotal)))
+            }
+        )
     assert nonzero(kept_rows) == nonzero(rows), "order_counts differ from the rows"
     assert nonzero(kept_seen) == nonzero(seen), "order_check_ins differ from the rows"
     assert nonzero(kept_totals) == nonzero(totals), "registration_totals differ from the rows"
     assert nonzero(kept_statuses) == nonzero(statuses), "order_totals differ from the orders"
+    assert nonzero(kept_days) == nonzero(days), "daily_totals differ from the rows"

@@ -33,7 +33,7 @@ from partner_api.orders.routes import failures_csv, order_body
 from partner_api.orders.schemas import OrderCreateSchema, OrderFormSchema
 from partner_api.orders.submission import new_submission, preview_order, store_order
 from partner_api.pagination import pager, paginate, portal_parameters
-from partner_api.portal import time_zones
+from partner_api.portal import charts, time_zones
 from partner_api.portal.problems import problem_text
 from partner_api.request_context import current_request_id, request_session
 from partner_api.uploads import FILE_FIELD, parse_device_body
@@ -44,7 +44,7 @@ from tenants.ingest import group_tags
 from tenants.models import Relationship
 from tenants.operations import support
 from tenants.outcomes import STATE_MEANINGS
-from tenants.registration import bulk, device_list, devices, orders, revocation
+from tenants.registration import bulk, device_list, devices, orders, overview, revocation
 
 bp = Blueprint(
     "portal",
@@ -55,7 +55,7 @@ bp = Blueprint(
     static_url_path="/static",
 )
 
-HOME = {"tenant": "portal.devices", "partner": "portal.customers", "support": "portal.requests"}
+HOME = {"tenant": "portal.overview", "partner": "portal.overview", "support": "portal.requests"}
 # A preview lists this many rejected rows; the counts cover every row.
 PREVIEW_ROWS = 500
 SORTABLE = (
@@ -179,6 +179,87 @@ def password():
             flash("Your password is changed. Every other browser signed in as you is signed out.")
             return redirect(url_for(HOME[user.principal_kind]))
     return render_template("portal/password.html", error=error), 422
+
+
+# --- the overview (customers and partners) ---------------------------------------------------
+
+# The order tiles show states in.
+OVERVIEW_STATES = (
+    outcomes.ACTIVE,
+    outcomes.INACTIVE,
+    outcomes.READY,
+    outcomes.PENDING,
+    outcomes.DEREGISTERED,
+)
+
+
+@bp.route("/overview", endpoint="overview")
+@signed_in("tenant", "partner")
+def overview_page():
+    """Tiles and charts from the counters; each tile and bar links to the
+    list it counts (a customer's device list, filtered; a partner's orders)."""
+    customer = g.principal.kind == "tenant"
+    seen = overview.overview(request_session(), split_active=customer)
+    orders_url = url_for("portal.orders_page")
+
+    def devices_url(**filters) -> str:
+        return url_for("portal.devices", **filters) if customer else orders_url
+
+    def day_label(day) -> str:
+        return day.strftime("%d %b")
+
+    registered = charts.bar_chart(
+        "registrations",
+        [
+            (
+                day_label(day),
+                n,
+                devices_url(sort="-registered_at"),
+                f"{day_label(day)}: {n} registered",
+            )
+            for day, n in seen.registered_per_day
+        ],
+        every=7,
+    )
+    codes = sorted(seen.failures_by_code.items(), key=lambda item: -item[1])
+    failures = charts.bar_chart(
+        "failures",
+        [(code, n, orders_url, f"{code}: {n} rows") for code, n in codes],
+        height=150,
+    )
+    inactive = None
+    if customer:
+        today = seen.today
+        inactive = charts.bar_chart(
+            "going-inactive",
+            [
+                (
+                    day_label(day),
+                    n,
+                    devices_url(
+                        state=outcomes.INACTIVE if day <= today else outcomes.ACTIVE,
+                        sort="last_seen_at",
+                    ),
+                    f"{day_label(day)}: {n} "
+                    + ("went inactive" if day <= today else "go inactive unless they check in"),
+                )
+                for day, n in seen.going_inactive
+            ],
+            every=7,
+            muted={i for i, (day, _) in enumerate(seen.going_inactive) if day > today},
+        )
+    return render_template(
+        "portal/overview.html",
+        seen=seen,
+        customer=customer,
+        states=[s for s in OVERVIEW_STATES if s in seen.by_state],
+        devices_url=devices_url,
+        orders_url=orders_url,
+        registered=registered,
+        failures=failures,
+        inactive=inactive,
+        failures_this_week=sorted(seen.failures_this_week.items(), key=lambda item: -item[1]),
+    )
 
 
 # --- customers: devices, registering, relationships ------------------------------------------

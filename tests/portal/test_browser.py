@@ -42,7 +42,8 @@ def test_customer_previews_registers_and_watches_progress(
 ):
     tenant = world.tenant()
     page = open_portal(people("tenant", tenant))
-    expect(page).to_have_url(re.compile(r"/portal/devices$"))
+    expect(page).to_have_url(re.compile(r"/portal/overview$"))
+    nav(page, "Devices").click()
     expect(page.get_by_text("No devices yet")).to_be_visible()
 
     nav(page, "Register devices").click()
@@ -138,6 +139,7 @@ def test_customer_filters_sorts_and_pages_the_devices_list(
     )
     wait_for_order(api, tenant.token, response.headers["Location"], run_worker)
     page = open_portal(people("tenant", tenant))
+    nav(page, "Devices").click()
 
     devices = page.locator("table.devices tbody tr")
     page.get_by_label("Per page").select_option("25")
@@ -174,7 +176,8 @@ def test_partner_asks_customer_approves_partner_orders(
 ):
     partner, tenant = world.partner(), world.tenant()
     partner_page = open_portal(people("partner", partner))
-    expect(partner_page).to_have_url(re.compile(r"/portal/customers$"))
+    expect(partner_page).to_have_url(re.compile(r"/portal/overview$"))
+    nav(partner_page, "Customers").click()
     partner_page.get_by_label("Customer's tenant ID").fill(str(tenant.id))
     partner_page.get_by_role("button", name="Send request").click()
     expect(partner_page.get_by_text("Relationship request sent: pending")).to_be_visible()
@@ -268,7 +271,7 @@ def test_sign_in_refuses_a_wrong_password_and_sign_out_ends_the_session(
     expect(page.get_by_role("alert")).to_contain_text("do not match an account")
     page.get_by_label("Password").fill(person.password)
     page.get_by_role("button", name="Sign in").click()
-    expect(page).to_have_url(re.compile(r"/portal/devices$"))
+    expect(page).to_have_url(re.compile(r"/portal/overview$"))
     page.get_by_role("button", name="Sign out").click()
     expect(page.get_by_text("You are signed out.")).to_be_visible()
     page.goto("/portal/devices")
@@ -411,6 +414,7 @@ def test_partner_follows_a_5000_row_order_the_customer_sees_it(
     upload = _write_order_file(tmp_path / "po-5000.csv", [CSV_HEADERS[fmt], *rows])
 
     page = open_portal(people("partner", partner))
+    nav(page, "Customers").click()
     page.get_by_role("link", name="Submit order").click()
     page.get_by_label("CSV file").set_input_files(upload)
     page.get_by_label("Order ID").fill("PO-5000")

@@ -61,7 +61,7 @@ def test_a_variant_of_the_address_signs_in_to_its_account(world, people, base_ur
     person = people("tenant", world.tenant())
     response = SignInForm(base_url).post(f"  {full_width(person.email.upper())} ", person.password)
     assert response.status_code == 302
-    assert response.headers["Location"].endswith("/portal/devices")
+    assert response.headers["Location"].endswith("/portal/overview")
 
 
 def test_without_trusted_proxies_a_forwarded_address_buys_no_tries(world, people, base_url):
