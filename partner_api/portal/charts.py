@@ -31,8 +31,9 @@ class Chart:
     ticks: list[tuple[float, str]]
 
 
-# Room under the bars for the axis labels.
+# Room under the bars for the axis labels; the widest a bar's slot gets.
 _AXIS = 18
+_WIDEST_SLOT = 90
 
 
 def bar_chart(
@@ -48,7 +49,8 @@ def bar_chart(
     ``every``-th label is written under the axis; bars at the ``muted``
     indexes are drawn lighter (e.g. days still to come)."""
     peak = max((value for _, value, _, _ in points), default=0)
-    slot = width / max(1, len(points))
+    # Few bars stay narrow rather than fill the width.
+    slot = min(width / max(1, len(points)), _WIDEST_SLOT)
     room = height - _AXIS
     bars = []
     ticks = []
@@ -69,5 +71,6 @@ def bar_chart(
             )
         )
         if i % every == 0:
-            ticks.append((round(i * slot + slot / 2, 1), label))
+            # Kept clear of the edges, so the first and last labels are not cut.
+            ticks.append((round(min(max(i * slot + slot / 2, 24), width - 24), 1), label))
     return Chart(name, width, height, bars, peak, ticks)

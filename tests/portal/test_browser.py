@@ -465,3 +465,71 @@ def test_partner_follows_a_5000_row_order_the_customer_sees_it(
     _follow_order(page, run_worker)
     expect(page.get_by_test_id("order-status")).to_have_text("completed")
     expect(page.get_by_test_id("progress-text")).to_contain_text("40 registered · 20 failed")
+
+
+def test_customer_reads_the_overview_and_follows_a_tile(api, world, people, open_portal):
+    from tests.api.test_bulk_actions import _registered
+
+    tenant = world.tenant()
+    ids = _registered(tenant, 40)
+    for device_id in ids[:12]:
+        api.post(f"/v1/customer/devices/{device_id}/check-ins", token=tenant.token, json={})
+    api.post(
+        "/v1/customer/orders",
+        token=tenant.token,
+        json={"devices": [{"hardware_hash": "T0Ebroken"}] * 3},
+    )
+    page = open_portal(people("tenant", tenant))
+    expect(page).to_have_url(re.compile(r"/portal/overview$"))
+    expect(page.get_by_test_id("tile-devices")).to_contain_text("40")
+    expect(page.get_by_test_id("tile-active")).to_contain_text("12")
+    expect(page.get_by_test_id("tile-ready_for_user")).to_contain_text("28")
+    chart = page.get_by_test_id("chart-registrations")
+    expect(chart.locator("svg rect.bar")).to_have_count(30)
+    expect(chart.locator("svg rect.bar").last).to_have_attribute("data-value", "40")
+    screenshot(page, "overview")
+
+    page.get_by_test_id("tile-active").click()
+    expect(page).to_have_url(re.compile(r"/portal/devices\?state=active$"))
+    expect(page.locator("table.devices tbody tr")).to_have_count(12)
+
+
+def test_customer_deregisters_ticked_devices_in_one_action(
+    api, world, people, open_portal, worker_process
+):
+    from tests.api.test_bulk_actions import _registered
+
+    tenant = world.tenant()
+    _registered(tenant, 30)
+    page = open_portal(people("tenant", tenant))
+    nav(page, "Devices").click()
+    rows = page.locator("table.devices tbody tr")
+    expect(rows).to_have_count(30)
+    for n in range(4):
+        rows.nth(n).get_by_role("checkbox").check()
+    page.get_by_label("Action").select_option("deregister")
+    page.get_by_role("button", name="Continue…").click()
+    expect(page.get_by_test_id("bulk-summary")).to_contain_text("Deregister 4 devices")
+    screenshot(page, "bulk-confirm")
+    page.get_by_role("button", name="Deregister 4 devices").click()
+    expect(page).to_have_url(re.compile(r"/portal/bulk-actions/[0-9a-f-]{36}$"))
+    expect(page.get_by_test_id("bulk-status")).to_have_text("completed")
+    expect(page.get_by_test_id("bulk-progress")).to_contain_text("4 of 4 devices done (100%)")
+    expect(page.locator("tr[data-outcome=succeeded]")).to_have_count(4)
+    screenshot(page, "bulk-results")
+
+    # Every device that matches a filter: the confirmation counts them, a job acts.
+    nav(page, "Devices").click()
+    page.get_by_label("State").select_option("ready_for_user")
+    page.get_by_role("button", name="Apply").click()
+    page.get_by_label("All 26 that match this filter").check()
+    page.get_by_label("Action").select_option("set_group_tag")
+    page.get_by_role("button", name="Continue…").click()
+    expect(page.get_by_test_id("bulk-summary")).to_contain_text("Give 26 devices")
+    page.get_by_label("Group tag").fill("Floor-3")
+    worker_process()
+    page.get_by_role("button", name="Set group tag 26 devices").click()
+    # The page follows the job's progress until it is done.
+    expect(page.get_by_test_id("bulk-status")).to_have_text("completed")
+    expect(page.get_by_test_id("bulk-progress")).to_contain_text("26 of 26 devices done")
+    expect(page.locator("tr[data-outcome=succeeded]")).to_have_count(26)
