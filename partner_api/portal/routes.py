@@ -10,6 +10,7 @@ device lookups.
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import marshmallow as ma
 from flask import (
@@ -314,7 +315,9 @@ def bulk_devices():
     how many devices it is for, then (``confirmed``) the action itself."""
     form = request.form
     action = form.get("action", "")
-    raw = {k: form.get(k, "").strip() for k in ("q", "state", "order_id", "partner_id")}
+    raw: dict[str, Any] = {
+        k: form.get(k, "").strip() for k in ("q", "state", "order_id", "partner_id")
+    }
     raw = {k: v for k, v in raw.items() if v}
     back = url_for("portal.devices", **raw)
     selection: bulk.Selection

@@ -25,7 +25,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from config import logging as log_context
@@ -165,7 +165,7 @@ def _add_items(
         for position, (device_id, serial) in enumerate(devices_)
     ]
     for start in range(0, len(rows), 1000):
-        session.execute(BulkActionItem.__table__.insert(), rows[start : start + 1000])
+        session.execute(insert(BulkActionItem), rows[start : start + 1000])
     return len(rows)
 
 
