@@ -9,6 +9,7 @@ device lookups.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from typing import Any
 
@@ -266,11 +267,57 @@ def overview_page():
 # --- customers: devices, registering, relationships ------------------------------------------
 
 
+# The device list's columns a person may show or hide, and those shown
+# until they choose; the choice is kept in a cookie of their own.
+OPTIONAL_COLUMNS = (
+    ("group_tag", "Group tag"),
+    ("purchase_id", "Purchase ID"),
+    ("assigned_user", "Assigned user"),
+    ("partner", "Registered by"),
+    ("last_seen", "Last seen"),
+)
+DEFAULT_COLUMNS = ("partner", "last_seen")
+COLUMNS_COOKIE = "device_columns"
+COLUMNS_COOKIE_DAYS = 365
+
+
+def _columns_key(user) -> str:
+    """Whose choice a columns cookie holds (another person signing in on the
+    same browser starts from the default)."""
+    return hashlib.sha256(str(user.id).encode()).hexdigest()[:16]
+
+
+def _chosen_columns() -> tuple[str, ...]:
+    key, _, chosen = request.cookies.get(COLUMNS_COOKIE, "").partition(":")
+    if key != _columns_key(g.portal_user):
+        return DEFAULT_COLUMNS
+    known = dict(OPTIONAL_COLUMNS)
+    return tuple(c for c in chosen.split(",") if c in known)
+
+
 @bp.route("/devices", endpoint="devices")
 @signed_in("tenant")
 def devices_page():
     raw = {k: v.strip() for k, v in request.args.items() if k in DEVICE_FILTERS.fields}
     raw = {k: v for k, v in raw.items() if v}
+    if "columns_chosen" in request.args:
+        # The column picker: remember the choice, then back to the list as it was.
+        known = dict(OPTIONAL_COLUMNS)
+        chosen = [c for c in request.args.getlist("columns") if c in known]
+        back: dict[str, Any] = {**raw}
+        if request.args.get("page_size"):
+            back["page_size"] = request.args["page_size"]
+        response = redirect(url_for("portal.devices", **back))
+        response.set_cookie(
+            COLUMNS_COOKIE,
+            f"{_columns_key(g.portal_user)}:{','.join(chosen)}",
+            max_age=COLUMNS_COOKIE_DAYS * 86400,
+            path=auth.PREFIX,
+            secure=request.is_secure,
+            httponly=True,
+            samesite="Lax",
+        )
+        return response
     error: str | None
     try:
         filters = DEVICE_FILTERS.load(raw)
@@ -288,6 +335,8 @@ def devices_page():
         filters=raw,
         sort=filters["sort"],
         sortable=SORTABLE,
+        columns=_chosen_columns(),
+        optional_columns=OPTIONAL_COLUMNS,
         states=DEVICE_STATES,
         pages=pager(parameters),
         error=error,

@@ -389,6 +389,43 @@ def order_totals(session: Session) -> list[tuple[str, int]]:
     return [(status, int(n)) for status, n in rows]
 
 
+def ready_split(session: Session, now: datetime | None = None) -> dict[str, int]:
+    """The ready_for_user rows in scope as people read them: never checked
+    in (``ready_for_user``), ``active`` and ``inactive``, as
+    ``order_counts`` splits an order's: whole days from the daily check-in
+    totals, the day the active window starts counted row by row (on an
+    index of the tenant's check-ins, so for a tenant's scope)."""
+    flush(session, RegistrationTotal, DailyTotal)
+    ready = session.scalar(
+        select(func.coalesce(func.sum(RegistrationTotal.count), 0)).where(
+            RegistrationTotal.state == outcomes.READY
+        )
+    )
+    cutoff = (now or utcnow()) - outcomes.ACTIVE_WINDOW
+    first_day = seen_day(cutoff)
+    later = func.sum(DailyTotal.count).filter(DailyTotal.day > first_day)
+    ever_seen, seen_later = session.execute(
+        select(func.coalesce(func.sum(DailyTotal.count), 0), func.coalesce(later, 0)).where(
+            DailyTotal.kind == SEEN_DAY
+        )
+    ).one()
+    on_the_day = session.scalar(
+        select(func.count())
+        .select_from(Registration)
+        .where(
+            Registration.last_seen_at >= cutoff,
+            Registration.last_seen_at < _EPOCH + (first_day + 1) * _DAY,
+            Registration.state == outcomes.READY,
+        )
+    )
+    active = int(seen_later) + int(on_the_day or 0)
+    return {
+        outcomes.READY: int(ready or 0) - int(ever_seen),
+        outcomes.ACTIVE: active,
+        outcomes.INACTIVE: int(ever_seen) - active,
+    }
+
+
 # --- counting them again --------------------------------------------------------------------
 
 

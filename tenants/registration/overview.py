@@ -12,13 +12,13 @@ tenant's check-ins); a partner sees them as registered.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tenants import outcomes
-from tenants.models import DailyTotal, Registration, utcnow
+from tenants.models import DailyTotal, utcnow
 from tenants.registration import counters
 from tenants.registration.orders import FINAL_STATUSES
 
@@ -103,32 +103,6 @@ def overview(session: Session, *, split_active: bool, now: datetime | None = Non
 
 
 def _split_ready(session: Session, found: Overview, now: datetime) -> None:
-    """ready_for_user into never seen, active and inactive, as
-    ``counters.order_counts`` splits an order's: whole days from the daily
-    check-in totals, the day the window starts row by row."""
-    cutoff = now - outcomes.ACTIVE_WINDOW
-    first_day = counters.seen_day(cutoff)
-    later = func.sum(DailyTotal.count).filter(DailyTotal.day > first_day)
-    ever_seen, seen_later = session.execute(
-        select(func.coalesce(func.sum(DailyTotal.count), 0), func.coalesce(later, 0)).where(
-            DailyTotal.kind == counters.SEEN_DAY
-        )
-    ).one()
-    end_of_first_day = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(days=first_day + 1)
-    on_the_day = session.scalar(
-        select(func.count())
-        .select_from(Registration)
-        .where(
-            Registration.last_seen_at >= cutoff,
-            Registration.last_seen_at < end_of_first_day,
-            Registration.state == outcomes.READY,
-        )
-    )
-    ready = found.by_state.pop(outcomes.READY)
-    active = int(seen_later) + int(on_the_day or 0)
-    split = {
-        outcomes.READY: ready - int(ever_seen),
-        outcomes.ACTIVE: active,
-        outcomes.INACTIVE: int(ever_seen) - active,
-    }
+    found.by_state.pop(outcomes.READY)
+    split = counters.ready_split(session, now)
     found.by_state.update({state: n for state, n in split.items() if n})
