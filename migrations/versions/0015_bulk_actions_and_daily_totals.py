@@ -143,6 +143,7 @@ def _backfill_days() -> None:
         sa.column("count"),
     )
     partner_key = sa.func.coalesce(rows.c.partner_id, sa.literal(NO_PARTNER, sa.Uuid()))
+    # No error code: a constant, which PostgreSQL refuses in GROUP BY.
     none = sa.literal_column("''")
     for kind, column, error_code, condition in (
         ("registered", rows.c.registered_at, none, None),
@@ -166,7 +167,12 @@ def _backfill_days() -> None:
                 sa.func.count(),
             )
             .where(column.is_not(None))
-            .group_by(rows.c.tenant_id, rows.c.partner_id, day, error_code)
+            .group_by(
+                rows.c.tenant_id,
+                rows.c.partner_id,
+                day,
+                *([] if error_code is none else [error_code]),
+            )
         )
         if condition is not None:
             stmt = stmt.where(condition)

@@ -541,20 +541,17 @@ def _recount_days(session: Session, only, no_partner) -> None:
     ``registered_at``, failed on the day of their last change, seen on the
     day of the last check-in of a ready_for_user row."""
     partner_key = func.coalesce(Registration.partner_id, no_partner)
+    # No error code: a constant, which PostgreSQL refuses in GROUP BY.
+    none = literal_column("''")
     for kind, column, error_code, condition in (
-        (REGISTERED_DAY, Registration.registered_at, literal_column("''"), None),
+        (REGISTERED_DAY, Registration.registered_at, none, None),
         (
             FAILED_DAY,
             Registration.updated_at,
             func.coalesce(Registration.error_code, literal_column("''")),
             Registration.state == outcomes.FAILED,
         ),
-        (
-            SEEN_DAY,
-            Registration.last_seen_at,
-            literal_column("''"),
-            Registration.state == outcomes.READY,
-        ),
+        (SEEN_DAY, Registration.last_seen_at, none, Registration.state == outcomes.READY),
     ):
         day = _seen_day_sql(session, column)
         stmt = (
@@ -568,7 +565,12 @@ def _recount_days(session: Session, only, no_partner) -> None:
                 func.count(),
             )
             .where(column.is_not(None))
-            .group_by(Registration.tenant_id, Registration.partner_id, day, error_code)
+            .group_by(
+                Registration.tenant_id,
+                Registration.partner_id,
+                day,
+                *([] if error_code is none else [error_code]),
+            )
         )
         if condition is not None:
             stmt = stmt.where(condition)
