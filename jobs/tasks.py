@@ -108,12 +108,23 @@ def sweep() -> dict:
         requeued += len(chunks)
         orders_requeued += 1
     job_metrics.count_recovered(connection, requeued)
+    bulk_requeued = 0
+    for bulk_action_id, tenant_id in result.bulk_actions:
+        if Job.exists(_bulk_job_id(bulk_action_id), connection=connection):
+            continue  # queued, running, or failed for good (kept for support)
+        log.warning(
+            "re-enqueueing a bulk action whose job Redis lost",
+            extra={"bulk_action_id": str(bulk_action_id)},
+        )
+        enqueue_bulk_action(settings, bulk_action_id, tenant_id)
+        bulk_requeued += 1
     schedule_sweep(settings)
     return {
         "orders_requeued": orders_requeued,
         "chunks_requeued": requeued,
         "orders_finalized": result.finalized,
         "idempotency_keys_purged": result.keys_purged,
+        "bulk_actions_requeued": bulk_requeued,
     }
 
 
@@ -250,6 +261,10 @@ def run_bulk_action(bulk_action_id: str, tenant_id: str) -> dict:
     return {"status": done.status if done else None, "done": done.done if done else 0}
 
 
+def _bulk_job_id(bulk_action_id: uuid.UUID) -> str:
+    return f"bulk-{bulk_action_id}"
+
+
 def enqueue_bulk_action(
     settings: Settings, bulk_action_id: uuid.UUID, tenant_id: uuid.UUID
 ) -> None:
@@ -262,7 +277,7 @@ def enqueue_bulk_action(
     q.enqueue(
         run_bulk_action,
         args=(str(bulk_action_id), str(tenant_id)),
-        job_id=f"bulk-{bulk_action_id}",
+        job_id=_bulk_job_id(bulk_action_id),
         job_timeout=BULK_ACTION_TIMEOUT,
         result_ttl=RESULT_TTL,
         failure_ttl=FAILURE_TTL,

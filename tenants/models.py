@@ -486,7 +486,16 @@ class BulkAction(TenantOwned, Base):
     in ``BulkActionItem``."""
 
     __tablename__ = "bulk_actions"
-    __table_args__ = (Index("ix_bulk_actions_tenant_created", "tenant_id", "created_at", "id"),)
+    __table_args__ = (
+        Index("ix_bulk_actions_tenant_created", "tenant_id", "created_at", "id"),
+        # The sweeper's look for actions whose job Redis lost.
+        Index(
+            "ix_bulk_actions_unfinished",
+            "created_at",
+            postgresql_where=text("completed_at IS NULL"),
+            sqlite_where=text("completed_at IS NULL"),
+        ),
+    )
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     action: Mapped[str] = mapped_column(String(32))  # "deregister" | "set_group_tag"
     group_tag: Mapped[str | None] = mapped_column(String(200))

@@ -72,6 +72,13 @@ def upgrade() -> None:
     op.create_index(
         "ix_bulk_actions_tenant_created", "bulk_actions", ["tenant_id", "created_at", "id"]
     )
+    op.create_index(
+        "ix_bulk_actions_unfinished",
+        "bulk_actions",
+        ["created_at"],
+        postgresql_where=sa.text("completed_at IS NULL"),
+        sqlite_where=sa.text("completed_at IS NULL"),
+    )
     op.create_table(
         "bulk_action_items",
         sa.Column("bulk_action_id", sa.Uuid(), sa.ForeignKey("bulk_actions.id"), nullable=False),

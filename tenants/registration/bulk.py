@@ -24,6 +24,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
+from datetime import datetime
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
@@ -36,7 +37,7 @@ from tenants.listing import Keyset, StatementListing
 from tenants.models import BulkAction, BulkActionItem, utcnow
 from tenants.registration import device_list, devices
 from tenants.registration.device_list import DeviceQuery
-from tenants.scoping import Scope, scoped
+from tenants.scoping import Scope, scoped, unscoped
 
 DEREGISTER = "deregister"
 SET_GROUP_TAG = "set_group_tag"
@@ -199,6 +200,21 @@ def outcome_counts(session: Session, bulk_action_id: uuid.UUID) -> dict[str, int
         .group_by(BulkActionItem.outcome)
     )
     return {outcome: n for outcome, n in rows}
+
+
+def unfinished(session: Session, created_before: datetime) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    """(id, tenant) of every bulk action of any tenant not completed that was
+    created before ``created_before``: the sweeper hands out again those
+    whose job Redis lost."""
+    with unscoped("sweeper: unfinished bulk actions of every tenant"):
+        return [
+            (bulk_id, tenant_id)
+            for bulk_id, tenant_id in session.execute(
+                select(BulkAction.id, BulkAction.tenant_id).where(
+                    BulkAction.completed_at.is_(None), BulkAction.created_at < created_before
+                )
+            )
+        ]
 
 
 # --- running ----------------------------------------------------------------------------------

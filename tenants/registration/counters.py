@@ -542,7 +542,7 @@ def _recount_days(session: Session, only, no_partner) -> None:
     day of the last check-in of a ready_for_user row."""
     partner_key = func.coalesce(Registration.partner_id, no_partner)
     # No error code: a constant, which PostgreSQL refuses in GROUP BY.
-    none = literal_column("''")
+    none: ColumnElement[str] = literal_column("''")
     for kind, column, error_code, condition in (
         (REGISTERED_DAY, Registration.registered_at, none, None),
         (
