@@ -372,6 +372,8 @@ class DailyTotal(TenantOwned, Base):
     check-in is that day). What the overview's charts read."""
 
     __tablename__ = "daily_totals"
+    # A partner's days across its customers (a tenant's are the key's prefix).
+    __table_args__ = (Index("ix_daily_totals_partner_day", "partner_id", "day"),)
     tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id"), primary_key=True)
     partner_key: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(16), primary_key=True)

@@ -8,6 +8,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import requests
 from sqlalchemy import func, select
@@ -248,6 +249,32 @@ def process(result: orders.SubmitResult) -> None:
 def pkid() -> str:
     """A fresh 13-digit product key ID."""
     return str(uuid.uuid4().int % 10**13).zfill(13)
+
+
+def registered_devices(tenant, count: int) -> list[str]:
+    """``count`` devices self-registered by the tenant, settled as the worker does."""
+    result = submit(SimpleNamespace(id=tenant.id), devices(count))
+    process(result)
+    with unscoped("test: a tenant's device ids"), db.transaction() as session:
+        return [
+            str(i)
+            for i in session.scalars(
+                select(Registration.id)
+                .where(Registration.order_pk == result.order.id)
+                .order_by(Registration.line_index)
+            )
+        ]
+
+
+def device_states(ids) -> dict[str, str]:
+    """Each device's stored state, by id (any tenant's)."""
+    with unscoped("test: read devices"), db.transaction() as session:
+        rows = session.execute(
+            select(Registration.id, Registration.state).where(
+                Registration.id.in_([uuid.UUID(i) for i in ids])
+            )
+        )
+        return {str(i): s for i, s in rows}
 
 
 # --- counters ---------------------------------------------------------------------------------

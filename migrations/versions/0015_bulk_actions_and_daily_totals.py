@@ -104,6 +104,7 @@ def upgrade() -> None:
         sa.Column("count", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("tenant_id", "partner_key", "kind", "day", "error_code"),
     )
+    op.create_index("ix_daily_totals_partner_day", "daily_totals", ["partner_id", "day"])
     with op.batch_alter_table("registrations") as batch_op:
         batch_op.create_index(
             "ix_registrations_tenant_seen",

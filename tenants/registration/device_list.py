@@ -238,10 +238,10 @@ def _counted(session: Session, query: DeviceQuery) -> int | None:
     by_state: dict[str, int] = {}
     for state, _error_code, n in counters.registration_totals(session):
         by_state[state] = by_state.get(state, 0) + n
-    if query.state:
-        return by_state.get(query.state, 0)
     if not query.include_failed:
         by_state.pop(outcomes.FAILED, None)
+    if query.state:
+        return by_state.get(query.state, 0)
     return sum(by_state.values())
 
 

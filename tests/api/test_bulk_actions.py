@@ -7,43 +7,17 @@ from __future__ import annotations
 
 import threading
 import uuid
-from types import SimpleNamespace
 from urllib.parse import urlsplit
 
 from sqlalchemy import func, select
 
 from tenants import db
-from tenants.models import AuditEvent, Registration
+from tenants.models import AuditEvent
 from tenants.registration import bulk
-from tenants.scoping import Scope, scoped, unscoped
+from tenants.scoping import Scope, scoped
 from tests.api.test_cursors import walk
-from tests.factories import assert_counters_exact, devices, process, submit
+from tests.factories import assert_counters_exact, device_states, registered_devices
 from tests.http import assert_problem
-
-
-def _registered(tenant, count: int) -> list[str]:
-    """``count`` devices self-registered by the tenant, settled as the worker does."""
-    result = submit(SimpleNamespace(id=tenant.id), devices(count))
-    process(result)
-    with unscoped("test: a tenant's device ids"), db.transaction() as session:
-        return [
-            str(i)
-            for i in session.scalars(
-                select(Registration.id)
-                .where(Registration.order_pk == result.order.id)
-                .order_by(Registration.line_index)
-            )
-        ]
-
-
-def _states(ids) -> dict[str, str]:
-    with unscoped("test: read devices"), db.transaction() as session:
-        rows = session.execute(
-            select(Registration.id, Registration.state).where(
-                Registration.id.in_([uuid.UUID(i) for i in ids])
-            )
-        )
-        return {str(i): s for i, s in rows}
 
 
 def _audited(action: str, request_id: str) -> int:
@@ -66,8 +40,8 @@ def _path(url: str) -> str:
 
 def test_a_thousand_devices_are_deregistered_with_a_result_each(api, world, run_worker):
     tenant, other = world.tenant(), world.tenant()
-    mine = _registered(tenant, 1000)
-    theirs = _registered(other, 2)
+    mine = registered_devices(tenant, 1000)
+    theirs = registered_devices(other, 2)
     unknown = str(uuid.uuid4())
     selection = mine + theirs + [unknown, mine[0]]  # a repeated id counts once
 
@@ -95,8 +69,8 @@ def test_a_thousand_devices_are_deregistered_with_a_result_each(api, world, run_
     failed = _all_results(api, tenant.token, started["id"], "?outcome=failed")
     assert [r["device_id"] for r in failed] == [*theirs, unknown]
 
-    assert set(_states(mine).values()) == {"deregistered"}
-    assert set(_states(theirs).values()) == {"ready_for_user"}
+    assert set(device_states(mine).values()) == {"deregistered"}
+    assert set(device_states(theirs).values()) == {"ready_for_user"}
     assert _audited("device.deregistered", request_id) == 1000
     assert_counters_exact([tenant.id, other.id])
     # Another tenant cannot read the action or its results.
@@ -107,7 +81,7 @@ def test_a_thousand_devices_are_deregistered_with_a_result_each(api, world, run_
 
 def test_a_small_selection_is_done_when_answered_and_reports_each_device(api, world):
     tenant = world.tenant()
-    ids = _registered(tenant, 3)
+    ids = registered_devices(tenant, 3)
     api.delete(f"/v1/customer/devices/{ids[0]}", token=tenant.token)
 
     response = api.post(
@@ -128,7 +102,7 @@ def test_a_small_selection_is_done_when_answered_and_reports_each_device(api, wo
 
 def test_group_tags_change_for_every_device_a_filter_matches(api, world, run_worker):
     tenant = world.tenant()
-    ids = _registered(tenant, 60)
+    ids = registered_devices(tenant, 60)
     api.delete(f"/v1/customer/devices/{ids[0]}", token=tenant.token)
 
     response = api.post(
@@ -160,7 +134,7 @@ def test_group_tags_change_for_every_device_a_filter_matches(api, world, run_wor
 
 def test_bad_bulk_requests_say_what_to_fix(api, world):
     tenant = world.tenant()
-    [device_id] = _registered(tenant, 1)
+    [device_id] = registered_devices(tenant, 1)
     path = "/v1/customer/devices/bulk-deregister"
     for body in ({}, {"ids": [device_id], "filter": {}}):
         problem = assert_problem(
@@ -187,12 +161,12 @@ def test_bad_bulk_requests_say_what_to_fix(api, world):
         "invalid_input",
     )
     assert "group tag" in problem["detail"]
-    assert set(_states([device_id]).values()) == {"ready_for_user"}
+    assert set(device_states([device_id]).values()) == {"ready_for_user"}
 
 
 def test_two_bulk_actions_on_overlapping_selections_change_each_device_once(api, world):
     tenant = world.tenant()
-    ids = _registered(tenant, 300)
+    ids = registered_devices(tenant, 300)
     first, second = ids[:200], ids[100:]
     started = []
     for selection in (first, second):
@@ -224,7 +198,7 @@ def test_two_bulk_actions_on_overlapping_selections_change_each_device_once(api,
     # The 100 devices in both: changed by exactly one action, unchanged for the other.
     assert sum(f.succeeded for f in finished) == 300
     assert sum(f.unchanged for f in finished) == 100
-    assert set(_states(ids).values()) == {"deregistered"}
+    assert set(device_states(ids).values()) == {"deregistered"}
     assert (
         _audited("device.deregistered", "req-overlap-0")
         + _audited("device.deregistered", "req-overlap-1")

@@ -222,11 +222,11 @@ def test_a_bulk_action_whose_job_redis_lost_is_handed_out_again(
 ):
     from tenants.models import BulkAction
     from tenants.registration import bulk
-    from tests.api.test_bulk_actions import _registered, _states
+    from tests.factories import device_states, registered_devices
 
     run_worker()
     tenant = world.tenant()
-    ids = _registered(tenant, 40)
+    ids = registered_devices(tenant, 40)
     response = api.post(
         "/v1/customer/devices/bulk-deregister", token=tenant.token, json={"ids": ids}
     )
@@ -235,7 +235,7 @@ def test_a_bulk_action_whose_job_redis_lost_is_handed_out_again(
     redis_connection.flushdb()  # Redis lost the job
 
     run_sweep(redis_connection, run_worker)  # created a moment ago: not yet
-    assert set(_states(ids).values()) == {"ready_for_user"}
+    assert set(device_states(ids).values()) == {"ready_for_user"}
     with unscoped("test: age a bulk action"), db.transaction() as session:
         session.execute(
             update(BulkAction)
@@ -245,5 +245,5 @@ def test_a_bulk_action_whose_job_redis_lost_is_handed_out_again(
     run_sweep(redis_connection, run_worker)
     done = api.get(f"/v1/customer/bulk-actions/{bulk_id}", token=tenant.token).json()
     assert (done["status"], done["succeeded"]) == (bulk.COMPLETED, 40)
-    assert set(_states(ids).values()) == {"deregistered"}
+    assert set(device_states(ids).values()) == {"deregistered"}
     assert_counters_exact([tenant.id])

@@ -475,10 +475,10 @@ def test_partner_follows_a_5000_row_order_the_customer_sees_it(
 
 
 def test_customer_reads_the_overview_and_follows_a_tile(api, world, people, open_portal):
-    from tests.api.test_bulk_actions import _registered
+    from tests.factories import registered_devices
 
     tenant = world.tenant()
-    ids = _registered(tenant, 40)
+    ids = registered_devices(tenant, 40)
     for device_id in ids[:12]:
         api.post(f"/v1/customer/devices/{device_id}/check-ins", token=tenant.token, json={})
     api.post(
@@ -504,10 +504,10 @@ def test_customer_reads_the_overview_and_follows_a_tile(api, world, people, open
 def test_customer_deregisters_ticked_devices_in_one_action(
     api, world, people, open_portal, worker_process
 ):
-    from tests.api.test_bulk_actions import _registered
+    from tests.factories import registered_devices
 
     tenant = world.tenant()
-    _registered(tenant, 30)
+    registered_devices(tenant, 30)
     page = open_portal(people("tenant", tenant))
     nav(page, "Devices").click()
     rows = page.locator("table.devices tbody tr")

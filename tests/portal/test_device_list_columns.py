@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 
 from tenants.outcomes import STATE_MEANINGS
-from tests.api.test_bulk_actions import _registered
+from tests.factories import registered_devices
 from tests.portal.conftest import csrf_token, signed_in_session
 
 
@@ -19,7 +19,7 @@ def _headings(html: str) -> list[str]:
 
 def test_columns_are_chosen_once_and_kept_for_that_person(api, world, people, base_url):
     tenant = world.tenant()
-    ids = _registered(tenant, 60)
+    ids = registered_devices(tenant, 60)
     api.delete(f"/v1/customer/devices/{ids[0]}", token=tenant.token)
     person = people("tenant", tenant)
     http = signed_in_session(base_url, person)

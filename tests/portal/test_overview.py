@@ -11,8 +11,7 @@ from html import unescape
 from tenants import db
 from tenants.registration import overview
 from tenants.scoping import Scope, scoped
-from tests.api.test_bulk_actions import _registered
-from tests.factories import assert_counters_exact, device, unique
+from tests.factories import assert_counters_exact, device, registered_devices, unique
 from tests.http import wait_for_order
 from tests.portal.conftest import signed_in_session
 
@@ -40,7 +39,7 @@ def _list_total(http, base_url: str, href: str) -> int:
 
 def test_the_customers_tiles_match_the_lists_they_link_to(api, world, people, base_url):
     tenant = world.tenant()
-    ids = _registered(tenant, 75)  # more than a page of the device list
+    ids = registered_devices(tenant, 75)  # more than a page of the device list
     now = datetime.now(UTC)
     for device_id in ids[:20]:  # active
         api.post(

@@ -7,8 +7,7 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-from tests.api.test_bulk_actions import _registered, _states
-from tests.factories import assert_counters_exact
+from tests.factories import assert_counters_exact, device_states, registered_devices
 from tests.portal.conftest import csrf_token, signed_in_session
 
 
@@ -23,7 +22,7 @@ def test_every_device_a_filter_matches_is_deregistered_after_one_confirmation(
     world, people, base_url, run_worker
 ):
     tenant = world.tenant()
-    ids = _registered(tenant, 130)  # three pages of 50
+    ids = registered_devices(tenant, 130)  # three pages of 50
     http = signed_in_session(base_url, people("tenant", tenant))
     listed = http.get(f"{base_url}/portal/devices?state=ready_for_user", timeout=30).text
     assert listed.count('name="ids"') == 50
@@ -34,7 +33,7 @@ def test_every_device_a_filter_matches_is_deregistered_after_one_confirmation(
     )
     assert confirm.status_code == 200
     assert "Deregister: 130 devices?" in confirm.text
-    assert set(_states(ids).values()) == {"ready_for_user"}  # nothing yet
+    assert set(device_states(ids).values()) == {"ready_for_user"}  # nothing yet
 
     done = _post(
         http,
@@ -59,13 +58,13 @@ def test_every_device_a_filter_matches_is_deregistered_after_one_confirmation(
     assert page.count('data-outcome="succeeded"') == 100  # a page of results
     second = http.get(f"{base_url}{page_path}?page=2", timeout=30).text
     assert second.count('data-outcome="succeeded"') == 30
-    assert set(_states(ids).values()) == {"deregistered"}
+    assert set(device_states(ids).values()) == {"deregistered"}
     assert_counters_exact([tenant.id])
 
 
 def test_ticked_devices_get_a_group_tag_and_foreign_ids_are_not_found(world, people, base_url):
     tenant, other = world.tenant(), world.tenant()
-    mine, theirs = _registered(tenant, 4), _registered(other, 1)
+    mine, theirs = registered_devices(tenant, 4), registered_devices(other, 1)
     http = signed_in_session(base_url, people("tenant", tenant))
     picked = {"selection": "ids", "ids": [*mine[:2], *theirs], "action": "set_group_tag"}
     confirm = _post(http, base_url, picked)
@@ -75,7 +74,7 @@ def test_ticked_devices_get_a_group_tag_and_foreign_ids_are_not_found(world, peo
     assert "3 of 3 devices done (100%)" in done.text
     assert done.text.count('data-outcome="succeeded"') == 2
     assert done.text.count('data-outcome="failed"') == 1 and "not_found" in done.text
-    assert set(_states(theirs).values()) == {"ready_for_user"}
+    assert set(device_states(theirs).values()) == {"ready_for_user"}
 
     # Nothing ticked: back to the list, with what to do.
     empty = _post(http, base_url, {"selection": "ids", "action": "deregister"})
