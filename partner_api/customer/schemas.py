@@ -71,6 +71,12 @@ class DeviceFilterSchema(ma.Schema):
             "order or purchase reference"
         },
     )
+    registered_on = ma.fields.Date(
+        metadata={"description": "Registered on this day (UTC), YYYY-MM-DD"}
+    )
+    last_seen_on = ma.fields.Date(
+        metadata={"description": "Last checked in on this day (UTC), YYYY-MM-DD"}
+    )
     sort = ma.fields.String(
         load_default="-created_at",
         validate=validate.OneOf(
@@ -90,6 +96,8 @@ def device_query(filters: dict, *, include_failed: bool = True) -> DeviceQuery:
         order_id=filters.get("order_id"),
         partner_id=filters.get("partner_id"),
         text=filters.get("q"),
+        registered_on=filters.get("registered_on"),
+        last_seen_on=filters.get("last_seen_on"),
         sort=filters.get("sort") or "-created_at",
     )
 

@@ -216,7 +216,7 @@ def overview_page():
             (
                 day_label(day),
                 n,
-                devices_url(sort="-registered_at"),
+                devices_url(registered_on=day.isoformat()),
                 f"{day_label(day)}: {n} registered",
             )
             for day, n in seen.registered_per_day
@@ -238,9 +238,10 @@ def overview_page():
                 (
                     day_label(day),
                     n,
+                    # Last seen a window before: inactive since that day, or soon.
                     devices_url(
                         state=outcomes.INACTIVE if day <= today else outcomes.ACTIVE,
-                        sort="last_seen_at",
+                        last_seen_on=(day - outcomes.ACTIVE_WINDOW).isoformat(),
                     ),
                     f"{day_label(day)}: {n} "
                     + ("went inactive" if day <= today else "go inactive unless they check in"),
@@ -265,6 +266,11 @@ def overview_page():
 
 
 # --- customers: devices, registering, relationships ------------------------------------------
+
+
+BULK_LABELS = {bulk.DEREGISTER: "Deregister", bulk.SET_GROUP_TAG: "Set group tag"}
+# The device list's filters a bulk action's "all that match" carries.
+BULK_FILTERS = ("q", "state", "order_id", "partner_id", "registered_on", "last_seen_on")
 
 
 # The device list's columns a person may show or hide, and those shown
@@ -335,6 +341,7 @@ def devices_page():
         filters=raw,
         sort=filters["sort"],
         sortable=SORTABLE,
+        bulk_filters=BULK_FILTERS,
         columns=_chosen_columns(),
         optional_columns=OPTIONAL_COLUMNS,
         states=DEVICE_STATES,
@@ -354,9 +361,6 @@ def deregister_device(device_id: uuid.UUID):
     return redirect(auth.safe_next(request.form.get("next")) or url_for("portal.devices"))
 
 
-BULK_LABELS = {bulk.DEREGISTER: "Deregister", bulk.SET_GROUP_TAG: "Set group tag"}
-
-
 @bp.route("/devices/bulk", methods=["POST"])
 @signed_in("tenant")
 def bulk_devices():
@@ -364,9 +368,7 @@ def bulk_devices():
     how many devices it is for, then (``confirmed``) the action itself."""
     form = request.form
     action = form.get("action", "")
-    raw: dict[str, Any] = {
-        k: form.get(k, "").strip() for k in ("q", "state", "order_id", "partner_id")
-    }
+    raw: dict[str, Any] = {k: form.get(k, "").strip() for k in BULK_FILTERS}
     raw = {k: v for k, v in raw.items() if v}
     back = url_for("portal.devices", **raw)
     selection: bulk.Selection

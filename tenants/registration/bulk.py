@@ -22,9 +22,10 @@ of the two, one changes a device and the other reports it unchanged.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
@@ -74,14 +75,27 @@ class Selection:
 
 
 def _stored_filter(query: DeviceQuery) -> dict:
-    stored = asdict(query)
-    stored["partner_id"] = str(query.partner_id) if query.partner_id else None
-    return stored
+    """The filter as JSON values (ids and days as text)."""
+    return {
+        k: v if v is None or isinstance(v, str | bool) else str(v) for k, v in asdict(query).items()
+    }
+
+
+# How ``_query_of`` reads back the values ``_stored_filter`` wrote as text.
+_STORED_AS_TEXT: dict[str, Callable[[str], Any]] = {
+    "partner_id": uuid.UUID,
+    "registered_on": date.fromisoformat,
+    "last_seen_on": date.fromisoformat,
+}
 
 
 def _query_of(stored: dict) -> DeviceQuery:
-    partner_id = stored.get("partner_id")
-    return DeviceQuery(**{**stored, "partner_id": uuid.UUID(partner_id) if partner_id else None})
+    return DeviceQuery(
+        **{
+            k: _STORED_AS_TEXT[k](v) if k in _STORED_AS_TEXT and v is not None else v
+            for k, v in stored.items()
+        }
+    )
 
 
 def selection_size(session: Session, selection: Selection) -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
@@ -42,6 +42,9 @@ class DeviceQuery:
     order_id: str | None = None
     partner_id: uuid.UUID | None = None
     text: str | None = None
+    # Registered, or last checked in, on this UTC day (the overview's bars).
+    registered_on: date | None = None
+    last_seen_on: date | None = None
     sort: str = "-created_at"
     # False: the devices alone, without the failed attempts (those belong to
     # their order), as the portal's device list shows them.
@@ -146,6 +149,13 @@ def _registration_filters(stmt: Select, query: DeviceQuery, now: datetime | None
         stmt = stmt.where(Registration.serial_number == query.serial_number)
     if query.partner_id:
         stmt = stmt.where(Registration.partner_id == query.partner_id)
+    for column, day in (
+        (Registration.registered_at, query.registered_on),
+        (Registration.last_seen_at, query.last_seen_on),
+    ):
+        if day is not None:
+            start = datetime.combine(day, time(), UTC)
+            stmt = stmt.where(column >= start, column < start + timedelta(days=1))
     return stmt
 
 
@@ -203,12 +213,23 @@ def device_page(
     return page
 
 
+def _filters_rows(query: DeviceQuery, *, but_state: bool = False) -> bool:
+    """Whether ``query`` filters on the registrations' own columns (the
+    state aside, with ``but_state``)."""
+    return bool(
+        (query.state and not but_state)
+        or query.error_code
+        or query.serial_number
+        or query.partner_id
+        or query.registered_on
+        or query.last_seen_on
+    )
+
+
 def device_count(query: DeviceQuery, now: datetime | None = None) -> Select:
     """The number of rows ``select_devices`` lists, without its joins when no
     filter needs them (the count is over every page, so it must be cheap)."""
-    if not (query.state or query.error_code or query.serial_number or query.partner_id) and not (
-        query.order_id or query.text
-    ):
+    if not _filters_rows(query) and not (query.order_id or query.text):
         # Every row of every order: the orders know how many rows they hold,
         # which is cheap to add up however many devices there are; failed
         # rows, when left out, are counted on their index.
@@ -231,7 +252,7 @@ def device_count(query: DeviceQuery, now: datetime | None = None) -> Select:
 def _counted(session: Session, query: DeviceQuery) -> int | None:
     """The number of devices ``query`` lists, read from the counters when it
     filters by state at most (else None: ``device_count`` counts rows)."""
-    if query.error_code or query.serial_number or query.partner_id or query.order_id or query.text:
+    if _filters_rows(query, but_state=True) or query.order_id or query.text:
         return None
     if query.state in (outcomes.READY, outcomes.ACTIVE, outcomes.INACTIVE):
         return counters.ready_split(session)[query.state]

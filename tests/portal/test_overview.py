@@ -29,6 +29,16 @@ def _tiles(html: str) -> dict[str, tuple[int, str | None]]:
     return found
 
 
+def _bars(svg: str) -> list[tuple[str, int]]:
+    """(link, value) of each bar of a chart."""
+    return [
+        (unescape(href), int(value))
+        for href, value in re.findall(
+            r'<a href="([^"]*)"[^>]*>\s*<title>[^<]*</title>\s*<rect [^>]*data-value="(\d+)"', svg
+        )
+    ]
+
+
 def _list_total(http, base_url: str, href: str) -> int:
     page = http.get(base_url + href, timeout=30).text
     if "No device" in page:
@@ -81,6 +91,13 @@ def test_the_customers_tiles_match_the_lists_they_link_to(api, world, people, ba
     assert registrations.count("<a href=") == overview.CHART_DAYS
     inactive = re.search(r'data-testid="chart-going-inactive">(.*?)</figure>', home.text, re.S)
     assert sum(int(v) for v in re.findall(r'data-value="(\d+)"', inactive.group(1))) == 30
+    # Each bar links to the devices it counts: registered that day, or last
+    # seen a window before the day they went (or go) inactive.
+    for chart in (registrations, inactive.group(1)):
+        bars = [(href, value) for href, value in _bars(chart) if value]
+        assert bars
+        for href, value in bars:
+            assert _list_total(http, base_url, href) == value, href
 
 
 def test_failures_this_week_and_a_partners_overview(api, world, people, base_url, run_worker):
