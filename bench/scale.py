@@ -381,6 +381,8 @@ def reads(ids: dict) -> list[Read]:
             "support",
         ),
         Read("/metrics", "/metrics", "metrics"),
+        Read("portal: overview (customer)", "/portal/overview", "portal-tenant"),
+        Read("portal: overview (partner)", "/portal/overview", "portal-partner"),
         Read("portal: devices page", "/portal/devices", "portal-tenant"),
         Read("portal: orders page", "/portal/orders", "portal-partner"),
         Read("portal: order page (100k rows)", f"/portal/orders/{big}", "portal-partner"),

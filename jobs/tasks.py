@@ -19,7 +19,7 @@ from jobs import job_metrics, lanes, webhooks
 from jobs.connection import MAINTENANCE_QUEUE, connect, job_waiting, queue
 from tenants import db
 from tenants.operations import maintenance
-from tenants.registration import processing
+from tenants.registration import bulk, processing
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +27,8 @@ CHUNK_TIMEOUT = 600  # seconds a chunk may run before RQ kills it
 RESULT_TTL = 3600
 FAILURE_TTL = 7 * 24 * 3600
 RETRY = Retry(max=5, interval=[1, 5, 15, 60, 300])
+# A bulk action runs in one job, a batch per transaction (tenants/registration/bulk.py).
+BULK_ACTION_TIMEOUT = 3600
 
 
 def process_chunk(order_id: str, start: int, stop: int, request_id: str | None = None) -> dict:
@@ -107,6 +109,16 @@ def sweep() -> dict:
         orders_requeued += 1
     job_metrics.count_recovered(connection, requeued)
     deliveries_requeued = webhooks.sweep(settings, connection, grace=maintenance.JUST_ENQUEUED)
+    bulk_requeued = 0
+    for bulk_action_id, tenant_id in result.bulk_actions:
+        if Job.exists(_bulk_job_id(bulk_action_id), connection=connection):
+            continue  # queued, running, or failed for good (kept for support)
+        log.warning(
+            "re-enqueueing a bulk action whose job Redis lost",
+            extra={"bulk_action_id": str(bulk_action_id)},
+        )
+        enqueue_bulk_action(settings, bulk_action_id, tenant_id)
+        bulk_requeued += 1
     schedule_sweep(settings)
     return {
         "webhook_deliveries_requeued": deliveries_requeued,
@@ -114,6 +126,7 @@ def sweep() -> dict:
         "chunks_requeued": requeued,
         "orders_finalized": result.finalized,
         "idempotency_keys_purged": result.keys_purged,
+        "bulk_actions_requeued": bulk_requeued,
     }
 
 
@@ -229,4 +242,37 @@ def enqueue_chunks(
             )
             for start, stop in chunks
         ]
+    )
+
+
+def run_bulk_action(bulk_action_id: str, tenant_id: str) -> dict:
+    """The job for a bulk action on a tenant's devices. A retry resumes
+    after the last committed batch."""
+    job = get_current_job()
+    with log_context.bound(job_id=job.id if job else None):
+        done = bulk.run(uuid.UUID(bulk_action_id), uuid.UUID(tenant_id))
+    return {"status": done.status if done else None, "done": done.done if done else 0}
+
+
+def _bulk_job_id(bulk_action_id: uuid.UUID) -> str:
+    return f"bulk-{bulk_action_id}"
+
+
+def enqueue_bulk_action(
+    settings: Settings, bulk_action_id: uuid.UUID, tenant_id: uuid.UUID
+) -> None:
+    """Hand a just-committed bulk action to the queue: on its organisation's
+    lane, like its orders, so it shares the workers fairly with other
+    organisations' work and never holds up the sweeper."""
+    connection = connect(settings)
+    owner = lanes.organisation(tenant_id, None)
+    q = Queue(lanes.lane_for(connection, owner), connection=connection)
+    q.enqueue(
+        run_bulk_action,
+        args=(str(bulk_action_id), str(tenant_id)),
+        job_id=_bulk_job_id(bulk_action_id),
+        job_timeout=BULK_ACTION_TIMEOUT,
+        result_ttl=RESULT_TTL,
+        failure_ttl=FAILURE_TTL,
+        retry=RETRY,
     )

@@ -236,6 +236,14 @@ class Registration(TenantOwned, Base):
             postgresql_where=text("last_seen_at IS NOT NULL"),
             sqlite_where=text("last_seen_at IS NOT NULL"),
         ),
+        # The same day of check-ins across a tenant's orders, for its overview.
+        Index(
+            "ix_registrations_tenant_seen",
+            "tenant_id",
+            "last_seen_at",
+            postgresql_where=text("last_seen_at IS NOT NULL"),
+            sqlite_where=text("last_seen_at IS NOT NULL"),
+        ),
     )
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     order_pk: Mapped[uuid.UUID] = mapped_column(ForeignKey("orders.id"))
@@ -358,6 +366,25 @@ class OrderTotal(TenantOwned, Base):
     tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id"), primary_key=True)
     partner_key: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     status: Mapped[str] = mapped_column(String(32), primary_key=True)
+    partner_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("partners.id"))
+    count: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class DailyTotal(TenantOwned, Base):
+    """A tenant's rows by who submitted them (as in ``RegistrationTotal``)
+    and UTC day (days since 1970-01-01), of one ``kind``: ``registered``
+    (rows that became ready_for_user that day), ``failed`` (rows that failed
+    that day, by error code), ``seen`` (ready_for_user rows whose last
+    check-in is that day). What the overview's charts read."""
+
+    __tablename__ = "daily_totals"
+    # A partner's days across its customers (a tenant's are the key's prefix).
+    __table_args__ = (Index("ix_daily_totals_partner_day", "partner_id", "day"),)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id"), primary_key=True)
+    partner_key: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    day: Mapped[int] = mapped_column(Integer, primary_key=True)
+    error_code: Mapped[str] = mapped_column(String(64), primary_key=True)
     partner_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("partners.id"))
     count: Mapped[int] = mapped_column(BigInteger, default=0)
 
@@ -570,3 +597,57 @@ class WebhookAttempt(TenantOwned, Base):
     error: Mapped[str | None] = mapped_column(String(500))
     # The first bytes of the receiver's answer, as text; never rendered unescaped.
     response_body: Mapped[str | None] = mapped_column(Text)
+
+
+# --- bulk actions on a tenant's devices (tenants/registration/bulk.py) ----------------------
+
+
+class BulkAction(TenantOwned, Base):
+    """One action on many devices of a tenant (deregister them, or give
+    them a group tag), run a batch at a time; what it did to each device is
+    in ``BulkActionItem``."""
+
+    __tablename__ = "bulk_actions"
+    __table_args__ = (
+        Index("ix_bulk_actions_tenant_created", "tenant_id", "created_at", "id"),
+        # The sweeper's look for actions whose job Redis lost.
+        Index(
+            "ix_bulk_actions_unfinished",
+            "created_at",
+            postgresql_where=text("completed_at IS NULL"),
+            sqlite_where=text("completed_at IS NULL"),
+        ),
+    )
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    action: Mapped[str] = mapped_column(String(32))  # "deregister" | "set_group_tag"
+    group_tag: Mapped[str | None] = mapped_column(String(200))
+    # The device-list filters of an "all that match" selection; None: the ids given.
+    selection_filter: Mapped[dict | None] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(32), default="queued")
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    succeeded: Mapped[int] = mapped_column(Integer, default=0)
+    unchanged: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    request_id: Mapped[str] = mapped_column(String(128))
+    actor: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    completed_at: Mapped[datetime | None]
+
+
+class BulkActionItem(TenantOwned, Base):
+    """One device of a bulk action, and what the action did to it (no
+    ``outcome`` yet: not reached). ``device_id`` is as the caller sent it:
+    not a foreign key, since another tenant's or an unknown id is reported
+    as not found, never looked up outside the tenant."""
+
+    __tablename__ = "bulk_action_items"
+    bulk_action_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("bulk_actions.id"), primary_key=True
+    )
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    device_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    serial_number: Mapped[str | None] = mapped_column(String(200))
+    outcome: Mapped[str | None] = mapped_column(String(16))  # succeeded | unchanged | failed
+    code: Mapped[str | None] = mapped_column(String(64))
+    message: Mapped[str | None] = mapped_column(Text)

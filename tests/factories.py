@@ -8,6 +8,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import requests
 from sqlalchemy import func, select
@@ -21,6 +22,7 @@ from tenants.ingest.group_tags import DEFAULT_MAX_LENGTH
 from tenants.ingest.hardware_hash import build_hardware_hash
 from tenants.models import (
     NO_PARTNER,
+    DailyTotal,
     Order,
     OrderCheckIn,
     OrderCount,
@@ -249,6 +251,32 @@ def pkid() -> str:
     return str(uuid.uuid4().int % 10**13).zfill(13)
 
 
+def registered_devices(tenant, count: int) -> list[str]:
+    """``count`` devices self-registered by the tenant, settled as the worker does."""
+    result = submit(SimpleNamespace(id=tenant.id), devices(count))
+    process(result)
+    with unscoped("test: a tenant's device ids"), db.transaction() as session:
+        return [
+            str(i)
+            for i in session.scalars(
+                select(Registration.id)
+                .where(Registration.order_pk == result.order.id)
+                .order_by(Registration.line_index)
+            )
+        ]
+
+
+def device_states(ids) -> dict[str, str]:
+    """Each device's stored state, by id (any tenant's)."""
+    with unscoped("test: read devices"), db.transaction() as session:
+        rows = session.execute(
+            select(Registration.id, Registration.state).where(
+                Registration.id.in_([uuid.UUID(i) for i in ids])
+            )
+        )
+        return {str(i): s for i, s in rows}
+
+
 # --- counters ---------------------------------------------------------------------------------
 
 
@@ -339,7 +367,23 @@ def assert_counters_exact(tenant_ids: Iterable[uuid.UUID] | None = None) -> None
                 for t in session.scalars(of(OrderTotal, select(OrderTotal)))
             }
         )
+        days: Counter = Counter()
+        for r in session.scalars(of(Registration, select(Registration))):
+            key = (r.tenant_id, r.partner_id or NO_PARTNER)
+            if r.registered_at is not None:
+                days[(*key, "registered", counters.seen_day(r.registered_at), "")] += 1
+            if r.state == "registration_failed":
+                days[(*key, "failed", counters.seen_day(r.updated_at), r.error_code or "")] += 1
+            if r.state == "ready_for_user" and r.last_seen_at is not None:
+                days[(*key, "seen", counters.seen_day(r.last_seen_at), "")] += 1
+        kept_days = Counter(
+            {
+                (t.tenant_id, t.partner_key, t.kind, t.day, t.error_code): t.count
+                for t in session.scalars(of(DailyTotal, select(DailyTotal)))
+            }
+        )
     assert nonzero(kept_rows) == nonzero(rows), "order_counts differ from the rows"
     assert nonzero(kept_seen) == nonzero(seen), "order_check_ins differ from the rows"
     assert nonzero(kept_totals) == nonzero(totals), "registration_totals differ from the rows"
     assert nonzero(kept_statuses) == nonzero(statuses), "order_totals differ from the orders"
+    assert nonzero(kept_days) == nonzero(days), "daily_totals differ from the rows"

@@ -248,3 +248,87 @@ def test_0012_counts_the_rows_stored_before_it_exactly(any_database_url):
     # And back down, and up again.
     command.downgrade(alembic_config(url), "0010")
     upgrade(url)
+
+
+def test_0017_counts_the_days_of_the_rows_stored_before_it(any_database_url):
+    from tenants.registration.counters import seen_day
+
+    url = any_database_url
+    upgrade(url, "0016")
+    engine = make_engine(url)
+    metadata = sa.MetaData()
+    metadata.reflect(engine, only=("partners", "tenants", "orders", "registrations"))
+    tables = metadata.tables
+    now = datetime.now(UTC)
+    earlier = now - timedelta(days=3)
+    partner, tenant, order = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    # (state, error code, registered, updated, last seen)
+    rows = [
+        ("ready_for_user", None, earlier, earlier, now),
+        ("ready_for_user", None, earlier, earlier, None),
+        ("deregistered", None, now, now, earlier),  # seen, but no longer ready
+        ("registration_failed", "device_not_found", None, earlier, None),
+        ("registration_pending", None, None, now, None),
+    ]
+    with engine.begin() as connection:
+        connection.execute(
+            tables["partners"].insert(), {"id": partner.hex, "name": "P", "created_at": now}
+        )
+        connection.execute(
+            tables["tenants"].insert(), {"id": tenant.hex, "name": "T", "created_at": now}
+        )
+        connection.execute(
+            tables["orders"].insert(),
+            {
+                "id": order.hex,
+                "tenant_id": tenant.hex,
+                "partner_id": partner.hex,
+                "request_id": "r",
+                "status": "processing",
+                "source_format": "json",
+                "row_count": len(rows),
+                "created_at": now,
+            },
+        )
+        for index, (state, error_code, registered, updated, seen) in enumerate(rows):
+            connection.execute(
+                tables["registrations"].insert(),
+                {
+                    "id": uuid.uuid4().hex,
+                    "tenant_id": tenant.hex,
+                    "partner_id": partner.hex,
+                    "order_pk": order.hex,
+                    "request_id": "r",
+                    "line_index": index,
+                    "line": index + 2,
+                    "state": state,
+                    "error_code": error_code,
+                    "registered_at": registered,
+                    "last_seen_at": seen,
+                    "created_at": earlier,
+                    "updated_at": updated,
+                },
+            )
+    engine.dispose()
+
+    upgrade(url)
+    engine = make_engine(url)
+    with engine.connect() as connection:
+        days = {
+            (uuid.UUID(str(t)), uuid.UUID(str(p)), kind, day, code): n
+            for t, p, kind, day, code, n in connection.execute(
+                sa.text(
+                    "SELECT tenant_id, partner_key, kind, day, error_code, count FROM daily_totals"
+                )
+            )
+        }
+    engine.dispose()
+    key = (tenant, partner)
+    assert days == {
+        (*key, "registered", seen_day(earlier), ""): 2,
+        (*key, "registered", seen_day(now), ""): 1,
+        (*key, "failed", seen_day(earlier), "device_not_found"): 1,
+        (*key, "seen", seen_day(now), ""): 1,
+    }
+    command.downgrade(alembic_config(url), "0016")
+    upgrade(url)

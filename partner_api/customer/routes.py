@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import uuid
 
+from flask import url_for
+
+from partner_api import bulk_actions
 from partner_api.auth.principals import require_principal
 from partner_api.blueprint import ApiBlueprint
 from partner_api.csv_downloads import csv_response, wants_csv
 from partner_api.customer.schemas import (
+    BulkActionSchema,
+    BulkGroupTagSchema,
+    BulkResultFilterSchema,
+    BulkResultSchema,
+    BulkSelectionSchema,
     CheckInSchema,
     DeviceDetailSchema,
     DeviceFilterSchema,
@@ -23,7 +31,14 @@ from partner_api.pagination import cursor_page
 from partner_api.request_context import current_request_id, request_session
 from partner_api.schemas import RelationshipSchema
 from tenants.access import relationships
-from tenants.registration import device_history, device_list, devices, exports, revocation
+from tenants.registration import (
+    bulk,
+    device_history,
+    device_list,
+    devices,
+    exports,
+    revocation,
+)
 
 blp = ApiBlueprint(
     "customer",
@@ -201,3 +216,81 @@ add_event_routes(
     write_scope="customer:write",
     whose="Your organisation's events: everything partners did for you, and what you did",
 )
+
+
+# --- bulk actions -------------------------------------------------------------------------------
+
+
+def _selection(body: dict) -> bulk.Selection:
+    if "ids" in body:
+        return bulk.Selection(ids=tuple(body["ids"]))
+    return bulk.Selection(query=device_query(body["filter"], include_failed=False))
+
+
+def _started(action: str, body: dict):
+    session = request_session()
+    started = bulk_actions.start(
+        session,
+        uuid.UUID(require_principal().own_id()),
+        action=action,
+        selection=_selection(body),
+        group_tag=body.get("group_tag"),
+    )
+    location = url_for("customer.get_bulk_action", bulk_action_id=started.id)
+    return bulk_actions.body(started), 202, {"Location": location}
+
+
+_BULK_ANSWER = (
+    "The action, with its progress: small selections of ids are done when it is "
+    "answered, larger ones run as a job; follow `Location` (or the action's `id`) "
+    "until `status` is `completed`, and read what it did to each device in its results."
+)
+
+
+@blp.route("/devices/bulk-deregister", methods=["POST"])
+@blp.auth("tenant", "customer:write")
+@blp.arguments(BulkSelectionSchema)
+@blp.response(202, BulkActionSchema, description=_BULK_ANSWER)
+@blp.problem(422)
+def bulk_deregister(body: dict):
+    """Deregister many devices in one action: the devices given by `ids`, or
+    every device `filter` matches. Each is deregistered as by
+    `DELETE /devices/{id}`; one that cannot be (not found, never registered)
+    is reported in the results and the others go on."""
+    return _started(bulk.DEREGISTER, body)
+
+
+@blp.route("/devices/bulk-group-tag", methods=["POST"])
+@blp.auth("tenant", "customer:write")
+@blp.arguments(BulkGroupTagSchema)
+@blp.response(202, BulkActionSchema, description=_BULK_ANSWER)
+@blp.problem(422)
+def bulk_group_tag(body: dict):
+    """Give many registered devices a group tag (null: none), selected by
+    `ids` or `filter`; the tag is checked against your tag list first."""
+    return _started(bulk.SET_GROUP_TAG, body)
+
+
+@blp.route("/bulk-actions/<uuid:bulk_action_id>")
+@blp.auth("tenant", "customer:read")
+@blp.response(200, BulkActionSchema)
+def get_bulk_action(bulk_action_id: uuid.UUID):
+    """A bulk action and its progress."""
+    return bulk_actions.body(bulk.get(request_session(), bulk_action_id))
+
+
+@blp.route("/bulk-actions/<uuid:bulk_action_id>/results")
+@blp.auth("tenant", "customer:read")
+@blp.arguments(BulkResultFilterSchema, location="query")
+@blp.response(200, BulkResultSchema(many=True))
+@blp.cursor_paginate(page_size=100, max_page_size=1000)
+def list_bulk_results(filters: dict, bulk_action_id: uuid.UUID, pagination_parameters):
+    """What the action did to each selected device, in selection order
+    (``outcome`` null: not reached yet); filter by ``outcome``."""
+    listing = bulk.items(request_session(), bulk_action_id, outcome=filters.get("outcome"))
+    return cursor_page(
+        listing,
+        pagination_parameters,
+        list_name="bulk-results",
+        bound_to={"bulk_action_id": str(bulk_action_id), **filters},
+    )

@@ -14,6 +14,8 @@ from partner_api.csv_downloads import FormatSchema
 from partner_api.errors import ProblemSchema
 from partner_api.schemas import RELATIONSHIP_STATES, TEXT_LENGTH, ErrorCodeOrNull
 from tenants import outcomes
+from tenants.registration.bulk import ACTIONS as BULK_ACTIONS
+from tenants.registration.bulk import MAX_IDS as MAX_BULK_IDS
 from tenants.registration.device_list import SORT_COLUMNS as DEVICE_SORT_COLUMNS
 from tenants.registration.device_list import DeviceQuery
 
@@ -130,6 +132,12 @@ class DeviceFilterSchema(FormatSchema):
             "order or purchase reference"
         },
     )
+    registered_on = ma.fields.Date(
+        metadata={"description": "Registered on this day (UTC), YYYY-MM-DD"}
+    )
+    last_seen_on = ma.fields.Date(
+        metadata={"description": "Last checked in on this day (UTC), YYYY-MM-DD"}
+    )
     sort = ma.fields.String(
         load_default="-created_at",
         validate=validate.OneOf(
@@ -149,6 +157,8 @@ def device_query(filters: dict, *, include_failed: bool = True) -> DeviceQuery:
         order_id=filters.get("order_id"),
         partner_id=filters.get("partner_id"),
         text=filters.get("q"),
+        registered_on=filters.get("registered_on"),
+        last_seen_on=filters.get("last_seen_on"),
         sort=filters.get("sort") or "-created_at",
     )
 
@@ -164,3 +174,90 @@ class CheckInSchema(ma.Schema):
         metadata={"description": "When the device reported in (default: now)"},
     )
     user = ma.fields.String(allow_none=True, validate=validate.Length(max=320))
+
+
+class BulkSelectionSchema(ma.Schema):
+    """The devices a bulk action is for: ``ids``, or every device that
+    ``filter`` (the device list's filters) matches; exactly one of them."""
+
+    class Meta:
+        unknown = ma.RAISE
+
+    ids = ma.fields.List(
+        ma.fields.UUID(),
+        validate=validate.Length(
+            min=1,
+            max=MAX_BULK_IDS,
+            error=f"Send from 1 to {MAX_BULK_IDS:,} ids; select more devices by `filter`.",
+        ),
+        metadata={
+            "description": f"Device ids (at most {MAX_BULK_IDS:,}); another "
+            "organisation's or an unknown id is reported as not found"
+        },
+    )
+    filter = ma.fields.Nested(
+        DeviceFilterSchema(exclude=("sort", "error_code")),
+        metadata={
+            "description": "Every device the device list's filters match now (`{}`: every device)"
+        },
+    )
+
+    @ma.validates_schema
+    def _one_of(self, data: dict, **_kwargs) -> None:
+        if ("ids" in data) == ("filter" in data):
+            raise ma.ValidationError(
+                "Send either `ids` (a list of device ids) or `filter` (the device list's "
+                "filters, `{}` for every device), not both and not neither.",
+                field_name="ids",
+            )
+
+
+class BulkGroupTagSchema(BulkSelectionSchema):
+    group_tag = ma.fields.String(
+        required=True,
+        allow_none=True,
+        metadata={"description": "The new group tag (null: none), held to your tag list"},
+    )
+
+
+class BulkActionSchema(ma.Schema):
+    """A bulk action on your devices and its progress; what it did to each
+    device is in its results."""
+
+    id = ma.fields.UUID(required=True)
+    action = ma.fields.String(required=True, metadata={"enum": list(BULK_ACTIONS)})
+    group_tag = ma.fields.String(allow_none=True)
+    selection = ma.fields.String(required=True, metadata={"enum": ["ids", "filter"]})
+    filter = ma.fields.Dict(allow_none=True)
+    status = ma.fields.String(required=True, metadata={"enum": ["queued", "running", "completed"]})
+    total = ma.fields.Integer(required=True, metadata={"description": "Devices selected"})
+    done = ma.fields.Integer(required=True, metadata={"description": "Devices reached so far"})
+    percent = ma.fields.Integer(required=True)
+    succeeded = ma.fields.Integer(required=True, metadata={"description": "Devices changed"})
+    unchanged = ma.fields.Integer(
+        required=True, metadata={"description": "Devices that needed no change"}
+    )
+    failed = ma.fields.Integer(
+        required=True, metadata={"description": "Devices the action could not touch"}
+    )
+    request_id = ma.fields.String(required=True)
+    created_at = ma.fields.DateTime(required=True)
+    completed_at = ma.fields.DateTime(allow_none=True)
+
+
+class BulkResultSchema(ma.Schema):
+    """What a bulk action did to one selected device."""
+
+    position = ma.fields.Integer(required=True, metadata={"description": "Place in the selection"})
+    device_id = ma.fields.UUID(required=True)
+    serial_number = ma.fields.String(allow_none=True)
+    outcome = ma.fields.String(
+        allow_none=True,
+        metadata={"enum": ["succeeded", "unchanged", "failed"], "description": "null: not yet"},
+    )
+    code = ma.fields.String(allow_none=True, metadata={"description": "Why, when not succeeded"})
+    message = ma.fields.String(allow_none=True)
+
+
+class BulkResultFilterSchema(ma.Schema):
+    outcome = ma.fields.String(validate=validate.OneOf(["succeeded", "unchanged", "failed"]))

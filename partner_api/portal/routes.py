@@ -10,7 +10,9 @@ request-ID and device lookups.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
+from typing import Any
 
 import marshmallow as ma
 from flask import (
@@ -25,6 +27,7 @@ from flask import (
     url_for,
 )
 
+from partner_api import bulk_actions
 from partner_api.auth import portal_sessions as auth
 from partner_api.auth.portal_sessions import signed_in
 from partner_api.csv_downloads import csv_response
@@ -34,7 +37,7 @@ from partner_api.orders.routes import failures_csv, order_list_export, order_row
 from partner_api.orders.schemas import OrderCreateSchema, OrderFormSchema
 from partner_api.orders.submission import new_submission, preview_order, store_order
 from partner_api.pagination import pager, paginate, portal_cursor_page, portal_parameters
-from partner_api.portal import time_zones
+from partner_api.portal import charts, time_zones
 from partner_api.portal.problems import problem_text
 from partner_api.request_context import current_request_id, request_session
 from partner_api.uploads import FILE_FIELD, parse_device_body
@@ -45,7 +48,15 @@ from tenants.ingest import group_tags
 from tenants.models import Relationship
 from tenants.operations import support
 from tenants.outcomes import STATE_MEANINGS
-from tenants.registration import device_list, devices, exports, orders, revocation
+from tenants.registration import (
+    bulk,
+    device_list,
+    devices,
+    exports,
+    orders,
+    overview,
+    revocation,
+)
 from tenants.registration.device_history import device_page
 
 bp = Blueprint(
@@ -57,7 +68,7 @@ bp = Blueprint(
     static_url_path="/static",
 )
 
-HOME = {"tenant": "portal.devices", "partner": "portal.customers", "support": "portal.requests"}
+HOME = {"tenant": "portal.overview", "partner": "portal.overview", "support": "portal.requests"}
 # A preview lists this many rejected rows; the counts cover every row.
 PREVIEW_ROWS = 500
 SORTABLE = (
@@ -183,6 +194,88 @@ def password():
     return render_template("portal/password.html", error=error), 422
 
 
+# --- the overview (customers and partners) ---------------------------------------------------
+
+# The order tiles show states in.
+OVERVIEW_STATES = (
+    outcomes.ACTIVE,
+    outcomes.INACTIVE,
+    outcomes.READY,
+    outcomes.PENDING,
+    outcomes.DEREGISTERED,
+)
+
+
+@bp.route("/overview", endpoint="overview")
+@signed_in("tenant", "partner")
+def overview_page():
+    """Tiles and charts from the counters; each tile and bar links to the
+    list it counts (a customer's device list, filtered; a partner's orders)."""
+    customer = g.principal.kind == "tenant"
+    seen = overview.overview(request_session(), split_active=customer)
+    orders_url = url_for("portal.orders_page")
+
+    def devices_url(**filters) -> str:
+        return url_for("portal.devices", **filters) if customer else orders_url
+
+    def day_label(day) -> str:
+        return day.strftime("%d %b")
+
+    registered = charts.bar_chart(
+        "registrations",
+        [
+            (
+                day_label(day),
+                n,
+                devices_url(registered_on=day.isoformat()),
+                f"{day_label(day)}: {n} registered",
+            )
+            for day, n in seen.registered_per_day
+        ],
+        every=7,
+    )
+    codes = sorted(seen.failures_by_code.items(), key=lambda item: -item[1])
+    failures = charts.bar_chart(
+        "failures",
+        [(code, n, orders_url, f"{code}: {n} rows") for code, n in codes],
+        height=150,
+    )
+    inactive = None
+    if customer:
+        today = seen.today
+        inactive = charts.bar_chart(
+            "going-inactive",
+            [
+                (
+                    day_label(day),
+                    n,
+                    # Last seen a window before: inactive since that day, or soon.
+                    devices_url(
+                        state=outcomes.INACTIVE if day <= today else outcomes.ACTIVE,
+                        last_seen_on=(day - outcomes.ACTIVE_WINDOW).isoformat(),
+                    ),
+                    f"{day_label(day)}: {n} "
+                    + ("went inactive" if day <= today else "go inactive unless they check in"),
+                )
+                for day, n in seen.going_inactive
+            ],
+            every=7,
+            muted={i for i, (day, _) in enumerate(seen.going_inactive) if day > today},
+        )
+    return render_template(
+        "portal/overview.html",
+        seen=seen,
+        customer=customer,
+        states=[s for s in OVERVIEW_STATES if s in seen.by_state],
+        devices_url=devices_url,
+        orders_url=orders_url,
+        registered=registered,
+        failures=failures,
+        inactive=inactive,
+        failures_this_week=sorted(seen.failures_this_week.items(), key=lambda item: -item[1]),
+    )
+
+
 # --- customers: devices, registering, relationships ------------------------------------------
 
 
@@ -197,9 +290,65 @@ def _device_filters() -> tuple[dict, dict, str | None]:
         return raw, {"sort": "-created_at"}, _validation_text(exc.normalized_messages())
 
 
+BULK_LABELS = {bulk.DEREGISTER: "Deregister", bulk.SET_GROUP_TAG: "Set group tag"}
+# The device list's filters a bulk action's "all that match" carries.
+BULK_FILTERS = ("q", "state", "order_id", "partner_id", "registered_on", "last_seen_on")
+
+
+# The device list's columns a person may show or hide, and those shown
+# until they choose; the choice is kept in a cookie of their own.
+OPTIONAL_COLUMNS = (
+    ("group_tag", "Group tag"),
+    ("purchase_id", "Purchase ID"),
+    ("assigned_user", "Assigned user"),
+    ("partner", "Registered by"),
+    ("last_seen", "Last seen"),
+)
+DEFAULT_COLUMNS = ("partner", "last_seen")
+COLUMNS_COOKIE = "device_columns"
+COLUMNS_COOKIE_DAYS = 365
+
+
+def _columns_key(user) -> str:
+    """Whose choice a columns cookie holds (another person signing in on the
+    same browser starts from the default)."""
+    return hashlib.sha256(str(user.id).encode()).hexdigest()[:16]
+
+
+def _chosen_columns() -> tuple[str, ...]:
+    key, _, chosen = request.cookies.get(COLUMNS_COOKIE, "").partition(":")
+    if key != _columns_key(g.portal_user):
+        return DEFAULT_COLUMNS
+    known = dict(OPTIONAL_COLUMNS)
+    return tuple(c for c in chosen.split(",") if c in known)
+
+
+def _remember_columns():
+    """The column picker: remember the choice, then back to the list as it was."""
+    raw = {k: v.strip() for k, v in request.args.items() if k in DEVICE_FILTERS.fields}
+    known = dict(OPTIONAL_COLUMNS)
+    chosen = [c for c in request.args.getlist("columns") if c in known]
+    back: dict[str, Any] = {k: v for k, v in raw.items() if v}
+    if request.args.get("page_size"):
+        back["page_size"] = request.args["page_size"]
+    response = redirect(url_for("portal.devices", **back))
+    response.set_cookie(
+        COLUMNS_COOKIE,
+        f"{_columns_key(g.portal_user)}:{','.join(chosen)}",
+        max_age=COLUMNS_COOKIE_DAYS * 86400,
+        path=auth.PREFIX,
+        secure=request.is_secure,
+        httponly=True,
+        samesite="Lax",
+    )
+    return response
+
+
 @bp.route("/devices", endpoint="devices")
 @signed_in("tenant")
 def devices_page():
+    if "columns_chosen" in request.args:
+        return _remember_columns()
     raw, filters, error = _device_filters()
     # Failed attempts are not devices: they are listed with their order.
     query = device_query(filters, include_failed=False)
@@ -212,6 +361,9 @@ def devices_page():
         filters=raw,
         sort=filters["sort"],
         sortable=SORTABLE,
+        bulk_filters=BULK_FILTERS,
+        columns=_chosen_columns(),
+        optional_columns=OPTIONAL_COLUMNS,
         states=DEVICE_STATES,
         pages=pages,
         error=error or stale,
@@ -247,6 +399,96 @@ def deregister_device(device_id: uuid.UUID):
     session.commit()
     flash(f"Device {serial} is deregistered; another organisation may now register it.")
     return redirect(auth.safe_next(request.form.get("next")) or url_for("portal.devices"))
+
+
+@bp.route("/devices/bulk", methods=["POST"])
+@signed_in("tenant")
+def bulk_devices():
+    """A bulk action from the device list: first a confirmation that says
+    how many devices it is for, then (``confirmed``) the action itself."""
+    form = request.form
+    action = form.get("action", "")
+    raw: dict[str, Any] = {k: form.get(k, "").strip() for k in BULK_FILTERS}
+    raw = {k: v for k, v in raw.items() if v}
+    back = url_for("portal.devices", **raw)
+    selection: bulk.Selection
+    try:
+        if form.get("selection") == "filter":
+            filters = DEVICE_FILTERS.load(raw)
+            selection = bulk.Selection(query=device_query(filters, include_failed=False))
+        else:
+            ids = tuple(uuid.UUID(v) for v in form.getlist("ids"))
+            if not ids:
+                raise DomainError("Select devices first: tick them in the list.")
+            selection = bulk.Selection(ids=ids)
+        if action not in BULK_LABELS:
+            raise DomainError("Choose what to do with the selected devices.")
+    except (ValueError, ma.ValidationError, DomainError) as problem:
+        text = problem.message if isinstance(problem, DomainError) else str(problem)
+        flash(text, "error")
+        return redirect(back)
+    session = request_session()
+    if form.get("confirmed") != "yes":
+        return render_template(
+            "portal/bulk_confirm.html",
+            action=action,
+            label=BULK_LABELS[action],
+            count=bulk.selection_size(session, selection),
+            selection=form.get("selection", "ids"),
+            ids=form.getlist("ids"),
+            filters=raw,
+            group_tag=form.get("group_tag", ""),
+            back=back,
+        )
+    try:
+        started = bulk_actions.start(
+            session,
+            g.principal.tenant_id,
+            action=action,
+            selection=selection,
+            group_tag=form.get("group_tag"),
+        )
+    except DomainError as problem:
+        flash(problem_text(problem)[1], "error")
+        return redirect(back)
+    return redirect(url_for("portal.bulk_action", bulk_action_id=started.id))
+
+
+@bp.route("/bulk-actions/<uuid:bulk_action_id>")
+@signed_in("tenant")
+def bulk_action(bulk_action_id: uuid.UUID):
+    """A bulk action's progress and what it did to each device."""
+    session = request_session()
+    body = _bulk_body(session, bulk_action_id)
+    outcome = request.args.get("outcome", "").strip()
+    if outcome not in ("", bulk.SUCCEEDED, bulk.UNCHANGED, bulk.FAILED):
+        outcome = ""
+    parameters = portal_parameters(100)
+    rows = paginate(
+        bulk.items(session, bulk_action_id, outcome=outcome or None), parameters, clamp=True
+    )
+    return render_template(
+        "portal/bulk_action.html",
+        bulk=body,
+        rows=rows,
+        outcome=outcome,
+        pages=pager(parameters),
+    )
+
+
+@bp.route("/bulk-actions/<uuid:bulk_action_id>/progress")
+@signed_in("tenant")
+def bulk_action_progress(bulk_action_id: uuid.UUID):
+    """The progress panel alone, which the page fetches every second."""
+    return render_template(
+        "portal/_bulk_progress.html", bulk=_bulk_body(request_session(), bulk_action_id)
+    )
+
+
+def _bulk_body(session, bulk_action_id: uuid.UUID) -> dict:
+    body = bulk_actions.body(bulk.get(session, bulk_action_id))
+    body["label"] = BULK_LABELS[body["action"]]
+    return body
 
 
 @bp.route("/register", methods=["GET", "POST"])

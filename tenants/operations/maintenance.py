@@ -6,6 +6,8 @@ a periodic sweep lists every unfinished order with the chunks that still have
 pending rows, and closes orders whose rows are all final. The caller (the
 sweep job) asks Redis which of those chunks have lost their job and hands
 them out again; running a chunk twice changes nothing, so that is always safe.
+Bulk actions not completed are listed too: one whose job Redis lost is
+handed out again, and resumes after its last committed batch.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from sqlalchemy.orm import Session
 from tenants import outcomes
 from tenants.models import Order, Registration, utcnow
 from tenants.operations import idempotency
-from tenants.registration import orders
+from tenants.registration import bulk, orders
 from tenants.scoping import unscoped
 
 # An order handed to the queue this recently may still be on its way there
@@ -45,6 +47,8 @@ class UnfinishedOrder:
 @dataclass
 class SweepResult:
     unfinished: list[UnfinishedOrder] = field(default_factory=list)
+    # (id, tenant) of bulk actions not completed (tenants/registration/bulk.py).
+    bulk_actions: list[tuple[uuid.UUID, uuid.UUID]] = field(default_factory=list)
     finalized: int = 0
     keys_purged: int = 0
 
@@ -99,6 +103,7 @@ def sweep(session: Session, *, deadline: timedelta, chunk_size: int) -> SweepRes
                 .execution_options(synchronize_session=False)
             )
         result.keys_purged = idempotency.purge_expired(session)
+    result.bulk_actions = bulk.unfinished(session, created_before=now - JUST_ENQUEUED)
     return result
 
 

@@ -1,10 +1,12 @@
 """Counts kept as rows change, so no read counts rows.
 
-Four counter tables (tenants/models.py): an order's rows by stored state and
+Five counter tables (tenants/models.py): an order's rows by stored state and
 error code (``order_counts``), its registered rows by the day of their last
 check-in (``order_check_ins``), and per tenant and submitting partner, rows
-by state and error code (``registration_totals``) and orders by status
-(``order_totals``).
+by state and error code (``registration_totals``), orders by status
+(``order_totals``) and, by UTC day, rows registered, rows failed (by error
+code) and registered rows by their last check-in (``daily_totals``, what
+the overview's charts read).
 
 Every change to a registration's state or error code, to an order's status,
 or to a registered row's last check-in records its delta here, in the
@@ -58,6 +60,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from tenants import db, outcomes
 from tenants.models import (
     NO_PARTNER,
+    DailyTotal,
     Order,
     OrderCheckIn,
     OrderCount,
@@ -99,7 +102,11 @@ _TABLES: tuple[tuple[type, tuple[str, ...]], ...] = (
     (OrderCheckIn, ("order_id", "seen_day")),
     (RegistrationTotal, ("tenant_id", "partner_key", "state", "error_code")),
     (OrderTotal, ("tenant_id", "partner_key", "status")),
+    (DailyTotal, ("tenant_id", "partner_key", "kind", "day", "error_code")),
 )
+
+# daily_totals' kinds.
+REGISTERED_DAY, FAILED_DAY, SEEN_DAY = "registered", "failed", "seen"
 
 
 class _Deltas:
@@ -122,6 +129,19 @@ class _Deltas:
         total_key = (owner.tenant_id, partner_key, state, code)
         self.add(RegistrationTotal, total_key, {"partner_id": owner.partner_id}, n)
 
+    def arrived(self, owner: Owner, state: str, error_code: str | None, n: int) -> None:
+        """``n`` rows reached ``state`` today: registered or failed are events
+        of the day, kept whatever happens to the rows after."""
+        kind = {outcomes.READY: REGISTERED_DAY, outcomes.FAILED: FAILED_DAY}.get(state)
+        if kind is None or n <= 0:
+            return
+        key = (owner.tenant_id, owner.partner_id or NO_PARTNER, kind, seen_day(utcnow()))
+        self.add(DailyTotal, (*key, error_code or ""), {"partner_id": owner.partner_id}, n)
+
+    def seen(self, row: Registration, day: int, n: int) -> None:
+        key = (row.tenant_id, row.partner_id or NO_PARTNER, SEEN_DAY, day, "")
+        self.add(DailyTotal, key, {"partner_id": row.partner_id}, n)
+
 
 def _deltas(session: Session) -> _Deltas:
     return session.info.setdefault(_PENDING_KEY, _Deltas())
@@ -136,6 +156,7 @@ def rows_added(session: Session, order: Order, outcomes_: Mapping[Outcome, int])
     deltas = _deltas(session)
     for (state, error_code), n in outcomes_.items():
         deltas.rows(owner, state, error_code, n)
+        deltas.arrived(owner, state, error_code, n)
 
 
 def rows_moved(
@@ -149,6 +170,7 @@ def rows_moved(
     deltas = _deltas(session)
     deltas.rows(owner, *before, -n)
     deltas.rows(owner, *after, n)
+    deltas.arrived(owner, *after, n)
 
 
 def order_status_changed(session: Session, order: Order, before: str | None, after: str) -> None:
@@ -177,8 +199,10 @@ def check_in_moved(
     whose = {"tenant_id": row.tenant_id, "partner_id": row.partner_id}
     if before is not None:
         deltas.add(OrderCheckIn, (row.order_pk, seen_day(before)), whose, -1)
+        deltas.seen(row, seen_day(before), -1)
     if after is not None:
         deltas.add(OrderCheckIn, (row.order_pk, seen_day(after)), whose, 1)
+        deltas.seen(row, seen_day(after), 1)
 
 
 # --- writing them, before COMMIT ------------------------------------------------------------
@@ -365,6 +389,43 @@ def order_totals(session: Session) -> list[tuple[str, int]]:
     return [(status, int(n)) for status, n in rows]
 
 
+def ready_split(session: Session, now: datetime | None = None) -> dict[str, int]:
+    """The ready_for_user rows in scope as people read them: never checked
+    in (``ready_for_user``), ``active`` and ``inactive``, as
+    ``order_counts`` splits an order's: whole days from the daily check-in
+    totals, the day the active window starts counted row by row (on an
+    index of the tenant's check-ins, so for a tenant's scope)."""
+    flush(session, RegistrationTotal, DailyTotal)
+    ready = session.scalar(
+        select(func.coalesce(func.sum(RegistrationTotal.count), 0)).where(
+            RegistrationTotal.state == outcomes.READY
+        )
+    )
+    cutoff = (now or utcnow()) - outcomes.ACTIVE_WINDOW
+    first_day = seen_day(cutoff)
+    later = func.sum(DailyTotal.count).filter(DailyTotal.day > first_day)
+    ever_seen, seen_later = session.execute(
+        select(func.coalesce(func.sum(DailyTotal.count), 0), func.coalesce(later, 0)).where(
+            DailyTotal.kind == SEEN_DAY
+        )
+    ).one()
+    on_the_day = session.scalar(
+        select(func.count())
+        .select_from(Registration)
+        .where(
+            Registration.last_seen_at >= cutoff,
+            Registration.last_seen_at < _EPOCH + (first_day + 1) * _DAY,
+            Registration.state == outcomes.READY,
+        )
+    )
+    active = int(seen_later) + int(on_the_day or 0)
+    return {
+        outcomes.READY: int(ready or 0) - int(ever_seen),
+        outcomes.ACTIVE: active,
+        outcomes.INACTIVE: int(ever_seen) - active,
+    }
+
+
 # --- counting them again --------------------------------------------------------------------
 
 
@@ -388,7 +449,7 @@ def recount(session: Session, tenant_ids: Iterable[uuid.UUID] | None = None) -> 
         session.execute(
             text(
                 "LOCK TABLE orders, registrations, order_counts, order_check_ins, "
-                "registration_totals, order_totals IN SHARE ROW EXCLUSIVE MODE"
+                "registration_totals, order_totals, daily_totals IN SHARE ROW EXCLUSIVE MODE"
             )
         )
 
@@ -399,7 +460,7 @@ def recount(session: Session, tenant_ids: Iterable[uuid.UUID] | None = None) -> 
     no_partner = literal(NO_PARTNER, Uuid())
     day = _seen_day_sql(session, Registration.last_seen_at)
     with unscoped("counters: count the rows again"):
-        for model in (OrderCount, OrderCheckIn, RegistrationTotal, OrderTotal):
+        for model in (OrderCount, OrderCheckIn, RegistrationTotal, OrderTotal, DailyTotal):
             session.execute(only(delete(model), model))
         session.execute(
             insert(OrderCount).from_select(
@@ -470,5 +531,52 @@ def recount(session: Session, tenant_ids: Iterable[uuid.UUID] | None = None) -> 
                     ).group_by(Order.tenant_id, Order.partner_id, Order.status),
                     Order,
                 ),
+            )
+        )
+        _recount_days(session, only, no_partner)
+
+
+def _recount_days(session: Session, only, no_partner) -> None:
+    """``daily_totals`` from the rows: registered on the day of
+    ``registered_at``, failed on the day of their last change, seen on the
+    day of the last check-in of a ready_for_user row."""
+    partner_key = func.coalesce(Registration.partner_id, no_partner)
+    # No error code: a constant, which PostgreSQL refuses in GROUP BY.
+    none: ColumnElement[str] = literal_column("''")
+    for kind, column, error_code, condition in (
+        (REGISTERED_DAY, Registration.registered_at, none, None),
+        (
+            FAILED_DAY,
+            Registration.updated_at,
+            func.coalesce(Registration.error_code, literal_column("''")),
+            Registration.state == outcomes.FAILED,
+        ),
+        (SEEN_DAY, Registration.last_seen_at, none, Registration.state == outcomes.READY),
+    ):
+        day = _seen_day_sql(session, column)
+        stmt = (
+            select(
+                Registration.tenant_id,
+                partner_key,
+                Registration.partner_id,
+                literal(kind),
+                day,
+                error_code,
+                func.count(),
+            )
+            .where(column.is_not(None))
+            .group_by(
+                Registration.tenant_id,
+                Registration.partner_id,
+                day,
+                *([] if error_code is none else [error_code]),
+            )
+        )
+        if condition is not None:
+            stmt = stmt.where(condition)
+        session.execute(
+            insert(DailyTotal).from_select(
+                ["tenant_id", "partner_key", "partner_id", "kind", "day", "error_code", "count"],
+                only(stmt, Registration),
             )
         )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
@@ -20,6 +20,7 @@ from tenants import outcomes
 from tenants.errors import NotFound
 from tenants.listing import Key, Keyset, Window, window_of
 from tenants.models import Order, Partner, Registration, utcnow
+from tenants.registration import counters
 from tenants.texts import N_
 
 # sort key -> column; "-" in front of a key sorts descending.
@@ -43,6 +44,9 @@ class DeviceQuery:
     order_id: str | None = None
     partner_id: uuid.UUID | None = None
     text: str | None = None
+    # Registered, or last checked in, on this UTC day (the overview's bars).
+    registered_on: date | None = None
+    last_seen_on: date | None = None
     sort: str = "-created_at"
     # False: the devices alone, without the failed attempts (those belong to
     # their order), as the portal's device list shows them.
@@ -147,6 +151,13 @@ def _registration_filters(stmt: Select, query: DeviceQuery, now: datetime | None
         stmt = stmt.where(Registration.serial_number == query.serial_number)
     if query.partner_id:
         stmt = stmt.where(Registration.partner_id == query.partner_id)
+    for column, day in (
+        (Registration.registered_at, query.registered_on),
+        (Registration.last_seen_at, query.last_seen_on),
+    ):
+        if day is not None:
+            start = datetime.combine(day, time(), UTC)
+            stmt = stmt.where(column >= start, column < start + timedelta(days=1))
     return stmt
 
 
@@ -204,12 +215,23 @@ def device_page(
     return page
 
 
+def _filters_rows(query: DeviceQuery, *, but_state: bool = False) -> bool:
+    """Whether ``query`` filters on the registrations' own columns (the
+    state aside, with ``but_state``)."""
+    return bool(
+        (query.state and not but_state)
+        or query.error_code
+        or query.serial_number
+        or query.partner_id
+        or query.registered_on
+        or query.last_seen_on
+    )
+
+
 def device_count(query: DeviceQuery, now: datetime | None = None) -> Select:
     """The number of rows ``select_devices`` lists, without its joins when no
     filter needs them (the count is over every page, so it must be cheap)."""
-    if not (query.state or query.error_code or query.serial_number or query.partner_id) and not (
-        query.order_id or query.text
-    ):
+    if not _filters_rows(query) and not (query.order_id or query.text):
         # Every row of every order: the orders know how many rows they hold,
         # which is cheap to add up however many devices there are; failed
         # rows, when left out, are counted on their index.
@@ -229,6 +251,23 @@ def device_count(query: DeviceQuery, now: datetime | None = None) -> Select:
     return _registration_filters(select(func.count()).select_from(Registration), query, now)
 
 
+def _counted(session: Session, query: DeviceQuery) -> int | None:
+    """The number of devices ``query`` lists, read from the counters when it
+    filters by state at most (else None: ``device_count`` counts rows)."""
+    if _filters_rows(query, but_state=True) or query.order_id or query.text:
+        return None
+    if query.state in (outcomes.READY, outcomes.ACTIVE, outcomes.INACTIVE):
+        return counters.ready_split(session)[query.state]
+    by_state: dict[str, int] = {}
+    for state, _error_code, n in counters.registration_totals(session):
+        by_state[state] = by_state.get(state, 0) + n
+    if not query.include_failed:
+        by_state.pop(outcomes.FAILED, None)
+    if query.state:
+        return by_state.get(query.state, 0)
+    return sum(by_state.values())
+
+
 def age_in_days(registered_at: datetime | None, now: datetime | None = None) -> int | None:
     if registered_at is None:
         return None
@@ -243,6 +282,9 @@ class DeviceListing:
     query: DeviceQuery
 
     def count(self) -> int:
+        counted = _counted(self.session, self.query)
+        if counted is not None:
+            return counted
         return self.session.scalar(device_count(self.query)) or 0
 
     def page(self, limit: int, offset: int) -> list[dict]:

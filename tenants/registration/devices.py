@@ -1,4 +1,5 @@
-"""Commands on a tenant's devices: deregister one, record its check-in.
+"""Commands on a tenant's devices: deregister one, change its group tag,
+record its check-in.
 
 The device list and its query are in tenants/registration/device_list.py;
 what a state means, and the ``active``/``inactive`` computed from check-ins,
@@ -16,6 +17,7 @@ from sqlalchemy.orm import Session
 from tenants import audit, db, outcomes
 from tenants.errors import Conflict, InputError, NotFound
 from tenants.events import outbox
+from tenants.ingest import group_tags
 from tenants.models import Registration, utcnow
 from tenants.registration import counters, ownership
 from tenants.texts import N_
@@ -46,6 +48,13 @@ def _require_registered(device: Registration, doing: str) -> None:
 
 
 def deregister(session: Session, device_id: uuid.UUID, request_id: str) -> Registration:
+    """Release the device (see ``deregister_once``); the device as it now is."""
+    return deregister_once(session, device_id, request_id)[0]
+
+
+def deregister_once(
+    session: Session, device_id: uuid.UUID, request_id: str
+) -> tuple[Registration, bool]:
     """Release the device: its claim goes, so another tenant may register it
     later (resale, repair); the row stays, ``deregistered``, as history.
 
@@ -70,7 +79,7 @@ def deregister(session: Session, device_id: uuid.UUID, request_id: str) -> Regis
     changed = db.affected_rows(updated)
     session.refresh(device)
     if not changed:
-        return device
+        return device, False
     counters.rows_moved(session, device, 1, (outcomes.READY, None), (outcomes.DEREGISTERED, None))
     # No longer ready_for_user: its check-in no longer splits active from inactive.
     counters.check_in_moved(session, device, device.last_seen_at, None)
@@ -84,7 +93,40 @@ def deregister(session: Session, device_id: uuid.UUID, request_id: str) -> Regis
         detail={"serial_number": device.serial_number, "manufacturer": device.manufacturer},
     )
     _record_event(session, outbox.DEVICE_DEREGISTERED, device)
-    return device
+    return device, True
+
+
+def set_group_tag(
+    session: Session, device_id: uuid.UUID, tag: str | None, request_id: str
+) -> tuple[Registration, bool]:
+    """Give a registered device another group tag (None: none), held to the
+    tenant's group-tag policy (tenants/ingest/group_tags.py); whether it
+    changed. Locked, so of two changes sent at once each sees the other's."""
+    device = get_device(session, device_id, lock=True)
+    _require_registered(device, "given a group tag")
+    if device.state != outcomes.READY:
+        raise Conflict(
+            "This device is deregistered; only a registered device has a group tag.",
+            code="device_deregistered",
+        )
+    problem = group_tags.policy_for(session, device.tenant_id).problem(tag)
+    if problem:
+        raise InputError(f"The group tag is not accepted: {problem}.", field="group_tag")
+    if device.group_tag == tag:
+        return device, False
+    before = device.group_tag
+    device.group_tag = tag
+    device.updated_request_id = request_id
+    device.updated_at = utcnow()
+    audit.record(
+        session,
+        "device.group_tag_changed",
+        object_type="device",
+        object_id=device.id,
+        tenant_id=device.tenant_id,
+        detail={"serial_number": device.serial_number, "before": before, "after": tag},
+    )
+    return device, True
 
 
 def check_in(

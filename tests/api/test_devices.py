@@ -242,3 +242,24 @@ def test_revocation_in_mid_order(api, world, run_worker):
     [event] = trace["audit_events"]
     assert event["action"] == "relationship.revoked"
     assert event["detail"]["rows_failed"] == 70
+
+
+def test_devices_filter_by_the_day_they_were_registered_or_last_seen(api, world):
+    from tests.factories import registered_devices
+
+    tenant = world.tenant()
+    ids = registered_devices(tenant, 5)
+    yesterday = datetime.now(UTC) - timedelta(days=1)
+    for device_id in ids[:2]:
+        api.post(
+            f"/v1/customer/devices/{device_id}/check-ins",
+            token=tenant.token,
+            json={"seen_at": yesterday.isoformat()},
+        )
+    today = datetime.now(UTC).date().isoformat()
+    assert len(devices_of(api, tenant, f"?registered_on={today}")) == 5
+    seen = devices_of(api, tenant, f"?last_seen_on={yesterday.date().isoformat()}")
+    assert sorted(d["id"] for d in seen) == sorted(ids[:2])
+    assert devices_of(api, tenant, f"?last_seen_on={today}") == []
+    bad = api.get("/v1/customer/devices?registered_on=yesterday", token=tenant.token)
+    assert "registered_on" in assert_problem(bad, 422, "validation_failed")["errors"]["query"]

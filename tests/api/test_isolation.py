@@ -56,6 +56,12 @@ NOWHERE = "http://127.0.0.1:9/hooks"
 # thing a partner may do with any customer's ID: it only creates its own
 # pending request.
 RELATIONSHIP_REQUIRED = {("POST", "/v1/partner/customers/<uuid:tenant_id>/orders")}
+# Bulk actions name devices in their body: another customer sending A's
+# device ids gets its own action, in which each of them is not found.
+BULK_ACTIONS = {
+    ("POST", "/v1/customer/devices/bulk-deregister"),
+    ("POST", "/v1/customer/devices/bulk-group-tag"),
+}
 OPEN_TO_ANY_PARTNER = {("POST", "/v1/partner/customers/<uuid:tenant_id>/relationship-requests")}
 
 
@@ -79,6 +85,12 @@ def estate(api, world, run_worker):
         hooks[audience] = {"webhook_id": hook["id"], "delivery_id": delivery["id"]}
         hooks[audience + "_secrets"] = {hook["id"], delivery["id"], hook["secret"]}
     run_worker()
+    # A bulk action of A's (on an id that is no device: nothing of A's changes).
+    bulk_action = api.post(
+        "/v1/customer/devices/bulk-deregister",
+        token=tenant_a.token,
+        json={"ids": ["00000000-0000-4000-8000-000000000000"]},
+    ).json()
     return {
         "a": {
             "tenant_id": str(tenant_a.id),
@@ -86,6 +98,7 @@ def estate(api, world, run_worker):
             "device_id": row["id"],
             "relationship_id": relationship_id,
             "request_id": order["request_id"],
+            "bulk_action_id": bulk_action["id"],
         },
         # The IDs that differ by audience: A's partner's, A's customer's.
         "a_by_audience": {"partner": hooks["partner"], "tenant": hooks["customer"]},
@@ -100,6 +113,7 @@ def estate(api, world, run_worker):
             order["request_id"],
             order["order_id"],
             serial,
+            bulk_action["id"],
         },
         "a_principals": {"partner": partner_a, "tenant": tenant_a},
         "others": {
@@ -132,13 +146,16 @@ def _audience(rule: str) -> str:
     )
 
 
-def _body(method: str, rule: str) -> dict:
+def _body(method: str, rule: str, ids: dict[str, str]) -> dict:
     """A body that would be accepted from the rightful caller, so that only
     authorization can refuse it."""
     if method == "PATCH":
         return {"json": {"description": "changed"}}
     if method != "POST":
         return {}
+    if (method, rule) in BULK_ACTIONS:
+        tag = {"group_tag": "Kiosk"} if rule.endswith("group-tag") else {}
+        return {"json": {"ids": [ids["device_id"]], **tag}}
     if rule.endswith("/orders") or rule.endswith("/catalog"):
         return {"json": {"devices": [device()]}}
     if rule.endswith("/webhooks"):
@@ -161,7 +178,7 @@ def test_every_route_is_scoped(app, api, estate, run_worker):
         owner = _audience(rule)
         path, used = fill_rule(rule, {**estate["a"], **estate["a_by_audience"].get(owner, {})})
         secrets = estate["a_secrets"] - used
-        body = _body(method, rule)
+        body = _body(method, rule, estate["a"])
 
         # 1. Every principal of another kind: 404, as if the route did not exist.
         for kind, principal in {**estate["others"], **estate["a_principals"]}.items():
@@ -185,6 +202,19 @@ def test_every_route_is_scoped(app, api, estate, run_worker):
         if (method, rule) in RELATIONSHIP_REQUIRED:
             assert response.status_code == 403, f"{context}: {response.status_code}"
             assert response.json()["code"] == "relationship_required", context
+        elif (method, rule) in BULK_ACTIONS:
+            assert response.status_code == 202, f"{context}: {response.status_code}"
+            action = response.json()
+            assert (action["status"], action["failed"], action["succeeded"]) == (
+                "completed",
+                1,
+                0,
+            ), context
+            [result] = api.get(
+                f"/v1/customer/bulk-actions/{action['id']}/results", token=other.token
+            ).json()
+            assert (result["outcome"], result["code"]) == ("failed", "not_found"), context
+            assert result["serial_number"] is None, context
         elif (method, rule) in OPEN_TO_ANY_PARTNER:
             assert response.status_code == 201, f"{context}: {response.status_code}"
             assert response.json()["partner_id"] == str(other.id)

@@ -88,7 +88,7 @@ def _kind(path: str) -> str:
 
 def _every_string_lone(spec: dict, schema: dict) -> bytes:
     """A body whose every string property holds a lone surrogate; a device
-    list holds a device whose fields do."""
+    list holds a device whose fields do, a list of strings (ids) one such string."""
     schema = _resolve(spec, schema)
     parts = []
     for name, prop in schema.get("properties", {}).items():
@@ -97,6 +97,8 @@ def _every_string_lone(spec: dict, schema: dict) -> bytes:
             parts.append(f'"{name}": "x{LONE}"')
         elif prop.get("type") == "array" and name == "devices":
             parts.append(f'"devices": [{{"serial_number": "SN{LONE}", "model": "M{LONE}"}}]')
+        elif prop.get("type") == "array" and _resolve(spec, prop["items"]).get("type") == "string":
+            parts.append(f'"{name}": ["x{LONE}"]')
     return ("{" + ", ".join(parts) + "}").encode()
 
 

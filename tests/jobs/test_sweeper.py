@@ -215,3 +215,35 @@ def test_a_chunk_a_dead_worker_took_off_the_queue_is_handed_out_once_overdue(
 
     run_worker()
     assert order_of(order.id).status == "completed"
+
+
+def test_a_bulk_action_whose_job_redis_lost_is_handed_out_again(
+    api, world, redis_connection, run_worker
+):
+    from tenants.models import BulkAction
+    from tenants.registration import bulk
+    from tests.factories import device_states, registered_devices
+
+    run_worker()
+    tenant = world.tenant()
+    ids = registered_devices(tenant, 40)
+    response = api.post(
+        "/v1/customer/devices/bulk-deregister", token=tenant.token, json={"ids": ids}
+    )
+    assert response.json()["status"] == "queued"
+    bulk_id = uuid.UUID(response.json()["id"])
+    redis_connection.flushdb()  # Redis lost the job
+
+    run_sweep(redis_connection, run_worker)  # created a moment ago: not yet
+    assert set(device_states(ids).values()) == {"ready_for_user"}
+    with unscoped("test: age a bulk action"), db.transaction() as session:
+        session.execute(
+            update(BulkAction)
+            .where(BulkAction.id == bulk_id)
+            .values(created_at=datetime.now(UTC) - timedelta(minutes=1))
+        )
+    run_sweep(redis_connection, run_worker)
+    done = api.get(f"/v1/customer/bulk-actions/{bulk_id}", token=tenant.token).json()
+    assert (done["status"], done["succeeded"]) == (bulk.COMPLETED, 40)
+    assert set(device_states(ids).values()) == {"deregistered"}
+    assert_counters_exact([tenant.id])

@@ -42,7 +42,8 @@ def test_customer_previews_registers_and_watches_progress(
 ):
     tenant = world.tenant()
     page = open_portal(people("tenant", tenant))
-    expect(page).to_have_url(re.compile(r"/portal/devices$"))
+    expect(page).to_have_url(re.compile(r"/portal/overview$"))
+    nav(page, "Devices").click()
     expect(page.get_by_text("No devices yet")).to_be_visible()
 
     nav(page, "Register devices").click()
@@ -112,14 +113,19 @@ def test_customer_previews_registers_and_watches_progress(
     expect(page.locator('tr[data-serial="BROKEN-1"]')).to_have_count(0)
     first = page.locator(f'tr[data-serial="{good[0]}"]')
     expect(first).to_contain_text("ready for user")
-    expect(first).to_contain_text("Registered to your organisation and waiting for its user.")
+    # The state's meaning is its tooltip, not text repeated on every row.
+    expect(first.locator(".state")).to_have_attribute(
+        "title", "Registered to your organisation and waiting for its user."
+    )
     expect(first).to_contain_text("PO-PORTAL-1")
 
     # Deregistering asks first, then releases the device and keeps it as history.
     page.once("dialog", lambda dialog: dialog.accept())
     first.get_by_role("button", name="Deregister").click()
     expect(page.get_by_text(f"Device {good[0]} is deregistered")).to_be_visible()
-    expect(first).to_contain_text("Released by your organisation; kept here as history.")
+    expect(first.locator(".state")).to_have_attribute(
+        "title", "Released by your organisation; kept here as history."
+    )
     expect(first.get_by_role("button", name="Deregister")).to_have_count(0)
 
 
@@ -138,6 +144,7 @@ def test_customer_filters_sorts_and_pages_the_devices_list(
     )
     wait_for_order(api, tenant.token, response.headers["Location"], run_worker)
     page = open_portal(people("tenant", tenant))
+    nav(page, "Devices").click()
 
     devices = page.locator("table.devices tbody tr")
     page.get_by_label("Per page").select_option("25")
@@ -152,7 +159,9 @@ def test_customer_filters_sorts_and_pages_the_devices_list(
     page.get_by_label("Search").fill(serials[3])
     page.get_by_role("button", name="Apply").click()
     expect(devices).to_have_count(1)
-    expect(devices).to_contain_text("Registered to your organisation and waiting for its user.")
+    expect(devices.locator(".state")).to_have_attribute(
+        "title", "Registered to your organisation and waiting for its user."
+    )
     screenshot(page, "devices-filtered")
 
     page.get_by_role("link", name="Clear").click()
@@ -217,7 +226,8 @@ def test_partner_asks_customer_approves_partner_orders(
 ):
     partner, tenant = world.partner(), world.tenant()
     partner_page = open_portal(people("partner", partner))
-    expect(partner_page).to_have_url(re.compile(r"/portal/customers$"))
+    expect(partner_page).to_have_url(re.compile(r"/portal/overview$"))
+    nav(partner_page, "Customers").click()
     partner_page.get_by_label("Customer's tenant ID").fill(str(tenant.id))
     partner_page.get_by_role("button", name="Send request").click()
     expect(partner_page.get_by_text("Relationship request sent: pending")).to_be_visible()
@@ -454,6 +464,7 @@ def test_partner_follows_a_5000_row_order_the_customer_sees_it(
     upload = _write_order_file(tmp_path / "po-5000.csv", [CSV_HEADERS[fmt], *rows])
 
     page = open_portal(people("partner", partner))
+    nav(page, "Customers").click()
     page.get_by_role("link", name="Submit order").click()
     page.get_by_label("CSV file").set_input_files(upload)
     page.get_by_label("Order ID").fill("PO-5000")
@@ -604,3 +615,71 @@ def test_customer_sees_partner_activity_and_manages_a_webhook(
         assert rotated.startswith("whsec_") and rotated != secret
     finally:
         receiver.close()
+
+
+def test_customer_reads_the_overview_and_follows_a_tile(api, world, people, open_portal):
+    from tests.factories import registered_devices
+
+    tenant = world.tenant()
+    ids = registered_devices(tenant, 40)
+    for device_id in ids[:12]:
+        api.post(f"/v1/customer/devices/{device_id}/check-ins", token=tenant.token, json={})
+    api.post(
+        "/v1/customer/orders",
+        token=tenant.token,
+        json={"devices": [{"hardware_hash": "T0Ebroken"}] * 3},
+    )
+    page = open_portal(people("tenant", tenant))
+    expect(page).to_have_url(re.compile(r"/portal/overview$"))
+    expect(page.get_by_test_id("tile-devices")).to_contain_text("40")
+    expect(page.get_by_test_id("tile-active")).to_contain_text("12")
+    expect(page.get_by_test_id("tile-ready_for_user")).to_contain_text("28")
+    chart = page.get_by_test_id("chart-registrations")
+    expect(chart.locator("svg rect.bar")).to_have_count(30)
+    expect(chart.locator("svg rect.bar").last).to_have_attribute("data-value", "40")
+    screenshot(page, "overview")
+
+    page.get_by_test_id("tile-active").click()
+    expect(page).to_have_url(re.compile(r"/portal/devices\?state=active$"))
+    expect(page.locator("table.devices tbody tr")).to_have_count(12)
+
+
+def test_customer_deregisters_ticked_devices_in_one_action(
+    api, world, people, open_portal, worker_process
+):
+    from tests.factories import registered_devices
+
+    tenant = world.tenant()
+    registered_devices(tenant, 30)
+    page = open_portal(people("tenant", tenant))
+    nav(page, "Devices").click()
+    rows = page.locator("table.devices tbody tr")
+    expect(rows).to_have_count(30)
+    for n in range(4):
+        rows.nth(n).get_by_role("checkbox").check()
+    page.get_by_label("Action").select_option("deregister")
+    page.get_by_role("button", name="Continue…").click()
+    expect(page.get_by_test_id("bulk-summary")).to_contain_text("Deregister 4 devices")
+    screenshot(page, "bulk-confirm")
+    page.get_by_role("button", name="Deregister 4 devices").click()
+    expect(page).to_have_url(re.compile(r"/portal/bulk-actions/[0-9a-f-]{36}$"))
+    expect(page.get_by_test_id("bulk-status")).to_have_text("completed")
+    expect(page.get_by_test_id("bulk-progress")).to_contain_text("4 of 4 devices done (100%)")
+    expect(page.locator("tr[data-outcome=succeeded]")).to_have_count(4)
+    screenshot(page, "bulk-results")
+
+    # Every device that matches a filter: the confirmation counts them, a job acts.
+    nav(page, "Devices").click()
+    page.get_by_label("State").select_option("ready_for_user")
+    page.get_by_role("button", name="Apply").click()
+    page.get_by_label("All 26 that match this filter").check()
+    page.get_by_label("Action").select_option("set_group_tag")
+    page.get_by_role("button", name="Continue…").click()
+    expect(page.get_by_test_id("bulk-summary")).to_contain_text("Give 26 devices")
+    page.get_by_label("Group tag").fill("Floor-3")
+    worker_process()
+    page.get_by_role("button", name="Set group tag 26 devices").click()
+    # The page follows the job's progress until it is done.
+    expect(page.get_by_test_id("bulk-status")).to_have_text("completed")
+    expect(page.get_by_test_id("bulk-progress")).to_contain_text("26 of 26 devices done")
+    expect(page.locator("tr[data-outcome=succeeded]")).to_have_count(26)

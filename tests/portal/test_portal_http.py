@@ -51,6 +51,12 @@ def estate(api, world, people, run_worker, base_url):
     ).json()
     delivery = api.post(f"/v1/customer/webhooks/{hook['id']}/ping", token=tenant_a.token).json()
     run_worker()
+    # A bulk action of A's (on an id that is no device: nothing of A's changes).
+    bulk_action = api.post(
+        "/v1/customer/devices/bulk-deregister",
+        token=tenant_a.token,
+        json={"ids": ["00000000-0000-4000-8000-000000000000"]},
+    ).json()
     sessions = {
         "tenant": signed_in_session(base_url, people("tenant", tenant_b)),
         "partner": signed_in_session(base_url, people("partner", partner_b)),
@@ -64,6 +70,7 @@ def estate(api, world, people, run_worker, base_url):
             "relationship_id": relationship_id,
             "webhook_id": hook["id"],
             "delivery_id": delivery["id"],
+            "bulk_action_id": bulk_action["id"],
         },
         "secrets": {
             hook["id"],
@@ -76,6 +83,7 @@ def estate(api, world, people, run_worker, base_url):
             serial,
             order["order_id"],
             order["request_id"],
+            bulk_action["id"],
         },
         "sessions": sessions,
         "tenant_a": tenant_a,

@@ -61,7 +61,7 @@ def test_a_variant_of_the_address_signs_in_to_its_account(world, people, base_ur
     person = people("tenant", world.tenant())
     response = SignInForm(base_url).post(f"  {full_width(person.email.upper())} ", person.password)
     assert response.status_code == 302
-    assert response.headers["Location"].endswith("/portal/devices")
+    assert response.headers["Location"].endswith("/portal/overview")
 
 
 def test_without_trusted_proxies_a_forwarded_address_buys_no_tries(world, people, base_url):
@@ -86,7 +86,7 @@ def test_behind_a_balancer_a_guesser_locks_out_only_itself(world, people, serve)
 
     response = SignInForm(base_url, source="203.0.113.9").post(victim.email, victim.password)
     assert response.status_code == 302
-    assert response.headers["Location"].endswith("/portal/customers")
+    assert response.headers["Location"].endswith("/portal/overview")
 
 
 def test_guessing_from_many_addresses_is_delayed_not_locked(world, people, settings, serve):
