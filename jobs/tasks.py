@@ -127,6 +127,7 @@ def sweep() -> dict:
         "orders_finalized": result.finalized,
         "idempotency_keys_purged": result.keys_purged,
         "bulk_actions_requeued": bulk_requeued,
+        "devices_gone_inactive": result.gone_inactive,
     }
 
 

@@ -244,6 +244,14 @@ class Registration(TenantOwned, Base):
             postgresql_where=text("last_seen_at IS NOT NULL"),
             sqlite_where=text("last_seen_at IS NOT NULL"),
         ),
+        # Registered devices by last check-in, across tenants: the sweeper's
+        # look for those whose silence just left the active window.
+        Index(
+            "ix_registrations_ready_seen",
+            "last_seen_at",
+            postgresql_where=text("state = 'ready_for_user' AND last_seen_at IS NOT NULL"),
+            sqlite_where=text("state = 'ready_for_user' AND last_seen_at IS NOT NULL"),
+        ),
     )
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     order_pk: Mapped[uuid.UUID] = mapped_column(ForeignKey("orders.id"))

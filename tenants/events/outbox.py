@@ -78,11 +78,13 @@ def record(
     tenant_id: uuid.UUID | None,
     partner_id: uuid.UUID | None,
     data: dict,
+    event_id: str | None = None,
 ) -> Event:
     """Write an event in the session's transaction and its deliveries to
-    every enabled endpoint that wants it; the caller commits."""
+    every enabled endpoint that wants it; the caller commits. ``event_id``:
+    an ID the change itself determines (so it is written once), else a new one."""
     event = Event(
-        id=new_event_id(),
+        id=event_id or new_event_id(),
         type=type,
         tenant_id=tenant_id,
         partner_id=partner_id,

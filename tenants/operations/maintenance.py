@@ -7,7 +7,9 @@ pending rows, and closes orders whose rows are all final. The caller (the
 sweep job) asks Redis which of those chunks have lost their job and hands
 them out again; running a chunk twice changes nothing, so that is always safe.
 Bulk actions not completed are listed too: one whose job Redis lost is
-handed out again, and resumes after its last committed batch.
+handed out again, and resumes after its last committed batch. And devices
+whose last check-in just left the active window are told as
+``device.inactive`` events (no request makes that change).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from sqlalchemy.orm import Session
 from tenants import outcomes
 from tenants.models import Order, Registration, utcnow
 from tenants.operations import idempotency
-from tenants.registration import bulk, orders
+from tenants.registration import bulk, devices, orders
 from tenants.scoping import unscoped
 
 # An order handed to the queue this recently may still be on its way there
@@ -51,6 +53,8 @@ class SweepResult:
     bulk_actions: list[tuple[uuid.UUID, uuid.UUID]] = field(default_factory=list)
     finalized: int = 0
     keys_purged: int = 0
+    # Registered devices whose silence left the active window: told as events.
+    gone_inactive: int = 0
 
 
 def sweep(session: Session, *, deadline: timedelta, chunk_size: int) -> SweepResult:
@@ -103,6 +107,7 @@ def sweep(session: Session, *, deadline: timedelta, chunk_size: int) -> SweepRes
                 .execution_options(synchronize_session=False)
             )
         result.keys_purged = idempotency.purge_expired(session)
+    result.gone_inactive = devices.record_gone_inactive(session, now)
     result.bulk_actions = bulk.unfinished(session, created_before=now - JUST_ENQUEUED)
     return result
 

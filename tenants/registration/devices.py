@@ -1,5 +1,5 @@
 """Commands on a tenant's devices: deregister one, change its group tag,
-record its check-in.
+record its check-in; and the sweeper's telling of devices gone silent.
 
 The device list and its query are in tenants/registration/device_list.py;
 what a state means, and the ``active``/``inactive`` computed from check-ins,
@@ -11,15 +11,17 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from tenants import audit, db, outcomes
 from tenants.errors import Conflict, InputError, NotFound
 from tenants.events import outbox
 from tenants.ingest import group_tags
-from tenants.models import Registration, utcnow
+from tenants.models import Event, Registration, utcnow
 from tenants.registration import counters, ownership
+from tenants.scoping import unscoped
 from tenants.texts import N_
 
 # How far ahead of our clock a reported check-in time may be.
@@ -180,11 +182,71 @@ def check_in(
     return device
 
 
-def _record_event(session: Session, type: str, device: Registration) -> None:  # noqa: A002
-    """A change the customer made to its device: its event (no partner acted)."""
+# How far back the sweep looks for devices that went inactive: a sweeper
+# stopped for longer misses those older (their state still reads inactive).
+INACTIVE_LOOKBACK = timedelta(days=3)
+# At most this many per sweep; the next sweep takes the rest.
+INACTIVE_BATCH = 5000
+
+
+def record_gone_inactive(session: Session, now: datetime | None = None) -> int:
+    """Write ``device.inactive`` for each registered device whose last
+    check-in has just left the active window (the sweeper calls this; no one
+    acts when a device falls silent). The event's ID follows from the device
+    and that check-in, so a device's silence is told once however often or
+    concurrently the sweep runs; a later check-in makes it active again
+    (``check_in``), and its next silence is a new event."""
+    now = now or utcnow()
+    cutoff = now - outcomes.ACTIVE_WINDOW
+    told = 0
+    with unscoped("sweeper: devices of every tenant that went inactive"):
+        silent = session.scalars(
+            select(Registration)
+            .where(
+                Registration.state == outcomes.READY,
+                Registration.last_seen_at < cutoff,
+                Registration.last_seen_at >= cutoff - INACTIVE_LOOKBACK,
+            )
+            .order_by(Registration.last_seen_at)
+            .limit(INACTIVE_BATCH)
+        ).all()
+        by_event = {_inactive_event_id(device): device for device in silent}
+        told_before = set(
+            session.scalars(select(Event.id).where(Event.id.in_(list(by_event)))).all()
+        )
+        for event_id, device in by_event.items():
+            if event_id in told_before:
+                continue
+            try:
+                with session.begin_nested():  # a concurrent sweep may write it first
+                    _record_event(session, outbox.DEVICE_INACTIVE, device, event_id=event_id)
+            except IntegrityError:
+                continue
+            told += 1
+    return told
+
+
+def _inactive_event_id(device: Registration) -> str:
+    seen = device.last_seen_at
+    assert seen is not None
+    if seen.tzinfo is None:
+        seen = seen.replace(tzinfo=UTC)
+    name = f"{outbox.DEVICE_INACTIVE}:{device.id}:{round(seen.timestamp() * 1_000_000)}"
+    return "evt_" + uuid.uuid5(uuid.NAMESPACE_URL, name).hex
+
+
+def _record_event(
+    session: Session,
+    type: str,  # noqa: A002
+    device: Registration,
+    *,
+    event_id: str | None = None,
+) -> None:
+    """A change to the customer's device (no partner acted): its event."""
     outbox.record(
         session,
         type,
+        event_id=event_id,
         tenant_id=device.tenant_id,
         partner_id=None,
         data={

@@ -6,15 +6,17 @@ from __future__ import annotations
 
 import os
 import uuid
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select, text
 
 from tenants import db
 from tenants.access import organisations, relationships
-from tenants.models import Event
-from tenants.registration import revocation
+from tenants.models import Event, utcnow
+from tenants.registration import devices, revocation
 from tenants.scoping import Scope, scoped, unscoped
+from tests.factories import assert_counters_exact, registered_devices
 
 
 def _events_about(relationship_tenant: uuid.UUID) -> list[str]:
@@ -75,3 +77,52 @@ def test_row_security_holds_raw_sql_on_events_to_the_scope(settings):
     with scoped(Scope.partner(partner)), db.transaction() as session:
         assert set(session.scalars(text("SELECT DISTINCT tenant_id FROM events"))) == {a, b}
         assert set(session.scalars(text("SELECT DISTINCT partner_id FROM events"))) == {partner}
+
+
+def _device_events(tenant_id: uuid.UUID) -> list[tuple[str, str]]:
+    """(type, device id) of the tenant's device events, oldest first."""
+    with unscoped("test: the tenant's device events"), db.transaction() as session:
+        return [
+            (event.type, event.data["id"])
+            for event in session.scalars(
+                select(Event)
+                .where(Event.tenant_id == tenant_id, Event.type.like("device.%"))
+                .order_by(Event.created_at, Event.id)
+            )
+        ]
+
+
+def test_a_device_gone_silent_is_told_inactive_once_until_it_is_seen_again(settings):
+    tenant = organisations.create_tenant("Silent devices")
+    quiet, recent, long_gone, never_seen = registered_devices(tenant, 4)
+    now = utcnow()
+    with scoped(Scope.tenant(tenant.id)), db.transaction() as session:
+        for device_id, days_ago in ((quiet, 8), (recent, 1), (long_gone, 30)):
+            devices.check_in(
+                session,
+                uuid.UUID(device_id),
+                seen_at=now - timedelta(days=days_ago),
+                user=None,
+                request_id="req-check-in",
+            )
+    before = _device_events(tenant.id)
+    assert before == [("device.active", recent)]  # only its check-in made it active
+
+    # The sweep tells the device whose silence just left the 7-day window;
+    # one silent for longer than the sweep looks back was inactive already.
+    for told in (1, 0, 0):  # once, however often the sweep runs
+        with db.transaction() as session:
+            assert devices.record_gone_inactive(session, now) == told
+    assert _device_events(tenant.id) == [*before, ("device.inactive", quiet)]
+
+    # Seen again, it is active; silent again, a new event tells it.
+    with scoped(Scope.tenant(tenant.id)), db.transaction() as session:
+        devices.check_in(session, uuid.UUID(quiet), seen_at=now, user=None, request_id="req-back")
+    later = now + timedelta(days=7, hours=1)
+    with db.transaction() as session:
+        assert devices.record_gone_inactive(session, later) == 2
+    events = _device_events(tenant.id)
+    assert events[-3] == ("device.active", quiet)
+    assert sorted(events[-2:]) == sorted([("device.inactive", quiet), ("device.inactive", recent)])
+    assert never_seen not in {device for _, device in events}
+    assert_counters_exact([tenant.id])
