@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from flask import Response
 
+from partner_api import i18n
 from partner_api.blueprint import ApiBlueprint
 from partner_api.csv_downloads import FormatSchema, csv_response, wants_csv
 from partner_api.orders.schemas import (
@@ -143,7 +144,13 @@ def failures_csv(order_pk: uuid.UUID, *, across_tenants: str | None = None) -> R
     fmt = _failures_format(order.source_format)
     return csv_response(
         f"{order.order_id or order.id}-failures.csv",
-        lambda session: csv_input.write_rows_csv(fmt, orders.failed_rows(session, order_pk)),
+        lambda session: csv_input.write_rows_csv(
+            fmt,
+            (
+                (values, error_code, i18n.message_text(message) or "")
+                for values, error_code, message in orders.failed_rows(session, order_pk)
+            ),
+        ),
         across_tenants=across_tenants,
     )
 

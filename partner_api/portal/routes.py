@@ -25,6 +25,7 @@ from flask import (
     url_for,
 )
 
+from partner_api import i18n
 from partner_api.auth import portal_sessions as auth
 from partner_api.auth.portal_sessions import signed_in
 from partner_api.csv_downloads import csv_response
@@ -97,6 +98,7 @@ def _portal_context() -> dict:
         "organisation": _organisation_name(user) if user else None,
         "request_id": current_request_id(),
         "state_meanings": STATE_MEANINGS,
+        "row_message": i18n.row_message,
         "reader_time": time_zones.reader_time,
         "reader_zone": time_zones.reader_zone()[0],
     }

@@ -36,7 +36,7 @@ from tenants.ingest.hardware_hash import expand
 from tenants.listing import ExportableListing, Keyset, StatementListing
 from tenants.models import Order, Registration, utcnow
 from tenants.registration import counters, preview, relationship_rule
-from tenants.texts import N_
+from tenants.texts import N_, Message
 
 ACCEPTED, PROCESSING = "accepted", "processing"
 COMPLETED, COMPLETED_WITH_ERRORS, FAILED = "completed", "completed_with_errors", "failed"
@@ -339,13 +339,16 @@ _FAILED_ROW_COLUMNS = (
     Registration.assigned_user,
     Registration.error_code,
     Registration.message,
+    Registration.message_params,
 )
 # Rows a server-side cursor hands over at a time.
 STREAM_BATCH = 1000
 
 
 def failed_rows(session: Session, order_pk: uuid.UUID) -> Iterator[tuple[dict, str, str]]:
-    """The order's failed rows as submitted, in order: (values, error code, message).
+    """The order's failed rows as submitted, in order: (values, error code,
+    message) -- the message a ``Message`` to render in the reader's language,
+    or the stored text of a row stored without one.
 
     Streams from a server-side cursor (on PostgreSQL; SQLite's cursor reads as
     it goes), ``STREAM_BATCH`` rows at a time, as plain rows (no ORM objects
@@ -372,7 +375,8 @@ def failed_rows(session: Session, order_pk: uuid.UUID) -> Iterator[tuple[dict, s
             "group_tag": row.group_tag,
             "assigned_user": row.assigned_user,
         }
-        yield values, row.error_code or "", row.message or ""
+        message = Message.from_json(row.message_params) if row.message_params else row.message
+        yield values, row.error_code or "", message or ""
 
 
 def order_counts(session: Session, order_pk: uuid.UUID) -> dict[str, dict[str, int]]:

@@ -1,0 +1,31 @@
+"""registration messages in any language
+
+Revision ID: 0018
+Revises: 0016
+Create Date: 2026-12-01 06:00:00
+
+``registrations.message_params``: a row's message as it was made -- its
+English template and parameters (which field mismatched, which line, how many
+bytes) -- so that it is rendered in the reader's language when it is read.
+``message`` keeps the English text (search, old clients); rows stored before
+have no parameters and show it as stored.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0018"
+down_revision = "0016"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.add_column("registrations", sa.Column("message_params", sa.JSON(), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("registrations") as batch:
+        batch.drop_column("message_params")
