@@ -27,5 +27,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("registrations") as batch:
-        batch.drop_column("message_params")
+    # A plain DROP COLUMN (SQLite has it since 3.35): batch mode would rebuild
+    # the table and lose its expression indexes.
+    op.drop_column("registrations", "message_params")
