@@ -171,6 +171,7 @@ def order_rows_export(order_pk: uuid.UUID, filters: dict) -> Response:
             state=filters.get("state"),
             error_code=filters.get("error_code"),
             serial_number=filters.get("serial_number"),
+            message_of=i18n.row_message,
         ),
     )
 

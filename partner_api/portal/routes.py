@@ -228,7 +228,10 @@ def devices_export():
     if error:
         return devices_page()
     query = device_query(filters, include_failed=False)
-    return csv_response("devices.csv", lambda session: exports.devices_csv(session, query))
+    return csv_response(
+        "devices.csv",
+        lambda session: exports.devices_csv(session, query, message_of=i18n.row_message),
+    )
 
 
 @bp.route("/devices/<uuid:device_id>")

@@ -215,3 +215,35 @@ def test_a_row_stored_before_messages_were_kept_as_made_reads_its_stored_text(
         by_serial = {d["serial_number"]: d["message"] for d in devices}
         assert by_serial["S-AT"] == "An old message."
         assert by_serial["S-SHORT"] == rows[5]["message"]
+
+
+def _csv(response) -> list[dict]:
+    return list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig"))))
+
+
+def test_the_order_rows_and_device_list_files_are_in_the_readers_language(api, pair, run_worker):
+    partner, tenant = pair
+    order = _submit(api, pair, run_worker)
+    for language in LANGUAGES:
+        headers = {"Accept-Language": language}
+        rows = _rows(api, partner.token, order, language)
+        order_rows = _csv(
+            api.get(
+                f"/v1/partner/orders/{order['id']}/registrations?format=csv",
+                token=partner.token,
+                headers=headers,
+            )
+        )
+        assert {int(r["Line"]): r["Error Message"] for r in order_rows} == {
+            line: r["message"] or "" for line, r in rows.items()
+        }
+        devices = _csv(
+            api.get(
+                "/v1/customer/devices?format=csv&state=registration_failed",
+                token=tenant.token,
+                headers=headers,
+            )
+        )
+        by_serial = {d["Serial Number"]: d["Error Message"] for d in devices}
+        assert by_serial["S-AT"] == rows[4]["message"]
+        assert by_serial["OTHER-SERIAL"] == rows[7]["message"]
