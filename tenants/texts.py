@@ -85,9 +85,9 @@ def render(
 ) -> str:
     """A message (or its stored JSON) in a language: ``translate`` turns a
     template into the language's, ``number`` writes a whole number."""
-    if not isinstance(message, Message):
-        message = Message.from_json(message)
-    return _render(message.id, message.params, translate, number)
+    if isinstance(message, Message):
+        return _render(message.id, message.params, translate, number)
+    return _render(message["id"], message.get("params", {}), translate, number)
 
 
 def _render(template: str, params: Mapping, translate, number) -> str:
@@ -95,6 +95,8 @@ def _render(template: str, params: Mapping, translate, number) -> str:
     for name, value in params.items():
         if isinstance(value, Message):
             values[name] = _render(value.id, value.params, translate, number)
+        elif isinstance(value, dict):  # a message, as stored
+            values[name] = _render(value["id"], value.get("params", {}), translate, number)
         elif isinstance(value, int) and not isinstance(value, bool):
             values[name] = number(value)
         else:

@@ -145,11 +145,7 @@ def failures_csv(order_pk: uuid.UUID, *, across_tenants: str | None = None) -> R
     return csv_response(
         f"{order.order_id or order.id}-failures.csv",
         lambda session: csv_input.write_rows_csv(
-            fmt,
-            (
-                (values, error_code, i18n.message_text(message) or "")
-                for values, error_code, message in orders.failed_rows(session, order_pk)
-            ),
+            fmt, orders.failed_rows(session, order_pk, message_of=i18n.row_message)
         ),
         across_tenants=across_tenants,
     )

@@ -14,7 +14,7 @@ import operator
 import re
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from sqlalchemy import insert, select, text
@@ -36,7 +36,7 @@ from tenants.ingest.hardware_hash import expand
 from tenants.listing import ExportableListing, Keyset, StatementListing
 from tenants.models import Order, Registration, utcnow
 from tenants.registration import counters, preview, relationship_rule
-from tenants.texts import N_, Message
+from tenants.texts import N_
 
 ACCEPTED, PROCESSING = "accepted", "processing"
 COMPLETED, COMPLETED_WITH_ERRORS, FAILED = "completed", "completed_with_errors", "failed"
@@ -345,10 +345,15 @@ _FAILED_ROW_COLUMNS = (
 STREAM_BATCH = 1000
 
 
-def failed_rows(session: Session, order_pk: uuid.UUID) -> Iterator[tuple[dict, str, str]]:
+def failed_rows(
+    session: Session,
+    order_pk: uuid.UUID,
+    *,
+    message_of: Callable[[Mapping], str | None] | None = None,
+) -> Iterator[tuple[dict, str, str]]:
     """The order's failed rows as submitted, in order: (values, error code,
-    message) -- the message a ``Message`` to render in the reader's language,
-    or the stored text of a row stored without one.
+    message) -- the message as ``message_of(row)`` gives it (partner_api
+    renders it in the reader's language), else its stored English text.
 
     Streams from a server-side cursor (on PostgreSQL; SQLite's cursor reads as
     it goes), ``STREAM_BATCH`` rows at a time, as plain rows (no ORM objects
@@ -375,7 +380,7 @@ def failed_rows(session: Session, order_pk: uuid.UUID) -> Iterator[tuple[dict, s
             "group_tag": row.group_tag,
             "assigned_user": row.assigned_user,
         }
-        message = Message.from_json(row.message_params) if row.message_params else row.message
+        message = message_of(row._mapping) if message_of is not None else row.message
         yield values, row.error_code or "", message or ""
 
 
