@@ -13,16 +13,18 @@ language; they are translated here, where a request's language is known.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from pathlib import Path
 
+from babel.numbers import get_group_symbol
 from flask import Flask, Response, g, has_request_context, request
-from flask_babel import Babel, get_locale, gettext
+from flask_babel import Babel, get_locale, get_translations, gettext
 from werkzeug.datastructures import LanguageAccept
 from werkzeug.http import parse_accept_header
 
 from tenants import outcomes
-from tenants.texts import N_
+from tenants.texts import N_, Message, render
 
 ENGLISH = "en"
 LANGUAGES = (ENGLISH, "sv", "nl")
@@ -109,3 +111,40 @@ def state_meaning(state: str) -> str:
 
 def error_title(error_code: str) -> str:
     return gettext(outcomes.ERROR_TITLES[error_code])
+
+
+def row_message(row: object) -> str | None:
+    """The message of a registration (an ORM row or a dict of its columns) in
+    the reader's language."""
+    if isinstance(row, Mapping):
+        return message_text(row.get("message"), row.get("message_params"))
+    return message_text(getattr(row, "message", None), getattr(row, "message_params", None))
+
+
+def message_text(message: str | None, made: Message | Mapping | None = None) -> str | None:
+    """A registration's message in the reader's language: rendered from how it
+    was made (a ``Message``, or its stored JSON ``message_params``); a row
+    stored before messages were kept so shows its stored English text."""
+    if made is None:
+        made = message if isinstance(message, Message) else None
+    if made is None:
+        return message
+    return render(made, *_renderer())
+
+
+# Each language's digit group separator (all three group by thousands);
+# Babel's number formatting costs more than the rest of a message.
+_GROUP_SYMBOL = {language: get_group_symbol(language) for language in LANGUAGES}
+
+
+def _renderer() -> tuple[Callable[[str], str], Callable[[int], str]]:
+    """The request's (translate, write a number), looked up once a request:
+    a file of many thousand messages renders each in microseconds."""
+    if not has_request_context():
+        return str, "{:,}".format
+    found = g.get("_message_renderer")
+    if found is None:
+        group = _GROUP_SYMBOL[current_language()]
+        found = (get_translations().gettext, lambda n: f"{n:,}".replace(",", group))
+        g._message_renderer = found
+    return found

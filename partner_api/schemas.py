@@ -12,6 +12,7 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import validate
 
+from partner_api import i18n
 from tenants import outcomes
 
 # The longest free text a field takes (references, names, tags).
@@ -94,3 +95,15 @@ class RelationshipSchema(ma.Schema):
     status = ma.fields.String(required=True, metadata={"enum": RELATIONSHIP_STATES})
     requested_at = ma.fields.DateTime(required=True)
     decided_at = ma.fields.DateTime(allow_none=True)
+
+
+class RowMessage(ma.fields.String):
+    """A row's message in the reader's language (``Accept-Language``), rendered
+    from how it was made; null while the row has none."""
+
+    def __init__(self, **kwargs) -> None:
+        metadata = {"description": "Why the row failed and what to do, in the reader's language"}
+        super().__init__(allow_none=True, metadata=metadata, **kwargs)
+
+    def serialize(self, attr, obj, accessor=None, **kwargs):
+        return i18n.row_message(obj)

@@ -274,6 +274,10 @@ class Registration(TenantOwned, Base):
     state: Mapped[str] = mapped_column(String(32), default="registration_pending")
     error_code: Mapped[str | None] = mapped_column(String(64))
     message: Mapped[str | None] = mapped_column(Text)
+    # The message as made (tenants/texts.Message: template and parameters), to
+    # be rendered in the reader's language; None on rows stored before, which
+    # show ``message`` as it is.
+    message_params: Mapped[dict | None] = mapped_column(JSON)
     registered_at: Mapped[datetime | None]
     last_seen_at: Mapped[datetime | None]
     last_seen_user: Mapped[str | None] = mapped_column(String(320))

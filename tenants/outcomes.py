@@ -12,7 +12,7 @@ from sqlalchemy import case, literal
 from sqlalchemy.sql.elements import ColumnElement
 
 from tenants.models import Registration, utcnow
-from tenants.texts import N_
+from tenants.texts import N_, Message
 
 PENDING = "registration_pending"
 FAILED = "registration_failed"
@@ -100,14 +100,37 @@ ERROR_TITLES = {
 }
 
 
-def message(code: str, **values: str) -> str:
-    return MESSAGES[code].format(**values) if values else MESSAGES[code]
+def message(code: str, **values: str | Message) -> Message:
+    return Message(MESSAGES[code], **values)
 
 
-def duplicate_message(first_source: str | None, first_line: int) -> str:
+def message_columns(message: Message | None) -> dict:
+    """A registration's message columns: the English text (for search, old
+    clients) and the message as made, to render in the reader's language."""
+    if message is None:
+        return {"message": None, "message_params": None}
+    return {"message": str(message), "message_params": message.as_json()}
+
+
+def message_with_detail(code: str, detail: Message) -> Message:
+    """``code``'s message followed by what exactly is wrong, in parentheses."""
+    return Message(N_("{message} ({detail})"), message=message(code), detail=detail)
+
+
+def duplicate_message(first_source: str | None, first_line: int) -> Message:
     """``duplicate_in_order``'s message, naming the row that was processed."""
-    where = f"{first_source}, line {first_line}" if first_source else f"line {first_line}"
-    return f"{message(DUPLICATE_IN_ORDER)} (First seen on {where}.)"
+    if first_source:
+        return Message(
+            N_("{message} (First seen on {source}, line {line}.)"),
+            message=message(DUPLICATE_IN_ORDER),
+            source=first_source,
+            line=str(first_line),
+        )
+    return Message(
+        N_("{message} (First seen on line {line}.)"),
+        message=message(DUPLICATE_IN_ORDER),
+        line=str(first_line),
+    )
 
 
 # Outcomes that count as success for an order: the tenant holds the device.

@@ -98,4 +98,3 @@ def test_glossary_terms_are_the_ones_used():
             if message.id:
                 assert "maskinvaru-hash" not in message.string.lower()
                 assert "hardware-hash" not in message.string.lower()
-

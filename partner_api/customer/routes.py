@@ -6,7 +6,7 @@ import uuid
 
 from flask import url_for
 
-from partner_api import bulk_actions
+from partner_api import bulk_actions, i18n
 from partner_api.auth.principals import require_principal
 from partner_api.blueprint import ApiBlueprint
 from partner_api.csv_downloads import csv_response, wants_csv
@@ -149,7 +149,10 @@ def list_devices(filters: dict, pagination_parameters):
     """
     query = device_query(filters)
     if wants_csv(filters):
-        return csv_response("devices.csv", lambda session: exports.devices_csv(session, query))
+        return csv_response(
+            "devices.csv",
+            lambda session: exports.devices_csv(session, query, message_of=i18n.row_message),
+        )
     listing = device_list.matching(request_session(), query)
     return cursor_page(listing, pagination_parameters, list_name="devices", bound_to=vars(query))
 

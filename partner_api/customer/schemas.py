@@ -12,7 +12,7 @@ from marshmallow import validate
 from partner_api import i18n
 from partner_api.csv_downloads import FormatSchema
 from partner_api.errors import ProblemSchema
-from partner_api.schemas import RELATIONSHIP_STATES, TEXT_LENGTH, ErrorCodeOrNull
+from partner_api.schemas import RELATIONSHIP_STATES, TEXT_LENGTH, ErrorCodeOrNull, RowMessage
 from tenants import outcomes
 from tenants.registration.bulk import ACTIONS as BULK_ACTIONS
 from tenants.registration.bulk import MAX_IDS as MAX_BULK_IDS
@@ -46,7 +46,7 @@ class DeviceSchema(ma.Schema):
         metadata={"type": "string", "description": "Plain language, in the reader's language"},
     )
     error_code = ErrorCodeOrNull()
-    message = ma.fields.String(allow_none=True)
+    message = RowMessage()
     registered_by = ma.fields.Function(
         lambda device: (
             device["registered_by"] if device["partner_id"] else gettext(device["registered_by"])
@@ -109,7 +109,7 @@ class DeviceHistoryEntrySchema(ma.Schema):
         }
     )
     error_code = ErrorCodeOrNull()
-    message = ma.fields.String(allow_none=True)
+    message = RowMessage()
     request_id = ma.fields.String(allow_none=True)
     actor = ma.fields.String(metadata={"description": "Who made the change"})
     client_id = ma.fields.String(

@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from flask import Response
 
+from partner_api import i18n
 from partner_api.blueprint import ApiBlueprint
 from partner_api.csv_downloads import FormatSchema, csv_response, wants_csv
 from partner_api.orders.schemas import (
@@ -143,7 +144,9 @@ def failures_csv(order_pk: uuid.UUID, *, across_tenants: str | None = None) -> R
     fmt = _failures_format(order.source_format)
     return csv_response(
         f"{order.order_id or order.id}-failures.csv",
-        lambda session: csv_input.write_rows_csv(fmt, orders.failed_rows(session, order_pk)),
+        lambda session: csv_input.write_rows_csv(
+            fmt, orders.failed_rows(session, order_pk, message_of=i18n.row_message)
+        ),
         across_tenants=across_tenants,
     )
 
@@ -164,6 +167,7 @@ def order_rows_export(order_pk: uuid.UUID, filters: dict) -> Response:
             state=filters.get("state"),
             error_code=filters.get("error_code"),
             serial_number=filters.get("serial_number"),
+            message_of=i18n.row_message,
         ),
     )
 

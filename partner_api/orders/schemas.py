@@ -8,7 +8,7 @@ import marshmallow as ma
 from marshmallow import validate
 
 from partner_api.csv_downloads import FormatSchema
-from partner_api.schemas import TEXT_LENGTH, DeviceRowSchema, ErrorCodeOrNull
+from partner_api.schemas import TEXT_LENGTH, DeviceRowSchema, ErrorCodeOrNull, RowMessage
 from tenants import outcomes
 from tenants.outcomes import effective_state
 
@@ -125,7 +125,7 @@ class RegistrationSchema(ma.Schema):
         metadata={"enum": list(outcomes.STATES)},
     )
     error_code = ErrorCodeOrNull()
-    message = ma.fields.String(allow_none=True)
+    message = RowMessage()
     registered_at = ma.fields.DateTime(allow_none=True)
     last_seen_at = ma.fields.DateTime(allow_none=True)
 

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from config.settings import Settings
 from jobs.tasks import enqueue_order
+from partner_api import i18n
 from partner_api.auth.principals import require_principal
 from partner_api.orders.schemas import DryRunSchema, OrderSchema
 from partner_api.request_context import current_request_id, request_session
@@ -144,7 +145,7 @@ def dry_run_body(result: orders.SubmitResult) -> dict:
             "serial_number": v.values.get("serial_number"),
             "verdict": "rejected" if v.failed else "accepted",
             "error_code": v.error_code,
-            "message": v.message,
+            "message": i18n.message_text(v.message),
             "warnings": v.warnings,
         }
         for v in result.verdicts

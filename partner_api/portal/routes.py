@@ -27,7 +27,7 @@ from flask import (
     url_for,
 )
 
-from partner_api import bulk_actions
+from partner_api import bulk_actions, i18n
 from partner_api.auth import portal_sessions as auth
 from partner_api.auth.portal_sessions import signed_in
 from partner_api.csv_downloads import csv_response
@@ -108,6 +108,7 @@ def _portal_context() -> dict:
         "organisation": _organisation_name(user) if user else None,
         "request_id": current_request_id(),
         "state_meanings": STATE_MEANINGS,
+        "row_message": i18n.row_message,
         "reader_time": time_zones.reader_time,
         "reader_zone": time_zones.reader_zone()[0],
     }
@@ -378,7 +379,10 @@ def devices_export():
     if error:
         return devices_page()
     query = device_query(filters, include_failed=False)
-    return csv_response("devices.csv", lambda session: exports.devices_csv(session, query))
+    return csv_response(
+        "devices.csv",
+        lambda session: exports.devices_csv(session, query, message_of=i18n.row_message),
+    )
 
 
 @bp.route("/devices/<uuid:device_id>")

@@ -39,6 +39,7 @@ from tenants.ingest.hardware_hash import (
     normalize_identity_part,
 )
 from tenants.models import CatalogDevice, utcnow
+from tenants.texts import N_, Message
 
 _CATALOG = cast(Table, CatalogDevice.__table__)
 # Records are written this many at a time (on PostgreSQL, one COPY each).
@@ -256,11 +257,11 @@ class Match:
 
 @dataclass(frozen=True)
 class NoMatch:
-    message: str
+    message: Message
 
 
-def _not_found(detail: str) -> NoMatch:
-    return NoMatch(f"{outcomes.message(outcomes.DEVICE_NOT_FOUND)} ({detail})")
+def _not_found(detail: Message) -> NoMatch:
+    return NoMatch(outcomes.message_with_detail(outcomes.DEVICE_NOT_FOUND, detail))
 
 
 def resolve(session: Session, rows: Sequence[UnresolvedRow]) -> dict[uuid.UUID, Match | NoMatch]:
@@ -285,12 +286,17 @@ def resolve(session: Session, rows: Sequence[UnresolvedRow]) -> dict[uuid.UUID, 
         rec = records.get(row.identity_key)
         if rec is None:
             result[row.registration_id] = _not_found(
-                "No supplier has a record of this manufacturer and serial number."
+                Message(N_("No supplier has a record of this manufacturer and serial number."))
             )
         elif normalize_identity_part(row.model or "") != normalize_identity_part(rec.model):
             result[row.registration_id] = _not_found(
-                f"The model {row.model!r} does not match the supplier's record for this "
-                "serial number."
+                Message(
+                    N_(
+                        "The model {model} does not match the supplier's record for this "
+                        "serial number."
+                    ),
+                    model=repr(row.model),
+                )
             )
         else:
             result[row.registration_id] = _match(rec)
@@ -314,13 +320,25 @@ def resolve(session: Session, rows: Sequence[UnresolvedRow]) -> dict[uuid.UUID, 
             result[row.registration_id] = _match(candidates[0], by_pkid=True)
         elif not candidates:
             result[row.registration_id] = _not_found(
-                f"No supplier has a record of the product key ID {row.product_key_id}"
-                + (" with this serial number." if row.serial_number else ".")
+                Message(
+                    N_(
+                        "No supplier has a record of the product key ID {pkid} with this "
+                        "serial number."
+                    )
+                    if row.serial_number
+                    else N_("No supplier has a record of the product key ID {pkid}."),
+                    pkid=row.product_key_id or "",
+                )
             )
         else:
             result[row.registration_id] = _not_found(
-                f"The product key ID {row.product_key_id} matches several supplier records; "
-                "add the device's serial number to the row."
+                Message(
+                    N_(
+                        "The product key ID {pkid} matches several supplier records; add the "
+                        "device's serial number to the row."
+                    ),
+                    pkid=row.product_key_id or "",
+                )
             )
     return result
 

@@ -26,6 +26,7 @@ from tenants.ingest.hardware_hash import (
     is_placeholder_serial,
     is_sample_row,
 )
+from tenants.texts import N_, Message, capitalized
 
 FIELDS = (
     "manufacturer",
@@ -45,9 +46,11 @@ MAX_SERIAL_LENGTH = 128
 # (a hash split over two lines, or pasted into the wrong column).
 _HASH_FRAGMENT = re.compile(r"[A-Za-z0-9+/]{40,}={0,2}")
 
-SAMPLE_ROW_MESSAGE = (
-    "This row is the sample row of the template (SpiralOrbit, ContosoABC, 000000000000): "
-    "the sample data was not replaced with your device's values. Replace it and resubmit."
+SAMPLE_ROW_MESSAGE = Message(
+    N_(
+        "This row is the sample row of the template (SpiralOrbit, ContosoABC, 000000000000): "
+        "the sample data was not replaced with your device's values. Replace it and resubmit."
+    )
 )
 
 
@@ -83,16 +86,16 @@ class PreparedRow:
     # known, else the PKID the catalog will resolve.
     dedupe_key: str | None = None
     error_code: str | None = None
-    message: str | None = None
+    message: Message | None = None
     warnings: list[str] = field(default_factory=list)
 
     @property
     def failed(self) -> bool:
         return self.error_code is not None
 
-    def fail(self, code: str, text: str) -> PreparedRow:
+    def fail(self, code: str, message: Message) -> PreparedRow:
         self.error_code = code
-        self.message = text
+        self.message = message
         return self
 
     def columns(self) -> dict:
@@ -108,7 +111,7 @@ class PreparedRow:
             "identity_key": self.identity_key,
             "state": outcomes.FAILED if self.failed else outcomes.PENDING,
             "error_code": self.error_code,
-            "message": self.message,
+            **outcomes.message_columns(self.message),
         }
 
 
@@ -120,8 +123,8 @@ def clean_value(value: object) -> str | None:
     return text or None
 
 
-def hash_error_message(detail: str) -> str:
-    return outcomes.message(outcomes.HARDWARE_HASH_INVALID, detail=detail.rstrip("."))
+def hash_error_message(detail: Message) -> Message:
+    return outcomes.message(outcomes.HARDWARE_HASH_INVALID, detail=detail)
 
 
 def prepare_row(
@@ -141,8 +144,13 @@ def prepare_row(
     if serial_problem:
         return row.fail(
             outcomes.DEVICE_NOT_FOUND,
-            f"{outcomes.message(outcomes.DEVICE_NOT_FOUND)} ({serial_problem[0].upper()}"
-            f"{serial_problem[1:]}: check the serial number column.)",
+            outcomes.message_with_detail(
+                outcomes.DEVICE_NOT_FOUND,
+                Message(
+                    N_("{problem}: check the serial number column."),
+                    problem=capitalized(serial_problem),
+                ),
+            ),
         )
 
     tag_problem = ctx.group_tags.problem(values["group_tag"])
@@ -158,10 +166,10 @@ def prepare_row(
             decoded = decode_hardware_hash(text_hash)
         except SampleDataError as exc:
             row.hardware_hash_text = text_hash[:8192]
-            return row.fail(outcomes.HARDWARE_HASH_INVALID, hash_error_message(exc.message))
+            return row.fail(outcomes.HARDWARE_HASH_INVALID, hash_error_message(exc.detail))
         except HardwareHashError as exc:
             row.hardware_hash_text = text_hash[:8192]
-            return row.fail(outcomes.HARDWARE_HASH_INVALID, hash_error_message(exc.message))
+            return row.fail(outcomes.HARDWARE_HASH_INVALID, hash_error_message(exc.detail))
         row.hardware_hash = compact(decoded.raw)
         row.hardware_hash_length = len(decoded.raw)
         row.warnings.extend(decoded.warnings)
@@ -171,8 +179,10 @@ def prepare_row(
         if mismatch:
             return row.fail(
                 outcomes.DEVICE_NOT_FOUND,
-                f"{outcomes.message(outcomes.DEVICE_NOT_FOUND)} "
-                f"({mismatch[0].upper()}{mismatch[1:]}.)",
+                outcomes.message_with_detail(
+                    outcomes.DEVICE_NOT_FOUND,
+                    Message(N_("{problem}."), problem=capitalized(mismatch)),
+                ),
             )
         # The decoded values are the truth; fill what the row left out.
         values["manufacturer"] = values["manufacturer"] or decoded.manufacturer
@@ -187,8 +197,13 @@ def prepare_row(
         return row.fail(
             outcomes.HARDWARE_HASH_INVALID,
             hash_error_message(
-                "it is missing, and registering your own devices needs the hardware hash "
-                "of each one (collect it on the device with Get-WindowsAutopilotInfo)"
+                Message(
+                    N_(
+                        "it is missing, and registering your own devices needs the hardware "
+                        "hash of each one (collect it on the device with "
+                        "Get-WindowsAutopilotInfo)"
+                    )
+                )
             ),
         )
 
@@ -198,15 +213,18 @@ def prepare_row(
     if maker and model_name and serial_number and is_placeholder_serial(serial_number):
         return row.fail(
             outcomes.DEVICE_NOT_FOUND,
-            f"{outcomes.message(outcomes.DEVICE_NOT_FOUND)} "
-            f"({placeholder_serial_problem(serial_number)})",
+            outcomes.message_with_detail(
+                outcomes.DEVICE_NOT_FOUND, placeholder_serial_problem(serial_number)
+            ),
         )
     pkid = values["product_key_id"]
     if pkid is not None and not PKID_PATTERN.match(pkid):
         return row.fail(
             outcomes.DEVICE_NOT_FOUND,
-            f"{outcomes.message(outcomes.DEVICE_NOT_FOUND)} (The product key ID {pkid!r} "
-            "is not 13 digits.)",
+            outcomes.message_with_detail(
+                outcomes.DEVICE_NOT_FOUND,
+                Message(N_("The product key ID {pkid} is not 13 digits."), pkid=repr(pkid)),
+            ),
         )
     if maker and model_name and serial_number:
         row.identity_key = identity_key(maker, serial_number)
@@ -217,41 +235,67 @@ def prepare_row(
         return row
     return row.fail(
         outcomes.DEVICE_NOT_FOUND,
-        "This row does not identify a device: give its hardware hash, or its manufacturer, "
-        "model and serial number together, or its 13-digit product key ID. "
-        f"Missing here: {', '.join(_missing_identifiers(values))}.",
+        Message(
+            N_(
+                "This row does not identify a device: give its hardware hash, or its "
+                "manufacturer, model and serial number together, or its 13-digit product key "
+                "ID. Missing here: {missing}."
+            ),
+            missing=_missing_identifiers(values),
+        ),
     )
 
 
-def implausible_serial_problem(serial: str) -> str | None:
+def implausible_serial_problem(serial: str) -> Message | None:
     """None for a value that can be a serial number; else why it cannot be one."""
     if _HASH_FRAGMENT.fullmatch(serial):
-        return (
-            f"the serial number is {len(serial):,} characters of base64 "
-            f'("{serial[:12]}..."), a piece of a hardware hash rather than a serial number'
+        return Message(
+            N_(
+                'the serial number is {length} characters of base64 ("{start}..."), a piece '
+                "of a hardware hash rather than a serial number"
+            ),
+            length=len(serial),
+            start=serial[:12],
         )
     if len(serial) > MAX_SERIAL_LENGTH:
-        return (
-            f"the serial number is {len(serial):,} characters long; a serial number has at "
-            f"most {MAX_SERIAL_LENGTH}"
+        return Message(
+            N_("the serial number is {length} characters long; a serial number has at most {most}"),
+            length=len(serial),
+            most=MAX_SERIAL_LENGTH,
         )
     return None
 
 
-def placeholder_serial_problem(serial: str) -> str:
+def placeholder_serial_problem(serial: str) -> Message:
     """Why a firmware placeholder serial number cannot stand for a device."""
-    return (
-        f'The serial number "{serial}" is a firmware placeholder that many devices report '
-        "(virtual machines and boards without a serial number), so it cannot identify this "
-        "device. Give the device's hardware hash instead, or set a real serial number in "
-        "its firmware or virtual machine settings."
+    return Message(
+        N_(
+            'The serial number "{serial}" is a firmware placeholder that many devices report '
+            "(virtual machines and boards without a serial number), so it cannot identify "
+            "this device. Give the device's hardware hash instead, or set a real serial "
+            "number in its firmware or virtual machine settings."
+        ),
+        serial=serial,
     )
 
 
-def _missing_identifiers(values: dict[str, str | None]) -> list[str]:
-    names = {"manufacturer": "manufacturer", "model": "model", "serial_number": "serial number"}
-    missing = [label for key, label in names.items() if not values[key]]
-    return ["hardware hash", *missing, "product key ID"]
+# What identifies a device, as the row can lack it.
+_IDENTIFIER_NAMES = {
+    "manufacturer": N_("manufacturer"),
+    "model": N_("model"),
+    "serial_number": N_("serial number"),
+}
+
+
+def _missing_identifiers(values: dict[str, str | None]) -> Message:
+    """The identifiers a row lacks, as a list: ``hardware hash, model, product key ID``."""
+    names = [N_("hardware hash")]
+    names += [name for key, name in _IDENTIFIER_NAMES.items() if not values[key]]
+    names.append(N_("product key ID"))
+    listed = Message(names[0])
+    for name in names[1:]:
+        listed = Message(N_("{first}, {then}"), first=listed, then=Message(name))
+    return listed
 
 
 class OrderDeduplicator:

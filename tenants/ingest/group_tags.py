@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from tenants.errors import NotFound
 from tenants.models import Tenant
-from tenants.texts import N_
+from tenants.texts import N_, Message
 
 #: The group tags of the Microsoft Managed Desktop profiles, one ready strict list.
 MANAGED_DESKTOP_TAGS = (
@@ -42,26 +42,40 @@ class GroupTagPolicy:
     allowed: tuple[str, ...] = ()
     max_length: int = DEFAULT_MAX_LENGTH
 
-    def problem(self, tag: str | None) -> str | None:
+    def problem(self, tag: str | None) -> Message | None:
         """None when ``tag`` is acceptable; else what is wrong, and the right tag."""
         if tag is None:
             return None
         if not tag.isprintable():
-            return f"{tag!r} contains characters that are not printable text"
+            return Message(
+                N_("{tag} contains characters that are not printable text"), tag=repr(tag)
+            )
         if len(tag) > self.max_length:
-            return f"it is {len(tag):,} characters long; at most {self.max_length} are accepted"
+            return Message(
+                N_("it is {length} characters long; at most {most} are accepted"),
+                length=len(tag),
+                most=self.max_length,
+            )
         if not self.allowed or tag in self.allowed:
             return None
         folded = {a.casefold(): a for a in self.allowed}
         if tag.casefold() in folded:
-            right = folded[tag.casefold()]
-            return f"{tag!r} differs from {right!r} in letter case; use {right!r}"
+            return Message(
+                N_("{tag} differs from {right} in letter case; use {right}"),
+                tag=repr(tag),
+                right=repr(folded[tag.casefold()]),
+            )
         squashed = {_squash(a): a for a in self.allowed}
         if _squash(tag) in squashed:
-            return f"{tag!r} is not accepted; did you mean {squashed[_squash(tag)]!r}?"
-        return (
-            f"{tag!r} is not accepted for this customer, which allows only: "
-            f"{', '.join(self.allowed)}"
+            return Message(
+                N_("{tag} is not accepted; did you mean {right}?"),
+                tag=repr(tag),
+                right=repr(squashed[_squash(tag)]),
+            )
+        return Message(
+            N_("{tag} is not accepted for this customer, which allows only: {allowed}"),
+            tag=repr(tag),
+            allowed=", ".join(self.allowed),
         )
 
 

@@ -53,6 +53,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
 from tenants.errors import InputError
+from tenants.texts import N_, Message, joined
 
 __all__ = [
     "MAX_TEXT_LENGTH",
@@ -110,12 +111,12 @@ TYPE_TPM_EK_PUB = 25
 TYPE_DISPLAY_ADAPTER = 30
 
 _RECORD_NAMES = {
-    TYPE_SMBIOS_UUID: "SMBIOS UUID record (type 12)",
-    TYPE_SERIAL_NUMBER: "SMBIOS serial number record (type 14)",
-    TYPE_MANUFACTURER: "system manufacturer record (type 16)",
-    TYPE_PRODUCT_NAME: "product name (model) record (type 17)",
-    TYPE_PRODUCT_KEY_ID: "product key ID record (type 24)",
-    TYPE_DISPLAY_ADAPTER: "display adapter record (type 30)",
+    TYPE_SMBIOS_UUID: N_("SMBIOS UUID record (type 12)"),
+    TYPE_SERIAL_NUMBER: N_("SMBIOS serial number record (type 14)"),
+    TYPE_MANUFACTURER: N_("system manufacturer record (type 16)"),
+    TYPE_PRODUCT_NAME: N_("product name (model) record (type 17)"),
+    TYPE_PRODUCT_KEY_ID: N_("product key ID record (type 24)"),
+    TYPE_DISPLAY_ADAPTER: N_("display adapter record (type 30)"),
 }
 _INTERPRETED = frozenset(_RECORD_NAMES)
 # Records that describe the one device: when a hash carries one twice, both
@@ -131,6 +132,7 @@ _EDGE_CHARACTERS = "\"'\u201c\u201d\u2018\u2019\ufeff"
 _NOT_BASE64 = re.compile(r"[^A-Za-z0-9+/=\s]")
 _PADDING_THEN_DATA = re.compile(r"=[=\s]*[^=\s]")
 _PADDING_ADDED = "padding was missing and has been added"
+_EMPTY = Message(N_("it is empty"))
 
 # ---------------------------------------------------------------------------
 # Firmware placeholders
@@ -202,13 +204,14 @@ def is_placeholder_uuid(value: str | None) -> bool:
 
 
 class HardwareHashError(InputError):
-    """A hardware hash cannot be used; ``message`` is the specific detail only."""
+    """A hardware hash cannot be used; ``message`` is the specific detail only
+    (a ``Message``: it is rendered again in the reader's language)."""
 
     code = "hardware_hash_invalid"
 
     def __init__(
         self,
-        message: str,
+        message: Message,
         *,
         code: str | None = None,
         file: str | None = None,
@@ -216,6 +219,7 @@ class HardwareHashError(InputError):
         field: str | None = "hardware_hash",
     ) -> None:
         super().__init__(message, code=code, file=file, line=line, field=field)
+        self.detail = message
 
 
 class SampleDataError(HardwareHashError):
@@ -256,36 +260,69 @@ def decode_hardware_hash(text: str) -> DecodedHash:
     text = _as_text(text)
     if len(text) > MAX_TEXT_LENGTH:
         raise HardwareHashError(
-            f"it is {len(text):,} characters long, far longer than a hardware hash "
-            f"(about 4,000 characters); at most {MAX_TEXT_LENGTH:,} characters are accepted"
+            Message(
+                N_(
+                    "it is {length} characters long, far longer than a hardware hash "
+                    "(about 4,000 characters); at most {most} characters are accepted"
+                ),
+                length=len(text),
+                most=MAX_TEXT_LENGTH,
+            )
         )
     start, body = _trim(text)
     if not body:
-        raise HardwareHashError("it is empty")
+        raise HardwareHashError(_EMPTY)
     warnings: list[str] = []
     raw = _base64_decode(body, start, warnings)
     if raw == _SAMPLE_BYTES:
         raise SampleDataError(
-            "the sample data from the template was not replaced by the device's real "
-            f'hardware hash ("{SAMPLE_HARDWARE_HASH}" is the template\'s placeholder)'
+            Message(
+                N_(
+                    "the sample data from the template was not replaced by the device's real "
+                    'hardware hash ("{sample}" is the template\'s placeholder)'
+                ),
+                sample=SAMPLE_HARDWARE_HASH,
+            )
         )
 
     size = len(raw)
     if size < _HEADER_SIZE:
         raise HardwareHashError(
-            f"it decodes to only {size} byte{'' if size == 1 else 's'}, far too short "
-            "for a hardware hash (a real one is 3,000 bytes)"
+            Message(
+                N_(
+                    "it decodes to only {size} byte, far too short for a hardware hash "
+                    "(a real one is 3,000 bytes)"
+                )
+                if size == 1
+                else N_(
+                    "it decodes to only {size} bytes, far too short for a hardware hash "
+                    "(a real one is 3,000 bytes)"
+                ),
+                size=size,
+            )
         )
     if raw[:2] != SIGNATURE:
         first = "".join(body.split())[:2]
         raise HardwareHashError(
-            f'it starts with "{first}" (first bytes 0x{raw[0]:02x} 0x{raw[1]:02x}), '
-            'but a real hardware hash starts with "T0"'
+            Message(
+                N_(
+                    'it starts with "{first}" (first bytes {bytes}), '
+                    'but a real hardware hash starts with "T0"'
+                ),
+                first=first,
+                bytes=f"0x{raw[0]:02x} 0x{raw[1]:02x}",
+            )
         )
     end = raw[2] | raw[3] << 8
     if end < _HEADER_SIZE:
         raise HardwareHashError(
-            f"the header says the records end at offset {end}, inside the 4-byte header itself"
+            Message(
+                N_(
+                    "the header says the records end at offset {end}, inside the 4-byte "
+                    "header itself"
+                ),
+                end=str(end),
+            )
         )
     _check_complete_and_unaltered(raw, end)
     found = _walk_records(raw, end)
@@ -294,10 +331,18 @@ def decode_hardware_hash(text: str) -> DecodedHash:
     model = _text_record(raw, found, TYPE_PRODUCT_NAME)
     if not (manufacturer and model):
         raise HardwareHashError(
-            "; ".join(
-                f"the {_RECORD_NAMES[rtype]} is missing or empty"
-                for rtype, value in ((TYPE_MANUFACTURER, manufacturer), (TYPE_PRODUCT_NAME, model))
-                if not value
+            joined(
+                [
+                    Message(
+                        N_("the {record} is missing or empty"),
+                        record=Message(_RECORD_NAMES[rtype]),
+                    )
+                    for rtype, value in (
+                        (TYPE_MANUFACTURER, manufacturer),
+                        (TYPE_PRODUCT_NAME, model),
+                    )
+                    if not value
+                ]
             )
         )
     serial = _text_record(raw, found, TYPE_SERIAL_NUMBER) or ""
@@ -333,17 +378,25 @@ def decode_hardware_hash(text: str) -> DecodedHash:
     )
 
 
-def _no_identity(serial: str, smbios_uuid: str | None) -> str:
-    said = f'the placeholder "{serial}"' if serial.strip() else "no serial number"
-    uuid_said = (
-        "no SMBIOS UUID either"
-        if smbios_uuid is None
-        else f"the placeholder SMBIOS UUID {smbios_uuid}"
+def _no_identity(serial: str, smbios_uuid: str | None) -> Message:
+    said = (
+        Message(N_('the placeholder "{serial}"'), serial=serial)
+        if serial.strip()
+        else Message(N_("no serial number"))
     )
-    return (
-        f"the device it describes cannot be told apart from others: its firmware reports "
-        f"{said} as the serial number and {uuid_said}; set a serial number in the virtual "
-        "machine's or the firmware's settings, then capture the hash again"
+    uuid_said = (
+        Message(N_("no SMBIOS UUID either"))
+        if smbios_uuid is None
+        else Message(N_("the placeholder SMBIOS UUID {uuid}"), uuid=smbios_uuid)
+    )
+    return Message(
+        N_(
+            "the device it describes cannot be told apart from others: its firmware reports "
+            "{serial} as the serial number and {uuid}; set a serial number in the virtual "
+            "machine's or the firmware's settings, then capture the hash again"
+        ),
+        serial=said,
+        uuid=uuid_said,
     )
 
 
@@ -355,35 +408,68 @@ def _check_complete_and_unaltered(raw: bytes, end: int) -> None:
         moved = _records_end_from_checksum(raw)
         if moved is not None and moved != end:
             raise HardwareHashError(
-                f"it was altered after capture: the header says the records end at offset "
-                f"{end}, but the checksum shows they end at {moved}"
+                Message(
+                    N_(
+                        "it was altered after capture: the header says the records end at "
+                        "offset {end}, but the checksum shows they end at {moved}"
+                    ),
+                    end=str(end),
+                    moved=str(moved),
+                )
             )
     if size < complete:
         raise HardwareHashError(
-            f"it is cut short: it has {size:,} of at least {complete:,} bytes; copy it again "
-            "from the original file"
+            Message(
+                N_(
+                    "it is cut short: it has {size} of at least {complete} bytes; copy it "
+                    "again from the original file"
+                ),
+                size=size,
+                complete=complete,
+            )
         )
     if raw[end : end + len(CHECKSUM_MARKER)] != CHECKSUM_MARKER:
         raise HardwareHashError(
-            f"it was altered after capture, or is not a complete capture: there is no "
-            f"checksum after the records at offset {end}"
+            Message(
+                N_(
+                    "it was altered after capture, or is not a complete capture: there is no "
+                    "checksum after the records at offset {end}"
+                ),
+                end=str(end),
+            )
         )
     expected = raw[end + len(CHECKSUM_MARKER) : complete]
     if hashlib.sha256(memoryview(raw)[:end]).digest() != expected:
         raise HardwareHashError(
-            "it was altered after capture: its checksum does not match its contents; copy "
-            "it again from the original file"
+            Message(
+                N_(
+                    "it was altered after capture: its checksum does not match its contents; "
+                    "copy it again from the original file"
+                )
+            )
         )
     padding = raw[complete:]
     if padding.count(0) != len(padding):
         offset = complete + len(padding) - len(padding.lstrip(b"\x00"))
         raise HardwareHashError(
-            f"it was altered after capture: byte {offset:,} after the checksum is not zero padding"
+            Message(
+                N_(
+                    "it was altered after capture: byte {offset} after the checksum is not "
+                    "zero padding"
+                ),
+                offset=offset,
+            )
         )
     if complete < size < REAL_CAPTURE_SIZE:
         raise HardwareHashError(
-            f"it is cut short: it has {size:,} of {REAL_CAPTURE_SIZE:,} bytes; copy it again "
-            "from the original file"
+            Message(
+                N_(
+                    "it is cut short: it has {size} of {expected} bytes; copy it again from "
+                    "the original file"
+                ),
+                size=size,
+                expected=REAL_CAPTURE_SIZE,
+            )
         )
 
 
@@ -404,13 +490,15 @@ def _as_text(value: object) -> str:
     if isinstance(value, str):
         return value
     if value is None:
-        raise HardwareHashError("it is empty")
+        raise HardwareHashError(_EMPTY)
     if isinstance(value, bytes | bytearray | memoryview):
         try:
             return bytes(value).decode("utf-8")
         except UnicodeDecodeError:
-            raise HardwareHashError("it is not text (it is not valid UTF-8)") from None
-    raise HardwareHashError(f"it is not text (got a value of type {type(value).__name__})")
+            raise HardwareHashError(Message(N_("it is not text (it is not valid UTF-8)"))) from None
+    raise HardwareHashError(
+        Message(N_("it is not text (got a value of type {type})"), type=type(value).__name__)
+    )
 
 
 def _trim(text: str) -> tuple[int, str]:
@@ -434,7 +522,7 @@ def _base64_decode(body: str, offset: int, warnings: list[str]) -> bytes:
             pass
     cleaned = "".join(body.split())
     if not cleaned:
-        raise HardwareHashError("it is empty")
+        raise HardwareHashError(_EMPTY)
     data = cleaned.rstrip("=")
     padding = len(cleaned) - len(data)
     remainder = len(data) % 4
@@ -448,38 +536,65 @@ def _base64_decode(body: str, offset: int, warnings: list[str]) -> bytes:
             if padding < needed:
                 warnings.append(_PADDING_ADDED)
             return raw
-    raise HardwareHashError("it is not valid base64: " + _base64_problem(cleaned, body, offset))
+    raise HardwareHashError(
+        Message(
+            N_("it is not valid base64: {problem}"),
+            problem=_base64_problem(cleaned, body, offset),
+        )
+    )
 
 
-def _base64_problem(cleaned: str, body: str, offset: int) -> str:
+def _base64_problem(cleaned: str, body: str, offset: int) -> Message:
     """Explain why ``cleaned`` (``body`` without whitespace) is not base64."""
     bad = _NOT_BASE64.search(body)
     if bad:
         character = bad.group()
         shown = repr(character) if character.isprintable() else f"U+{ord(character):04X}"
-        detail = f"character {shown} at position {offset + bad.start() + 1} is not allowed"
-        if character in "-_":
-            detail += " (it looks like URL-safe base64, which uses '+' and '/' instead)"
-        return detail
+        return Message(
+            N_(
+                "character {character} at position {position} is not allowed (it looks like "
+                "URL-safe base64, which uses '+' and '/' instead)"
+            )
+            if character in "-_"
+            else N_("character {character} at position {position} is not allowed"),
+            character=shown,
+            position=str(offset + bad.start() + 1),
+        )
     early = _PADDING_THEN_DATA.search(body)
     if early:
-        return (
-            f"the padding character '=' at position {offset + early.start() + 1} "
-            "is followed by more data, but padding may only appear at the end"
+        return Message(
+            N_(
+                "the padding character '=' at position {position} is followed by more data, "
+                "but padding may only appear at the end"
+            ),
+            position=str(offset + early.start() + 1),
         )
     data = cleaned.rstrip("=")
     if len(data) % 4 == 1:
-        return (
-            f"its length of {len(data):,} characters (without padding) is impossible for "
-            "base64; a character is probably missing or was added"
+        return Message(
+            N_(
+                "its length of {length} characters (without padding) is impossible for "
+                "base64; a character is probably missing or was added"
+            ),
+            length=len(data),
         )
     padding = len(cleaned) - len(data)
     needed = -len(data) % 4
     if padding > needed:
-        allowed = {0: "none is", 1: "only one is", 2: "only two are"}[needed]
-        plural = "s" if padding > 1 else ""
-        return f"it ends with {padding} padding character{plural} '=' but {allowed} possible here"
-    return "it cannot be decoded"  # not reached: the checks above cover strict decoding
+        allowed = {
+            0: N_("none is possible here"),
+            1: N_("only one is possible here"),
+            2: N_("only two are possible here"),
+        }[needed]
+        return Message(
+            N_("it ends with {padding} padding characters '=' but {allowed}")
+            if padding > 1
+            else N_("it ends with {padding} padding character '=' but {allowed}"),
+            padding=padding,
+            allowed=Message(allowed),
+        )
+    # Not reached: the checks above cover strict decoding.
+    return Message(N_("it cannot be decoded"))
 
 
 _RECORD_HEADER = struct.Struct("<BxH")
@@ -499,20 +614,37 @@ def _walk_records(raw: bytes, end: int) -> dict[int, list[int]]:
         if end - offset < _RECORD_HEADER_SIZE:
             raise _walk_error(
                 offset,
-                f"a record header needs 4 bytes but only {end - offset} remain before "
-                f"the end of the records at {end}",
+                Message(
+                    N_(
+                        "a record header needs 4 bytes but only {left} remain before the end "
+                        "of the records at {end}"
+                    ),
+                    left=end - offset,
+                    end=str(end),
+                ),
             )
         rtype, length = read_header(raw, offset)
         if length < _RECORD_HEADER_SIZE:
             raise _walk_error(
-                offset, f"record length {length} is shorter than the 4-byte record header"
+                offset,
+                Message(
+                    N_("record length {length} is shorter than the 4-byte record header"),
+                    length=str(length),
+                ),
             )
         following = offset + length
         if following > end:
             raise _walk_error(
                 offset,
-                f"the record (type {rtype}, length {length}) runs past the end of the "
-                f"records at {end}",
+                Message(
+                    N_(
+                        "the record (type {type}, length {length}) runs past the end of the "
+                        "records at {end}"
+                    ),
+                    type=str(rtype),
+                    length=str(length),
+                    end=str(end),
+                ),
             )
         if rtype in interpreted:
             found.setdefault(rtype, []).append(offset)
@@ -520,8 +652,14 @@ def _walk_records(raw: bytes, end: int) -> dict[int, list[int]]:
     return found
 
 
-def _walk_error(offset: int, reason: str) -> HardwareHashError:
-    return HardwareHashError(f"record walk broken at offset {offset}: {reason}")
+def _walk_error(offset: int, reason: Message) -> HardwareHashError:
+    return HardwareHashError(
+        Message(
+            N_("record walk broken at offset {offset}: {reason}"),
+            offset=str(offset),
+            reason=reason,
+        )
+    )
 
 
 def _payload(raw: bytes, offset: int) -> bytes:
@@ -542,8 +680,17 @@ def _single(raw: bytes, found: dict[int, list[int]], rtype: int, read) -> object
         other = read(raw, offset)
         if other != value:
             raise HardwareHashError(
-                f"the {_RECORD_NAMES[rtype]} appears twice with different values "
-                f"({value!r} at offset {offsets[0]}, {other!r} at offset {offset})"
+                Message(
+                    N_(
+                        "the {record} appears twice with different values ({value} at offset "
+                        "{offset}, {other} at offset {other_offset})"
+                    ),
+                    record=Message(_RECORD_NAMES[rtype]),
+                    value=repr(value),
+                    offset=str(offsets[0]),
+                    other=repr(other),
+                    other_offset=str(offset),
+                )
             )
     return value
 
@@ -628,26 +775,34 @@ def check_matches_row(
     manufacturer: str | None,
     model: str | None,
     serial_number: str | None,
-) -> str | None:
+) -> Message | None:
     """None when every given field of a row matches the hash; else what does not match.
 
     Empty or missing row fields are not compared. Comparison ignores case and
     whitespace differences.
     """
     problems = []
-    for label, given, actual in (
-        ("manufacturer", manufacturer, decoded.manufacturer),
-        ("model", model, decoded.model),
-        ("serial number", serial_number, decoded.serial_number),
+    for template, given, actual in (
+        (_MANUFACTURER_MISMATCH, manufacturer, decoded.manufacturer),
+        (_MODEL_MISMATCH, model, decoded.model),
+        (_SERIAL_MISMATCH, serial_number, decoded.serial_number),
     ):
         if given is None or not given.strip():
             continue
         if normalize_identity_part(given) != normalize_identity_part(actual):
-            problems.append(
-                f"the {label} in the row ({given.strip()}) does not match the one in the "
-                f"hardware hash ({actual})"
-            )
-    return "; ".join(problems) if problems else None
+            problems.append(Message(template, given=given.strip(), actual=actual))
+    return joined(problems) if problems else None
+
+
+_MANUFACTURER_MISMATCH = N_(
+    "the manufacturer in the row ({given}) does not match the one in the hardware hash ({actual})"
+)
+_MODEL_MISMATCH = N_(
+    "the model in the row ({given}) does not match the one in the hardware hash ({actual})"
+)
+_SERIAL_MISMATCH = N_(
+    "the serial number in the row ({given}) does not match the one in the hardware hash ({actual})"
+)
 
 
 def is_sample_row(manufacturer: str | None, model: str | None, serial: str | None) -> bool:

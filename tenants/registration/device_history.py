@@ -100,6 +100,7 @@ def history(
                 "state": outcomes.effective_state(attempt.state, attempt.last_seen_at),
                 "error_code": attempt.error_code,
                 "message": attempt.message,
+                "message_params": attempt.message_params,
             }
         )
         if attempt.registered_at is not None:

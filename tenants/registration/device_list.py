@@ -64,6 +64,7 @@ LIST_COLUMNS = (
     Registration.state,
     Registration.error_code,
     Registration.message,
+    Registration.message_params,
     Registration.partner_id,
     Registration.group_tag,
     Registration.assigned_user,

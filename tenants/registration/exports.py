@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import operator
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -30,6 +30,9 @@ BATCH = 1000
 
 # (header, the field of an item that fills it)
 Column = tuple[str, str]
+# A row's message as the reader reads it (partner_api renders it in the
+# reader's language); by default the stored English text.
+MessageOf = Callable[[dict], str | None]
 
 
 def cell(value: Any) -> str | None:
@@ -102,16 +105,36 @@ ORDER_ROW_COLUMNS: tuple[Column, ...] = (
 )
 
 
-def _table(columns: tuple[Column, ...], batches: Iterable[Sequence[dict]]) -> Iterator[str]:
-    """The CSV text of ``columns`` of every item (a dict) of ``batches``."""
-    values = operator.itemgetter(*(name for _, name in columns))
-    rows = ([cell(value) for value in values(item)] for batch in batches for item in batch)
+def _table(
+    columns: tuple[Column, ...],
+    batches: Iterable[Sequence[dict]],
+    message_of: MessageOf | None = None,
+) -> Iterator[str]:
+    """The CSV text of ``columns`` of every item (a dict) of ``batches``; the
+    ``message`` column from ``message_of(item)`` when given."""
+    names = [name for _, name in columns]
+    values = operator.itemgetter(*names)
+    if message_of is None:
+        rows: Iterator[list] = (
+            [cell(value) for value in values(item)] for batch in batches for item in batch
+        )
+    else:
+        at = names.index("message")
+
+        def with_message(item: dict) -> list:
+            row = [cell(value) for value in values(item)]
+            row[at] = message_of(item)
+            return row
+
+        rows = (with_message(item) for batch in batches for item in batch)
     return write_table_csv([header for header, _ in columns], rows)
 
 
-def devices_csv(session: Session, query: DeviceQuery) -> Iterator[str]:
+def devices_csv(
+    session: Session, query: DeviceQuery, *, message_of: MessageOf | None = None
+) -> Iterator[str]:
     """Every device of the tenant in scope that ``query`` selects, in its sort."""
-    return _table(DEVICE_COLUMNS, device_list.matching(session, query).batches(BATCH))
+    return _table(DEVICE_COLUMNS, device_list.matching(session, query).batches(BATCH), message_of)
 
 
 # An order's own fields in the file; the others are looked up or counted.
@@ -171,6 +194,7 @@ def order_rows_csv(
     state: str | None = None,
     error_code: str | None = None,
     serial_number: str | None = None,
+    message_of: MessageOf | None = None,
 ) -> Iterator[str]:
     """Every row of the order (in scope) with its outcome, in submission
     order, those of one state, error code or serial number when given."""
@@ -184,8 +208,11 @@ def order_rows_csv(
             {
                 **{name: getattr(row, name) for name in fields},
                 "effective_state": outcomes.effective_state(row.state, row.last_seen_at),
+                "message_params": row.message_params,
             }
             for row in batch
         ]
 
-    return _table(ORDER_ROW_COLUMNS, (described(batch) for batch in listing.batches(BATCH)))
+    return _table(
+        ORDER_ROW_COLUMNS, (described(batch) for batch in listing.batches(BATCH)), message_of
+    )

@@ -14,7 +14,7 @@ import operator
 import re
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from sqlalchemy import insert, select, text
@@ -339,13 +339,21 @@ _FAILED_ROW_COLUMNS = (
     Registration.assigned_user,
     Registration.error_code,
     Registration.message,
+    Registration.message_params,
 )
 # Rows a server-side cursor hands over at a time.
 STREAM_BATCH = 1000
 
 
-def failed_rows(session: Session, order_pk: uuid.UUID) -> Iterator[tuple[dict, str, str]]:
-    """The order's failed rows as submitted, in order: (values, error code, message).
+def failed_rows(
+    session: Session,
+    order_pk: uuid.UUID,
+    *,
+    message_of: Callable[[Mapping], str | None] | None = None,
+) -> Iterator[tuple[dict, str, str]]:
+    """The order's failed rows as submitted, in order: (values, error code,
+    message) -- the message as ``message_of(row)`` gives it (partner_api
+    renders it in the reader's language), else its stored English text.
 
     Streams from a server-side cursor (on PostgreSQL; SQLite's cursor reads as
     it goes), ``STREAM_BATCH`` rows at a time, as plain rows (no ORM objects
@@ -372,7 +380,8 @@ def failed_rows(session: Session, order_pk: uuid.UUID) -> Iterator[tuple[dict, s
             "group_tag": row.group_tag,
             "assigned_user": row.assigned_user,
         }
-        yield values, row.error_code or "", row.message or ""
+        message = message_of(row._mapping) if message_of is not None else row.message
+        yield values, row.error_code or "", message or ""
 
 
 def order_counts(session: Session, order_pk: uuid.UUID) -> dict[str, dict[str, int]]:

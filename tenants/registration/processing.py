@@ -7,6 +7,7 @@ retried; the rows stay pending until then.
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from collections import Counter, defaultdict
@@ -20,6 +21,7 @@ from tenants.ingest import catalog
 from tenants.models import Order, Registration, utcnow
 from tenants.registration import counters, orders, ownership, relationship_rule
 from tenants.scoping import Scope, scoped, unscoped
+from tenants.texts import Message
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +137,9 @@ def _fail_unexpectedly(
         .values(
             state=outcomes.FAILED,
             error_code=outcomes.UNEXPECTED_ERROR,
-            message=outcomes.message(outcomes.UNEXPECTED_ERROR, request_id=request_id),
+            **outcomes.message_columns(
+                outcomes.message(outcomes.UNEXPECTED_ERROR, request_id=request_id)
+            ),
             support_reference=reference,
             internal_error={
                 "type": f"{type(exc).__module__}.{type(exc).__qualname__}",
@@ -196,7 +200,7 @@ def _register(session, order: Order, start: int, stop: int, request_id: str) -> 
         return 0
 
     # registration id -> (error code, message); error code None means registered.
-    decided: dict[uuid.UUID, tuple[str | None, str | None]] = {}
+    decided: dict[uuid.UUID, tuple[str | None, Message | None]] = {}
     if revoked:
         decided = {row.id: _outcome(outcomes.RELATIONSHIP_REVOKED) for row in rows}
     else:
@@ -229,7 +233,7 @@ def _register(session, order: Order, start: int, stop: int, request_id: str) -> 
 def _write_outcomes(
     session,
     order: Order,
-    decided: dict[uuid.UUID, tuple[str | None, str | None]],
+    decided: dict[uuid.UUID, tuple[str | None, Message | None]],
     request_id: str,
     now,
 ) -> None:
@@ -244,7 +248,13 @@ def _write_outcomes(
                 {
                     "ids": list(decided),
                     "codes": [code for code, _ in decided.values()],
-                    "messages": [message for _, message in decided.values()],
+                    "messages": [
+                        None if message is None else str(message) for _, message in decided.values()
+                    ],
+                    "params": [
+                        None if message is None else json.dumps(message.as_json())
+                        for _, message in decided.values()
+                    ],
                     "order_pk": order.id,
                     "pending": outcomes.PENDING,
                     "ready": outcomes.READY,
@@ -255,17 +265,24 @@ def _write_outcomes(
             ).scalars()
         )
     else:
-        by_outcome: dict[tuple[str | None, str | None], list[uuid.UUID]] = defaultdict(list)
+        by_outcome: dict[tuple[str | None, Message | None], list[uuid.UUID]] = defaultdict(list)
         for registration_id, outcome in decided.items():
             by_outcome[outcome].append(registration_id)
         for (error_code, message), ids in by_outcome.items():
             values = {"updated_request_id": request_id, "updated_at": now}
             if error_code is None:
                 values.update(
-                    state=outcomes.READY, registered_at=now, error_code=None, message=None
+                    state=outcomes.READY,
+                    registered_at=now,
+                    error_code=None,
+                    **outcomes.message_columns(None),
                 )
             else:
-                values.update(state=outcomes.FAILED, error_code=error_code, message=message)
+                values.update(
+                    state=outcomes.FAILED,
+                    error_code=error_code,
+                    **outcomes.message_columns(message),
+                )
             changed = session.execute(
                 update(Registration)
                 .where(
@@ -286,10 +303,12 @@ _SETTLE = text(
     "UPDATE registrations AS r SET "
     "state = CASE WHEN t.error_code IS NULL THEN :ready ELSE :failed END, "
     "error_code = t.error_code, message = t.message, "
+    "message_params = CAST(t.message_params AS json), "
     "registered_at = CASE WHEN t.error_code IS NULL THEN :now ELSE r.registered_at END, "
     "updated_request_id = :request_id, updated_at = :now "
-    "FROM unnest(CAST(:ids AS uuid[]), CAST(:codes AS varchar[]), CAST(:messages AS varchar[])) "
-    "AS t(id, error_code, message) "
+    "FROM unnest(CAST(:ids AS uuid[]), CAST(:codes AS varchar[]), "
+    "CAST(:messages AS varchar[]), CAST(:params AS varchar[])) "
+    "AS t(id, error_code, message, message_params) "
     "WHERE r.id = t.id AND r.order_pk = :order_pk AND r.state = :pending "
     "RETURNING t.error_code"
 )
@@ -319,7 +338,7 @@ def _first_rows_of_the_same_device(
     return {rid: first[key][1:] for rid, key in identities.items() if key in first}
 
 
-def _outcome(error_code: str | None) -> tuple[str | None, str | None]:
+def _outcome(error_code: str | None) -> tuple[str | None, Message | None]:
     return error_code, outcomes.message(error_code) if error_code else None
 
 

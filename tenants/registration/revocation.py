@@ -57,7 +57,7 @@ def _fail_queued_rows(session: Session, relationship: Relationship, request_id: 
             .values(
                 state=outcomes.FAILED,
                 error_code=outcomes.RELATIONSHIP_REVOKED,
-                message=outcomes.message(outcomes.RELATIONSHIP_REVOKED),
+                **outcomes.message_columns(outcomes.message(outcomes.RELATIONSHIP_REVOKED)),
                 updated_request_id=request_id,
                 updated_at=utcnow(),
             )

@@ -649,3 +649,24 @@ def test_activity_shows_a_customer_every_partner_and_a_partner_only_itself(
     assert "Order PO-OURS: accepted" in page.text and "PO-THEIRS" not in page.text
     bad = clerk.get(f"{base_url}/portal/activity", params={"type": "order.exploded"}, timeout=30)
     assert bad.status_code == 422 and "type: Must be one of" in bad.text
+
+
+def test_an_orders_failed_rows_read_in_the_readers_language(
+    api, world, people, base_url, run_worker
+):
+    partner, tenant = world.partner(), world.tenant()
+    world.approved(partner, tenant)
+    submitted = world.submit(
+        partner, tenant, [{"hardware_hash": "T0Ebroken", "serial_number": "BROKEN-SV"}]
+    )
+    order = wait_for_order(api, partner.token, submitted.headers["Location"], run_worker)
+    http = signed_in_session(base_url, people("partner", partner))
+
+    page = http.get(
+        f"{base_url}/portal/orders/{order['id']}", headers={"Accept-Language": "sv"}, timeout=30
+    )
+
+    assert page.status_code == 200
+    text = html.unescape(page.text)
+    assert "Maskinvaruhashen för den här enheten är inte korrekt formaterad" in text
+    assert "hardware_hash_invalid" in text  # codes are never translated
