@@ -110,17 +110,20 @@ def test_a_device_gone_silent_is_told_inactive_once_until_it_is_seen_again(setti
 
     # The sweep tells the device whose silence just left the 7-day window;
     # one silent for longer than the sweep looks back was inactive already.
-    for told in (1, 0, 0):  # once, however often the sweep runs
+    # (The sweep covers every tenant: other tests' devices may be told too.)
+    for _ in range(3):  # once, however often the sweep runs
         with db.transaction() as session:
-            assert devices.record_gone_inactive(session, now) == told
-    assert _device_events(tenant.id) == [*before, ("device.inactive", quiet)]
+            devices.record_gone_inactive(session, now)
+        assert _device_events(tenant.id) == [*before, ("device.inactive", quiet)]
+    with db.transaction() as session:
+        assert devices.record_gone_inactive(session, now) == 0  # nothing left untold
 
     # Seen again, it is active; silent again, a new event tells it.
     with scoped(Scope.tenant(tenant.id)), db.transaction() as session:
         devices.check_in(session, uuid.UUID(quiet), seen_at=now, user=None, request_id="req-back")
     later = now + timedelta(days=7, hours=1)
     with db.transaction() as session:
-        assert devices.record_gone_inactive(session, later) == 2
+        assert devices.record_gone_inactive(session, later) >= 2
     events = _device_events(tenant.id)
     assert events[-3] == ("device.active", quiet)
     assert sorted(events[-2:]) == sorted([("device.inactive", quiet), ("device.inactive", recent)])
