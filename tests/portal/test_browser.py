@@ -191,6 +191,7 @@ def test_customer_pages_through_the_devices_by_cursor(api, world, people, open_p
     )
     wait_for_order(api, tenant.token, response.headers["Location"], run_worker)
     page = open_portal(people("tenant", tenant))
+    nav(page, "Devices").click()  # (the start page is the overview)
 
     devices = page.locator("table.devices tbody tr")
     page.get_by_label("Sort").select_option("serial_number")
@@ -527,6 +528,7 @@ def test_customer_opens_a_device_page_from_the_list_and_exports(
     response = world.submit(partner, tenant, rows, order_id="PO-EXPORT")
     wait_for_order(api, partner.token, response.headers["Location"], run_worker)
     page = open_portal(people("tenant", tenant))
+    nav(page, "Devices").click()  # (the start page is the overview)
 
     # Filtered and sorted, over more than one page.
     page.get_by_label("Search").fill("Lab")
