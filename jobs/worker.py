@@ -166,7 +166,16 @@ class RegistrationWorker(Worker):
             logging_level=logging_level if logging_level is not None else self.log.level,
             serializer=self.serializer,
         )
-        self.scheduler.acquire_locks()
+        try:
+            self.scheduler.acquire_locks()
+        except REDIS_UNREACHABLE as exc:
+            # Redis went away as the worker started: RQ's maintenance starts
+            # the scheduler (acquire_locks(auto_start=True)) once it is back.
+            log.warning(
+                "Redis unreachable; the scheduler starts when it is back",
+                extra={"error": str(exc)},
+            )
+            return
         if not self.scheduler.acquired_locks:
             return  # another worker's scheduler holds the queues
         if burst:

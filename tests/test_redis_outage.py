@@ -128,3 +128,16 @@ def test_a_stop_lost_inside_a_catch_all_still_ends_the_wait_for_redis(settings, 
     turn.join(timeout=60)
     assert not turn.is_alive(), "the worker went on waiting for Redis after the stop"
     assert [type(exc) for exc in outcome] == [StopRequested]
+
+
+def test_redis_lost_as_the_worker_starts_its_scheduler_does_not_end_the_worker(settings, tmp_path):
+    """Registered, then Redis goes before the scheduler took its locks: the
+    worker carries on (and starts the scheduler once Redis is back)."""
+    redis_server = RedisServer(tmp_path)
+    redis_server.start()
+    worker = RegistrationWorker(
+        [REGISTRATIONS_QUEUE], connection=Redis.from_url(redis_server.url), settings=settings
+    )
+    redis_server.crash()
+    worker._start_scheduler()  # no exception: Redis unreachable is waited out
+    assert worker.scheduler is not None and worker.scheduler._process is None
