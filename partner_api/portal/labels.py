@@ -63,6 +63,8 @@ def init_app(app: Flask) -> None:
         order_status_name=order_status_name,
         relationship_status_name=relationship_status_name,
         progress_name=progress_name,
+        # A catalogue text stored as it is (a bulk action's per-device message).
+        translate=gettext,
     )
 
 
