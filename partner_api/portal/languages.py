@@ -12,7 +12,8 @@ from __future__ import annotations
 import functools
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Response, g, redirect, request, url_for
+from flask import Blueprint, g, redirect, request, url_for
+from werkzeug.wrappers import Response as WerkzeugResponse
 
 from partner_api.auth import portal_sessions as auth
 from partner_api.i18n import LANGUAGES
@@ -24,6 +25,8 @@ _YEAR = 365 * 24 * 3600
 
 def choose_language() -> None:
     """Before each portal page: the language it is rendered in."""
+    if request.endpoint == "portal.static":
+        return
     auth.portal_principal()  # loads g.portal_user when someone is signed in
     user = g.get("portal_user")
     stored = user.language if user is not None else None
@@ -41,7 +44,7 @@ def remember_at_sign_in(user) -> None:
         portal_users.set_language(user.id, cookie)
 
 
-def switch_language() -> Response:
+def switch_language() -> WerkzeugResponse:
     auth.csrf.protect()
     language = request.form.get("language", "")
     back = _same_page() or url_for("portal.home")

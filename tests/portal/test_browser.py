@@ -154,7 +154,8 @@ def test_customer_previews_registers_and_watches_progress(
         "title", t("Registered to your organisation and waiting for its user.")
     )
     expect(first).to_contain_text("PO-PORTAL-1")
-    screenshot(page, shot("devices"))
+    if language != "en":  # the English ones are the other tests'
+        screenshot(page, shot("devices"))
 
     # Deregistering asks first, then releases the device and keeps it as history.
     page.once("dialog", lambda dialog: dialog.accept())
@@ -171,7 +172,8 @@ def test_customer_previews_registers_and_watches_progress(
 
     # The language is the person's: signed in again in another browser.
     nav(page, "Overview", t).click()
-    screenshot(page, shot("overview"))
+    if language != "en":
+        screenshot(page, shot("overview"))
     page.get_by_role("button", name=t("Sign out")).click()
     expect(page.get_by_text(t("You are signed out."))).to_be_visible()
     if language != "en":
