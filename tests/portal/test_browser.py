@@ -245,6 +245,7 @@ def test_customer_pages_through_the_devices_by_cursor(api, world, people, open_p
     )
     wait_for_order(api, tenant.token, response.headers["Location"], run_worker)
     page = open_portal(people("tenant", tenant))
+    nav(page, "Devices").click()  # the start page is the overview
 
     devices = page.locator("table.devices tbody tr")
     page.get_by_label("Sort").select_option("serial_number")
@@ -523,7 +524,7 @@ def test_partner_follows_a_5000_row_order_the_customer_sees_it(
     page.get_by_label("CSV file").set_input_files(upload)
     page.get_by_label("Order ID").fill("PO-5000")
     page.get_by_role("button", name="Register devices").click()
-    expect(page.get_by_text("Order PO-5000 accepted: 5000 rows.")).to_be_visible(timeout=120_000)
+    expect(page.get_by_text("Order PO-5000 accepted: 5,000 rows.")).to_be_visible(timeout=120_000)
     order_url = page.url
     _follow_order(page, run_worker)
     expect(page.get_by_test_id("progress-text")).to_contain_text(
@@ -531,7 +532,7 @@ def test_partner_follows_a_5000_row_order_the_customer_sees_it(
     )
 
     # A hundred pages of rows: the next page, a far one, one past the end.
-    expect(page.locator("nav.pager")).to_contain_text("Page 1 of 100 · 5000 in all")
+    expect(page.locator("nav.pager")).to_contain_text("Page 1 of 100 · 5,000 in all")
     page.get_by_role("link", name="Next →").click()
     expect(page.locator("table.rows tbody tr").first).to_have_attribute("data-line", "52")
     page.goto(order_url + "?page=21")
@@ -551,13 +552,13 @@ def test_partner_follows_a_5000_row_order_the_customer_sees_it(
     customer = open_portal(people("tenant", tenant))
     nav(customer, "Orders").click()
     customer.get_by_role("link", name="PO-5000").click()
-    expect(customer.get_by_test_id("progress-text")).to_contain_text("4940 registered · 60 failed")
+    expect(customer.get_by_test_id("progress-text")).to_contain_text("4,940 registered · 60 failed")
     customer.get_by_role("link", name="Failed rows (60)").click()
     expect(customer.locator("table.rows tbody tr")).to_have_count(50)
     customer.get_by_role("link", name="Next →").click()
     expect(customer.locator("table.rows tbody tr")).to_have_count(10)
     nav(customer, "Devices").click()
-    expect(customer.locator("nav.pager")).to_contain_text("Page 1 of 99 · 4940 in all")
+    expect(customer.locator("nav.pager")).to_contain_text("Page 1 of 99 · 4,940 in all")
 
     # The partner fixes the broken rows and sends the failures file again.
     nav(page, "Customers").click()
@@ -581,6 +582,7 @@ def test_customer_opens_a_device_page_from_the_list_and_exports(
     response = world.submit(partner, tenant, rows, order_id="PO-EXPORT")
     wait_for_order(api, partner.token, response.headers["Location"], run_worker)
     page = open_portal(people("tenant", tenant))
+    nav(page, "Devices").click()  # the start page is the overview
 
     # Filtered and sorted, over more than one page.
     page.get_by_label("Search").fill("Lab")

@@ -12,6 +12,7 @@ import pytest
 import requests
 
 from partner_api.i18n import TRANSLATIONS
+from tests.factories import device, unique
 from tests.http import fill_rule
 from tests.portal.conftest import csrf_token, signed_in_session
 from tests.portal.test_portal_http import _portal_routes
@@ -94,6 +95,12 @@ def organisation(world, people, run_worker, base_url):
         "/v1/customer/webhooks", token=a.tenant.token, json={"url": "http://127.0.0.1:9/hooks"}
     ).json()
     delivery = api.post(f"/v1/customer/webhooks/{hook['id']}/ping", token=a.tenant.token).json()
+    # A device the customer registered itself ("Your organisation" registered it).
+    api.post(
+        "/v1/customer/orders",
+        token=a.tenant.token,
+        json={"order_id": unique("OWN"), "devices": [device(unique("OWN-SN"))]},
+    )
     run_worker()
     bulk_action = api.post(
         "/v1/customer/devices/bulk-deregister",
