@@ -10,7 +10,6 @@ and partner_api/i18n.py does the rest.
 from __future__ import annotations
 
 import functools
-from urllib.parse import urlsplit
 
 from flask import Blueprint, g, redirect, request, url_for
 from werkzeug.wrappers import Response as WerkzeugResponse
@@ -47,7 +46,7 @@ def remember_at_sign_in(user) -> None:
 def switch_language() -> WerkzeugResponse:
     auth.csrf.protect()
     language = request.form.get("language", "")
-    back = _same_page() or url_for("portal.home")
+    back = auth.safe_next(request.form.get("next")) or url_for("portal.home")
     response = redirect(back)
     if language not in LANGUAGES:
         return response
@@ -56,15 +55,6 @@ def switch_language() -> WerkzeugResponse:
         portal_users.set_language(user.id, language)
     response.set_cookie(COOKIE, language, max_age=_YEAR, samesite="Lax", httponly=True)
     return response
-
-
-def _same_page() -> str | None:
-    # Back to the page the switcher was on (the form carries no address: an
-    # error page's address may name what the reader must not see).
-    referrer = urlsplit(request.referrer or "")
-    if referrer.netloc != request.host:
-        return None
-    return auth.safe_next(referrer.path + (f"?{referrer.query}" if referrer.query else ""))
 
 
 @functools.cache

@@ -124,7 +124,7 @@ def _organisation_name(user) -> str:
         name = organisations.display_name(
             request_session(), tenant_id=user.tenant_id, partner_id=user.partner_id
         )
-        g.organisation = name or "Support"
+        g.organisation = name or gettext("Support")
     return g.organisation
 
 

@@ -67,6 +67,7 @@ def test_customer_previews_registers_and_watches_progress(
     if language != "en":
         page.get_by_test_id(f"language-{language}").click()
     expect(page.locator("html")).to_have_attribute("lang", language)
+    expect(page).to_have_url(re.compile(r"/portal/overview\??$"))  # the same page
     expect(page.get_by_role("heading", name=t("Overview"))).to_be_visible()
     nav(page, "Devices", t).click()
     expect(page.locator("p.empty a")).to_have_attribute("href", "/portal/register")
