@@ -122,6 +122,8 @@ class PortalUser(Base):
     tenant_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("tenants.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     disabled_at: Mapped[datetime | None]
+    # The language chosen with the portal's switcher; None: the browser's.
+    language: Mapped[str | None] = mapped_column(String(8))
 
 
 class PortalSession(Base):

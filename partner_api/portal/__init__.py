@@ -9,10 +9,12 @@ from config.settings import Settings
 
 def init_app(app: Flask, settings: Settings) -> None:
     from partner_api.auth import portal_sessions
-    from partner_api.portal import activity, problems  # noqa: F401 (activity routes its pages on bp)
+    from partner_api.portal import activity, labels, languages, problems  # noqa: F401 (activity routes its pages on bp)
     from partner_api.portal.routes import bp
 
     portal_sessions.init_app(app, settings)
+    languages.register(bp)
+    labels.init_app(app)
     problems.register(bp)
     app.register_blueprint(bp)
     # Password guessing: sign-in attempts per address and account, beside the

@@ -8,11 +8,15 @@ import uuid
 
 import marshmallow as ma
 from flask import current_app, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext
 
 from partner_api.auth.portal_sessions import signed_in
 from partner_api.events.routes import delivery_bodies, feed_filter
 from partner_api.events.schemas import EventFilterSchema
+from partner_api.i18n import state_name
 from partner_api.pagination import pager, paginate, portal_parameters
+from partner_api.portal import labels
+from partner_api.portal.labels import number
 from partner_api.portal.problems import problem_text
 from partner_api.portal.routes import bp
 from partner_api.request_context import request_session
@@ -30,17 +34,25 @@ def _summary(event: Event) -> str:
     data = event.data
     if event.type.startswith("order."):
         counts = data.get("counts", {}).get("by_state", {})
-        shown = ", ".join(f"{n} {state.replace('_', ' ')}" for state, n in counts.items() if n)
+        shown = ", ".join(f"{number(n)} {state_name(state)}" for state, n in counts.items() if n)
         reference = data.get("order_id") or data.get("id")
-        return f"Order {reference}: {data.get('status', '').replace('_', ' ')}" + (
-            f" ({shown})" if shown else ""
+        text = gettext(
+            "Order %(order)s: %(status)s",
+            order=reference,
+            status=labels.order_status_name(data.get("status")),
         )
+        return text + (f" ({shown})" if shown else "")
     if event.type.startswith("device."):
         return f"{data.get('manufacturer') or ''} {data.get('serial_number') or ''}".strip()
     if event.type.startswith("relationship."):
-        return f"Relationship {data.get('status')}"
+        return gettext(
+            "Relationship %(status)s",
+            status=labels.relationship_status_name(data.get("status")),
+        )
     if event.type == outbox.WEBHOOK_ENDPOINT_DISABLED:
-        return f"{data.get('url')} failed since {data.get('failing_since')}"
+        return gettext(
+            "%(url)s failed since %(since)s", url=data.get("url"), since=data.get("failing_since")
+        )
     return ""
 
 
@@ -149,12 +161,12 @@ def webhook_action(webhook_id: uuid.UUID, action: str):
     back = redirect(url_for("portal.webhook", webhook_id=webhook_id))
     if action == "ping":
         endpoints.ping(session, webhook_id)
-        flash("Ping sent: it shows in the delivery log below.")
+        flash(gettext("Ping sent: it shows in the delivery log below."))
     elif action in ("enable", "disable"):
         endpoints.change(
             session, webhook_id, {"enabled": action == "enable"}, allow_private=_allow_private()
         )
-        flash(f"Endpoint {action}d.")
+        flash(gettext("Endpoint enabled.") if action == "enable" else gettext("Endpoint disabled."))
     elif action == "rotate":
         endpoint = endpoints.rotate_secret(session, webhook_id)
         session.commit()
@@ -168,7 +180,7 @@ def webhook_action(webhook_id: uuid.UUID, action: str):
     else:
         endpoints.delete(session, webhook_id)
         back = redirect(url_for("portal.webhooks"))
-        flash("Endpoint deleted.")
+        flash(gettext("Endpoint deleted."))
     session.commit()
     return back
 
@@ -179,5 +191,5 @@ def redeliver(webhook_id: uuid.UUID, delivery_id: uuid.UUID):
     session = request_session()
     endpoints.redeliver(session, webhook_id, delivery_id)
     session.commit()
-    flash("Sent again, with the same webhook-id.")
+    flash(gettext("Sent again, with the same webhook-id."))
     return redirect(url_for("portal.webhook", webhook_id=webhook_id))

@@ -12,19 +12,21 @@ from __future__ import annotations
 import functools
 
 from flask import Blueprint, render_template
+from flask_babel import gettext
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from partner_api.errors import NOT_FOUND_DETAIL, ApiError, problem_of, unexpected_problem
 from tenants.errors import DomainError
+from tenants.texts import N_
 
 # What an error page says for these statuses of Flask's own errors.
 _PAGE_DETAIL = {
     404: NOT_FOUND_DETAIL,
-    413: "The upload is larger than this service accepts. Split it into smaller files.",
-    429: "Too many requests. Wait a minute, then try again.",
+    413: N_("The upload is larger than this service accepts. Split it into smaller files."),
+    429: N_("Too many requests. Wait a minute, then try again."),
 }
-_STALE_FORM = (
+_STALE_FORM = N_(
     "This form has expired or did not come from this portal. Reload the page and try again."
 )
 
@@ -32,11 +34,12 @@ _STALE_FORM = (
 def problem_text(error: ApiError | DomainError) -> tuple[int, str]:
     """(status, what to tell the person) for an error the portal shows inline."""
     problem = problem_of(error)
-    return problem.status, problem.detail
+    # Fixed details are catalogue texts: in the reader's language.
+    return problem.status, gettext(problem.detail)
 
 
 def error_page(status: int, detail: str) -> tuple[str, int]:
-    return render_template("portal/error.html", status=status, detail=detail), status
+    return render_template("portal/error.html", status=status, detail=gettext(detail)), status
 
 
 def _known_error(error: ApiError | DomainError) -> tuple[str, int]:
@@ -50,7 +53,9 @@ def _stale_form(error: CSRFError) -> tuple[str, int]:
 
 def _http_error(error: HTTPException) -> tuple[str, int]:
     status = error.code or 500
-    detail = _PAGE_DETAIL.get(status) or error.description or "The request could not be handled."
+    detail = (
+        _PAGE_DETAIL.get(status) or error.description or N_("The request could not be handled.")
+    )
     return error_page(status, detail)
 
 

@@ -26,6 +26,7 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import format_date, gettext
 
 from partner_api import bulk_actions, i18n
 from partner_api.auth import portal_sessions as auth
@@ -33,11 +34,13 @@ from partner_api.auth.portal_sessions import signed_in
 from partner_api.csv_downloads import csv_response
 from partner_api.customer.schemas import DeviceFilterSchema, device_query
 from partner_api.errors import ApiError
+from partner_api.i18n import LANGUAGE_NAMES, current_language
 from partner_api.orders.routes import failures_csv, order_list_export, order_rows_export
 from partner_api.orders.schemas import OrderCreateSchema, OrderFormSchema
 from partner_api.orders.submission import new_submission, preview_order, store_order
 from partner_api.pagination import pager, paginate, portal_cursor_page, portal_parameters
-from partner_api.portal import charts, time_zones
+from partner_api.portal import charts, labels, languages, time_zones
+from partner_api.portal.labels import number
 from partner_api.portal.problems import problem_text
 from partner_api.request_context import current_request_id, request_session
 from partner_api.uploads import FILE_FIELD, parse_device_body
@@ -47,7 +50,6 @@ from tenants.errors import DomainError
 from tenants.ingest import group_tags
 from tenants.models import Relationship
 from tenants.operations import support
-from tenants.outcomes import STATE_MEANINGS
 from tenants.registration import (
     bulk,
     device_list,
@@ -58,6 +60,7 @@ from tenants.registration import (
     revocation,
 )
 from tenants.registration.device_history import device_page
+from tenants.texts import N_
 
 bp = Blueprint(
     "portal",
@@ -72,14 +75,14 @@ HOME = {"tenant": "portal.overview", "partner": "portal.overview", "support": "p
 # A preview lists this many rejected rows; the counts cover every row.
 PREVIEW_ROWS = 500
 SORTABLE = (
-    ("serial_number", "Serial number"),
-    ("manufacturer", "Manufacturer"),
-    ("model", "Model"),
-    ("state", "State"),
-    ("order_id", "Order ID"),
-    ("last_seen_at", "Last seen"),
-    ("registered_at", "Registered"),
-    ("created_at", "Submitted"),
+    ("serial_number", N_("Serial number")),
+    ("manufacturer", N_("Manufacturer")),
+    ("model", N_("Model")),
+    ("state", N_("State")),
+    ("order_id", N_("Order ID")),
+    ("last_seen_at", N_("Last seen")),
+    ("registered_at", N_("Registered")),
+    ("created_at", N_("Submitted")),
 )
 
 
@@ -107,10 +110,12 @@ def _portal_context() -> dict:
         "kind": user.principal_kind if user else None,
         "organisation": _organisation_name(user) if user else None,
         "request_id": current_request_id(),
-        "state_meanings": STATE_MEANINGS,
+        "state_meanings": labels.state_meanings(),
         "row_message": i18n.row_message,
         "reader_time": time_zones.reader_time,
         "reader_zone": time_zones.reader_zone()[0],
+        "language": current_language(),
+        "language_names": LANGUAGE_NAMES,
     }
 
 
@@ -120,7 +125,7 @@ def _organisation_name(user) -> str:
         name = organisations.display_name(
             request_session(), tenant_id=user.tenant_id, partner_id=user.partner_id
         )
-        g.organisation = name or "Support"
+        g.organisation = name or gettext("Support")
     return g.organisation
 
 
@@ -152,9 +157,12 @@ def sign_in():
             wait.headers,
         )
     if user is None:
-        error = "That email address and password do not match an account. Check both and try again."
+        error = gettext(
+            "That email address and password do not match an account. Check both and try again."
+        )
         return render_template("portal/sign_in.html", next=next_page, email=typed, error=error), 401
     auth.sign_in(user)
+    languages.remember_at_sign_in(user)
     return redirect(next_page or url_for(HOME[user.principal_kind]))
 
 
@@ -162,7 +170,7 @@ def sign_in():
 def sign_out():
     auth.csrf.protect()
     auth.sign_out()
-    flash("You are signed out.")
+    flash(gettext("You are signed out."))
     return redirect(url_for("portal.sign_in"))
 
 
@@ -180,9 +188,9 @@ def password():
     except ApiError as wait:
         return render_template("portal/password.html", error=wait.detail), 429, wait.headers
     if not current_is_right:
-        error = "The current password is not right. Type it again."
+        error = gettext("The current password is not right. Type it again.")
     elif new != request.form.get("repeat_password", ""):
-        error = "The new password and its repetition differ. Type both again."
+        error = gettext("The new password and its repetition differ. Type both again.")
     else:
         try:
             portal_users.set_password(user.email, new)
@@ -190,7 +198,11 @@ def password():
             error = problem_text(problem)[1]
         else:
             auth.sign_in(user)
-            flash("Your password is changed. Every other browser signed in as you is signed out.")
+            flash(
+                gettext(
+                    "Your password is changed. Every other browser signed in as you is signed out."
+                )
+            )
             return redirect(url_for(HOME[user.principal_kind]))
     return render_template("portal/password.html", error=error), 422
 
@@ -220,7 +232,7 @@ def overview_page():
         return url_for("portal.devices", **filters) if customer else orders_url
 
     def day_label(day) -> str:
-        return day.strftime("%d %b")
+        return format_date(day, "d MMM")
 
     registered = charts.bar_chart(
         "registrations",
@@ -229,7 +241,7 @@ def overview_page():
                 day_label(day),
                 n,
                 devices_url(registered_on=day.isoformat()),
-                f"{day_label(day)}: {n} registered",
+                gettext("%(day)s: %(count)s registered", day=day_label(day), count=number(n)),
             )
             for day, n in seen.registered_per_day
         ],
@@ -238,7 +250,10 @@ def overview_page():
     codes = sorted(seen.failures_by_code.items(), key=lambda item: -item[1])
     failures = charts.bar_chart(
         "failures",
-        [(code, n, orders_url, f"{code}: {n} rows") for code, n in codes],
+        [
+            (code, n, orders_url, gettext("%(code)s: %(count)s rows", code=code, count=number(n)))
+            for code, n in codes
+        ],
         height=150,
     )
     inactive = None
@@ -255,8 +270,17 @@ def overview_page():
                         state=outcomes.INACTIVE if day <= today else outcomes.ACTIVE,
                         last_seen_on=(day - outcomes.ACTIVE_WINDOW).isoformat(),
                     ),
-                    f"{day_label(day)}: {n} "
-                    + ("went inactive" if day <= today else "go inactive unless they check in"),
+                    (
+                        gettext(
+                            "%(day)s: %(count)s went inactive", day=day_label(day), count=number(n)
+                        )
+                        if day <= today
+                        else gettext(
+                            "%(day)s: %(count)s go inactive unless they check in",
+                            day=day_label(day),
+                            count=number(n),
+                        )
+                    ),
                 )
                 for day, n in seen.going_inactive
             ],
@@ -291,7 +315,8 @@ def _device_filters() -> tuple[dict, dict, str | None]:
         return raw, {"sort": "-created_at"}, _validation_text(exc.normalized_messages())
 
 
-BULK_LABELS = {bulk.DEREGISTER: "Deregister", bulk.SET_GROUP_TAG: "Set group tag"}
+# Translated where shown (the templates' ``_(label)``).
+BULK_LABELS = {bulk.DEREGISTER: N_("Deregister"), bulk.SET_GROUP_TAG: N_("Set group tag")}
 # The device list's filters a bulk action's "all that match" carries.
 BULK_FILTERS = ("q", "state", "order_id", "partner_id", "registered_on", "last_seen_on")
 
@@ -299,11 +324,11 @@ BULK_FILTERS = ("q", "state", "order_id", "partner_id", "registered_on", "last_s
 # The device list's columns a person may show or hide, and those shown
 # until they choose; the choice is kept in a cookie of their own.
 OPTIONAL_COLUMNS = (
-    ("group_tag", "Group tag"),
-    ("purchase_id", "Purchase ID"),
-    ("assigned_user", "Assigned user"),
-    ("partner", "Registered by"),
-    ("last_seen", "Last seen"),
+    ("group_tag", N_("Group tag")),
+    ("purchase_id", N_("Purchase ID")),
+    ("assigned_user", N_("Assigned user")),
+    ("partner", N_("Registered by")),
+    ("last_seen", N_("Last seen")),
 )
 DEFAULT_COLUMNS = ("partner", "last_seen")
 COLUMNS_COOKIE = "device_columns"
@@ -401,7 +426,12 @@ def deregister_device(device_id: uuid.UUID):
     device = devices.deregister(session, device_id, current_request_id())
     serial = device.serial_number
     session.commit()
-    flash(f"Device {serial} is deregistered; another organisation may now register it.")
+    flash(
+        gettext(
+            "Device %(serial)s is deregistered; another organisation may now register it.",
+            serial=serial,
+        )
+    )
     return redirect(auth.safe_next(request.form.get("next")) or url_for("portal.devices"))
 
 
@@ -423,10 +453,10 @@ def bulk_devices():
         else:
             ids = tuple(uuid.UUID(v) for v in form.getlist("ids"))
             if not ids:
-                raise DomainError("Select devices first: tick them in the list.")
+                raise DomainError(gettext("Select devices first: tick them in the list."))
             selection = bulk.Selection(ids=ids)
         if action not in BULK_LABELS:
-            raise DomainError("Choose what to do with the selected devices.")
+            raise DomainError(gettext("Choose what to do with the selected devices."))
     except (ValueError, ma.ValidationError, DomainError) as problem:
         text = problem.message if isinstance(problem, DomainError) else str(problem)
         flash(text, "error")
@@ -525,7 +555,13 @@ def change_relationship(relationship_id: uuid.UUID, action: str):
     partner_name = relationship.partner.name
     status = relationship.status
     session.commit()
-    flash(f"{partner_name}: relationship {status}.")
+    flash(
+        gettext(
+            "%(partner)s: relationship %(status)s.",
+            partner=partner_name,
+            status=labels.relationship_status_name(status),
+        )
+    )
     return redirect(url_for("portal.relationships"))
 
 
@@ -555,8 +591,11 @@ def request_relationship():
         tenant_id = uuid.UUID(raw)
     except ValueError:
         flash(
-            f"{raw!r} is not a customer ID: ask the customer for its tenant ID "
-            "(a UUID such as 0f8fad5b-d9cb-469f-a165-70867728950e).",
+            gettext(
+                "%(typed)s is not a customer ID: ask the customer for its tenant ID "
+                "(a UUID such as 0f8fad5b-d9cb-469f-a165-70867728950e).",
+                typed=repr(raw),
+            ),
             "error",
         )
         return redirect(url_for("portal.customers"))
@@ -570,7 +609,12 @@ def request_relationship():
     )
     status = relationship.status
     session.commit()
-    flash(f"Relationship request sent: {status}. The customer approves it in their portal.")
+    flash(
+        gettext(
+            "Relationship request sent: %(status)s. The customer approves it in their portal.",
+            status=labels.relationship_status_name(status),
+        )
+    )
     return redirect(url_for("portal.customers"))
 
 
@@ -605,7 +649,7 @@ def _order_form(*, tenant_id, partner_id, customer_name, action):
     fragment = request.headers.get("X-Portal-Fragment") == "preview"
     if not any(f.filename for f in request.files.getlist(FILE_FIELD)):
         return _form_error(
-            page, fragment, 422, "Choose the CSV file (or a .zip of CSV files) to upload."
+            page, fragment, 422, gettext("Choose the CSV file (or a .zip of CSV files) to upload.")
         )
     session = request_session()
     try:
@@ -624,7 +668,13 @@ def _order_form(*, tenant_id, partner_id, customer_name, action):
         status, detail = problem_text(exc)
         return _form_error(page, fragment, status, detail)
     if not preview:
-        flash(f"Order {order.order_id or order.id} accepted: {order.row_count} rows.")
+        flash(
+            gettext(
+                "Order %(order)s accepted: %(rows)s rows.",
+                order=order.order_id or order.id,
+                rows=number(order.row_count),
+            )
+        )
         return redirect(url_for("portal.order", order_id=order.id))
     rejected = [r for r in result["rows"] if r["verdict"] == "rejected"]
     template = "portal/_preview.html" if fragment else "portal/register.html"
@@ -666,7 +716,7 @@ def _name_parties(session, bodies: list[dict]) -> None:
     partner_names = organisations.partner_names(session, partner_ids)
     for body in bodies:
         body["customer"] = tenant_names.get(body["tenant_id"])
-        body["submitted_by"] = partner_names.get(body["partner_id"], "Your organisation")
+        body["submitted_by"] = partner_names.get(body["partner_id"], gettext("Your organisation"))
 
 
 @bp.route("/orders.csv")

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import g, request
+from flask_babel import format_date, format_time
 
 COOKIE = "tz"
 # IANA names: "UTC", "Europe/Stockholm", "America/Argentina/Buenos_Aires", "Etc/GMT+3".
@@ -37,13 +38,15 @@ def _zone(name: str) -> tuple[str, tzinfo]:
 
 
 def reader_time(value: datetime) -> dict:
-    """How a page shows a moment: ``text`` in the reader's zone with the zone
-    named (``2025-03-01 14:05 CET``), ``iso`` for ``<time datetime>``, and
-    ``zone``, the zone's full name."""
+    """How a page shows a moment: ``text`` in the reader's zone and language
+    with the zone named (``1 Mar 2025, 14:05 CET``, ``1 mars 2025 14:05 CET``),
+    ``iso`` for ``<time datetime>``, and ``zone``, the zone's full name."""
     name, zone = reader_zone()
     local = value.astimezone(zone)
+    # Already in the reader's zone: Babel formats it as it is (no rebase).
+    day = format_date(local, "medium", rebase=False)
     return {
-        "text": f"{local:%Y-%m-%d %H:%M} {local.tzname()}",
+        "text": f"{day} {format_time(local, 'HH:mm', rebase=False)} {local.tzname()}",
         "iso": value.isoformat(),
         "zone": name,
     }

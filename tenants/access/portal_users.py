@@ -16,7 +16,7 @@ import unicodedata
 import uuid
 from datetime import timedelta
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 
 from tenants import audit, db
 from tenants.access.clients import hash_secret, secret_matches
@@ -126,6 +126,14 @@ def session_user(secret: str) -> PortalUser | None:
                 PortalUser.disabled_at.is_(None),
             )
         ).first()
+
+
+def set_language(user_id: uuid.UUID, language: str) -> None:
+    """Remember the language a person reads the portal in, for every browser."""
+    with db.transaction() as session:
+        session.execute(
+            update(PortalUser).where(PortalUser.id == user_id).values(language=language)
+        )
 
 
 def end_session(secret: str) -> None:

@@ -39,6 +39,7 @@ from tenants.models import BulkAction, BulkActionItem, utcnow
 from tenants.registration import device_list, devices
 from tenants.registration.device_list import DeviceQuery
 from tenants.scoping import Scope, scoped, unscoped
+from tenants.texts import N_
 
 DEREGISTER = "deregister"
 SET_GROUP_TAG = "set_group_tag"
@@ -57,8 +58,8 @@ SUCCEEDED, UNCHANGED, FAILED = "succeeded", "unchanged", "failed"
 
 # Why a device the action did not need to change is reported unchanged.
 _UNCHANGED = {
-    DEREGISTER: ("already_deregistered", "The device was already deregistered."),
-    SET_GROUP_TAG: ("group_tag_unchanged", "The device already had this group tag."),
+    DEREGISTER: ("already_deregistered", N_("The device was already deregistered.")),
+    SET_GROUP_TAG: ("group_tag_unchanged", N_("The device already had this group tag.")),
 }
 
 

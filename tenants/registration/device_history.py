@@ -89,7 +89,7 @@ def history(
             "device_id": attempt.id,
             "order": attempt.order_pk,
             "order_id": order_reference,
-            "registered_by": partner_name or "Your organisation",
+            "registered_by": partner_name or device_list.SELF_REGISTERED,
         }
         entries.append(
             {

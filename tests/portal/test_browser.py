@@ -8,8 +8,11 @@ from __future__ import annotations
 import csv
 import re
 
+import pytest
+from babel.support import Translations
 from playwright.sync_api import expect
 
+from partner_api.i18n import TRANSLATIONS
 from tenants.ingest.hardware_hash import build_hardware_hash
 from tests.csv_files import CSV_HEADERS, csv_row, encode_csv
 from tests.factories import device, unique
@@ -17,9 +20,23 @@ from tests.http import wait_for_order
 from tests.portal.conftest import screenshot
 
 
-def nav(page, name: str):
-    """A link of the main navigation."""
-    return page.get_by_role("navigation", name="Main").get_by_role("link", name=name, exact=True)
+def nav(page, name: str, t=None):
+    """A link of the main navigation (``t``: the page's language, see ``words``)."""
+    t = t or words("en")
+    return page.get_by_role("navigation", name=t("Main")).get_by_role(
+        "link", name=t(name), exact=True
+    )
+
+
+def words(language: str):
+    """The portal's texts in ``language``, from its catalogue: ``t(english, **values)``."""
+    catalogue = Translations.load(str(TRANSLATIONS), [language])
+
+    def t(english: str, **values) -> str:
+        text = catalogue.gettext(english)
+        return text % values if values else text
+
+    return t
 
 
 def _csv_file(name: str, fmt: str, serials: list[str], broken: list[str] = ()) -> dict:
@@ -37,96 +54,134 @@ def _csv_file(name: str, fmt: str, serials: list[str], broken: list[str] = ()) -
     }
 
 
+@pytest.mark.parametrize("language", ["en", "sv", "nl"])
 def test_customer_previews_registers_and_watches_progress(
-    world, people, open_portal, worker_process, tmp_path
+    world, people, open_portal, worker_process, tmp_path, language
 ):
-    tenant = world.tenant()
-    page = open_portal(people("tenant", tenant))
+    """The main flow, in each language: chosen with the switcher, it stays."""
+    t = words(language)
+    shot = (lambda name: name) if language == "en" else (lambda name: f"{name}-{language}")
+    person = people("tenant", world.tenant())
+    page = open_portal(person)
     expect(page).to_have_url(re.compile(r"/portal/overview$"))
-    nav(page, "Devices").click()
-    expect(page.get_by_text("No devices yet")).to_be_visible()
+    if language != "en":
+        page.get_by_test_id(f"language-{language}").click()
+    expect(page.locator("html")).to_have_attribute("lang", language)
+    expect(page).to_have_url(re.compile(r"/portal/overview\??$"))  # the same page
+    expect(page.get_by_role("heading", name=t("Overview"))).to_be_visible()
+    nav(page, "Devices", t).click()
+    expect(page.locator("p.empty a")).to_have_attribute("href", "/portal/register")
 
-    nav(page, "Register devices").click()
+    nav(page, "Register devices", t).click()
     good = [unique("SN") for _ in range(3)]
-    page.get_by_label("CSV file").set_input_files(
+    page.get_by_label(t("CSV file")).set_input_files(
         _csv_file("new-pcs.csv", "self_registration", good, broken=["BROKEN-1"])
     )
-    page.get_by_label("Order ID").fill("PO-PORTAL-1")
-    page.get_by_label("Purchase ID").fill("PUR-77")
+    page.get_by_label(t("Order ID")).fill("PO-PORTAL-1")
+    page.get_by_label(t("Purchase ID")).fill("PUR-77")
 
     # The preview shows which rows would fail and why, and stores nothing.
-    page.get_by_role("button", name="Preview (dry run)").click()
+    page.get_by_role("button", name=t("Preview (dry run)")).click()
     preview = page.get_by_test_id("preview")
-    expect(preview).to_contain_text("4 rows")
-    expect(preview).to_contain_text("3 would be accepted")
-    expect(preview).to_contain_text("1 would fail")
+    expect(preview).to_contain_text(t("%(rows)s rows", rows="4"))
+    expect(preview).to_contain_text(t("%(count)s would be accepted", count="3"))
+    expect(preview).to_contain_text(t("%(count)s would fail", count="1"))
     failing = preview.locator("tbody tr")
     expect(failing).to_have_count(1)
     expect(failing).to_contain_text("new-pcs.csv")
     expect(failing).to_contain_text("BROKEN-1")
     expect(failing).to_contain_text("hardware_hash_invalid")
     expect(failing.locator("td").nth(1)).to_have_text("5")  # its line in the file
-    screenshot(page, "register-preview")
-    nav(page, "Orders").click()
-    expect(page.get_by_text("No orders yet")).to_be_visible()
+    screenshot(page, shot("register-preview"))
+    nav(page, "Orders", t).click()
+    expect(page.get_by_text(t("No orders yet."))).to_be_visible()
 
     # Registering keeps the chosen file (the preview did not reload the page).
     page.go_back()
-    page.get_by_label("CSV file").set_input_files(
+    page.get_by_label(t("CSV file")).set_input_files(
         _csv_file("new-pcs.csv", "self_registration", good, broken=["BROKEN-1"])
     )
-    page.get_by_label("Order ID").fill("PO-PORTAL-1")
-    page.get_by_role("button", name="Register devices").click()
+    page.get_by_label(t("Order ID")).fill("PO-PORTAL-1")
+    page.get_by_role("button", name=t("Register devices")).click()
     expect(page).to_have_url(re.compile(r"/portal/orders/[0-9a-f-]{36}$"))
-    expect(page.get_by_text("Order PO-PORTAL-1 accepted: 4 rows.")).to_be_visible()
+    accepted = t("Order %(order)s accepted: %(rows)s rows.", order="PO-PORTAL-1", rows="4")
+    expect(page.get_by_text(accepted)).to_be_visible()
     status = page.get_by_test_id("order-status")
-    expect(status).to_have_text("accepted")
+    expect(status).to_have_text(t("accepted"))
     # The broken hash fails as it arrives; the other rows wait for a worker.
-    expect(page.get_by_test_id("progress-text")).to_contain_text(
-        "1 of 4 rows processed (25%) · 0 registered · 1 failed"
+    progress = page.get_by_test_id("progress-text")
+    expect(progress).to_contain_text(
+        t("%(done)s of %(rows)s rows processed", done="1", rows="4")
+        + " (25%) · "
+        + t("%(registered)s registered", registered="0")
+        + " · "
+        + t("%(failed)s failed", failed="1")
     )
 
     # A worker starts: the page follows the order by itself until it is final.
     worker_process()
-    expect(status).to_have_text("completed with errors", timeout=60_000)
-    expect(page.get_by_test_id("progress-text")).to_contain_text("4 of 4 rows processed (100%)")
-    expect(page.get_by_test_id("progress-text")).to_contain_text("3 registered · 1 failed")
+    expect(status).to_have_text(t("completed with errors"), timeout=60_000)
+    expect(progress).to_contain_text(
+        t("%(done)s of %(rows)s rows processed", done="4", rows="4") + " (100%)"
+    )
+    expect(progress).to_contain_text(
+        t("%(registered)s registered", registered="3") + " · " + t("%(failed)s failed", failed="1")
+    )
     rows = page.locator("table.rows tbody tr")
     expect(rows).to_have_count(4)
     expect(rows.nth(3)).to_contain_text("hardware_hash_invalid")
-    screenshot(page, "order-progress")
+    screenshot(page, shot("order-progress"))
 
-    page.get_by_role("link", name="Failed rows (1)").click()
+    page.get_by_role("link", name=f"{t('Failed rows')} (1)").click()
     expect(rows).to_have_count(1)
     with page.expect_download() as download:
-        page.get_by_role("link", name="Download failed rows (CSV)").click()
+        page.get_by_role("link", name=t("Download failed rows (CSV)")).click()
     saved = tmp_path / "failures.csv"
     download.value.save_as(saved)
     table = list(csv.reader(saved.read_text(encoding="utf-8-sig").splitlines()))
+    # Column names and codes are the same in every language.
     assert table[0] == [*CSV_HEADERS["self_registration"], "Error Code", "Error Message"]
     assert [(r[2], r[-2]) for r in table[1:]] == [("BROKEN-1", "hardware_hash_invalid")]
 
     # The devices page lists them with their state and its meaning; the
     # failed row is not a device, it stays with its order.
-    nav(page, "Devices").click()
+    nav(page, "Devices", t).click()
     expect(page.locator("table.devices tbody tr")).to_have_count(3)
     expect(page.locator('tr[data-serial="BROKEN-1"]')).to_have_count(0)
     first = page.locator(f'tr[data-serial="{good[0]}"]')
-    expect(first).to_contain_text("ready for user")
+    expect(first).to_contain_text(t("Ready for user"))
     # The state's meaning is its tooltip, not text repeated on every row.
     expect(first.locator(".state")).to_have_attribute(
-        "title", "Registered to your organisation and waiting for its user."
+        "title", t("Registered to your organisation and waiting for its user.")
     )
     expect(first).to_contain_text("PO-PORTAL-1")
+    if language != "en":  # the English ones are the other tests'
+        screenshot(page, shot("devices"))
 
     # Deregistering asks first, then releases the device and keeps it as history.
     page.once("dialog", lambda dialog: dialog.accept())
-    first.get_by_role("button", name="Deregister").click()
-    expect(page.get_by_text(f"Device {good[0]} is deregistered")).to_be_visible()
-    expect(first.locator(".state")).to_have_attribute(
-        "title", "Released by your organisation; kept here as history."
+    first.get_by_role("button", name=t("Deregister")).click()
+    deregistered = t(
+        "Device %(serial)s is deregistered; another organisation may now register it.",
+        serial=good[0],
     )
-    expect(first.get_by_role("button", name="Deregister")).to_have_count(0)
+    expect(page.get_by_text(deregistered)).to_be_visible()
+    expect(first.locator(".state")).to_have_attribute(
+        "title", t("Released by your organisation; kept here as history.")
+    )
+    expect(first.get_by_role("button", name=t("Deregister"))).to_have_count(0)
+
+    # The language is the person's: signed in again in another browser.
+    nav(page, "Overview", t).click()
+    if language != "en":
+        screenshot(page, shot("overview"))
+    page.get_by_role("button", name=t("Sign out")).click()
+    expect(page.get_by_text(t("You are signed out."))).to_be_visible()
+    if language != "en":
+        screenshot(page, shot("sign-in"))
+    elsewhere = open_portal(person)
+    expect(elsewhere.locator("html")).to_have_attribute("lang", language)
+    expect(nav(elsewhere, "Devices", t)).to_be_visible()
 
 
 def test_customer_filters_sorts_and_pages_the_devices_list(
@@ -191,7 +246,7 @@ def test_customer_pages_through_the_devices_by_cursor(api, world, people, open_p
     )
     wait_for_order(api, tenant.token, response.headers["Location"], run_worker)
     page = open_portal(people("tenant", tenant))
-    nav(page, "Devices").click()  # (the start page is the overview)
+    nav(page, "Devices").click()  # the start page is the overview
 
     devices = page.locator("table.devices tbody tr")
     page.get_by_label("Sort").select_option("serial_number")
@@ -304,7 +359,7 @@ def test_support_looks_up_a_request_id(api, world, people, open_portal, run_work
     nav(page, "Device lookup").click()
     page.get_by_label("Serial number").fill(serial)
     page.get_by_role("button", name="Look up").click()
-    expect(page.locator("main")).to_contain_text("ready for user")
+    expect(page.locator("main")).to_contain_text("Ready for user")
 
 
 def test_sign_in_refuses_a_wrong_password_and_sign_out_ends_the_session(
@@ -470,15 +525,15 @@ def test_partner_follows_a_5000_row_order_the_customer_sees_it(
     page.get_by_label("CSV file").set_input_files(upload)
     page.get_by_label("Order ID").fill("PO-5000")
     page.get_by_role("button", name="Register devices").click()
-    expect(page.get_by_text("Order PO-5000 accepted: 5000 rows.")).to_be_visible(timeout=120_000)
+    expect(page.get_by_text("Order PO-5000 accepted: 5,000 rows.")).to_be_visible(timeout=120_000)
     order_url = page.url
     _follow_order(page, run_worker)
     expect(page.get_by_test_id("progress-text")).to_contain_text(
-        "5000 of 5000 rows processed (100%) · 4940 registered · 60 failed"
+        "5,000 of 5,000 rows processed (100%) · 4,940 registered · 60 failed"
     )
 
     # A hundred pages of rows: the next page, a far one, one past the end.
-    expect(page.locator("nav.pager")).to_contain_text("Page 1 of 100 · 5000 in all")
+    expect(page.locator("nav.pager")).to_contain_text("Page 1 of 100 · 5,000 in all")
     page.get_by_role("link", name="Next →").click()
     expect(page.locator("table.rows tbody tr").first).to_have_attribute("data-line", "52")
     page.goto(order_url + "?page=21")
@@ -498,13 +553,13 @@ def test_partner_follows_a_5000_row_order_the_customer_sees_it(
     customer = open_portal(people("tenant", tenant))
     nav(customer, "Orders").click()
     customer.get_by_role("link", name="PO-5000").click()
-    expect(customer.get_by_test_id("progress-text")).to_contain_text("4940 registered · 60 failed")
+    expect(customer.get_by_test_id("progress-text")).to_contain_text("4,940 registered · 60 failed")
     customer.get_by_role("link", name="Failed rows (60)").click()
     expect(customer.locator("table.rows tbody tr")).to_have_count(50)
     customer.get_by_role("link", name="Next →").click()
     expect(customer.locator("table.rows tbody tr")).to_have_count(10)
     nav(customer, "Devices").click()
-    expect(customer.locator("nav.pager")).to_contain_text("Page 1 of 99 · 4940 in all")
+    expect(customer.locator("nav.pager")).to_contain_text("Page 1 of 99 · 4,940 in all")
 
     # The partner fixes the broken rows and sends the failures file again.
     nav(page, "Customers").click()
@@ -528,7 +583,7 @@ def test_customer_opens_a_device_page_from_the_list_and_exports(
     response = world.submit(partner, tenant, rows, order_id="PO-EXPORT")
     wait_for_order(api, partner.token, response.headers["Location"], run_worker)
     page = open_portal(people("tenant", tenant))
-    nav(page, "Devices").click()  # (the start page is the overview)
+    nav(page, "Devices").click()  # the start page is the overview
 
     # Filtered and sorted, over more than one page.
     page.get_by_label("Search").fill("Lab")

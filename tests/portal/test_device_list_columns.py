@@ -37,13 +37,15 @@ def test_columns_are_chosen_once_and_kept_for_that_person(api, world, people, ba
         "Age",
     ]
     # The total, every page's; the meaning once per state, not once per row.
-    assert re.search(r'data-testid="device-total"><strong>60</strong> devices', page)
+    assert re.search(r'data-testid="device-total">Devices: <strong>60</strong>', page)
     meaning = STATE_MEANINGS["ready_for_user"]
     assert page.count(f"<dd>{meaning}</dd>") == 1
     # Elsewhere only as the badges' tooltip.
     assert page.count(meaning) == page.count(f'title="{meaning}"') + 1 > 40
     filtered = http.get(f"{devices}?state=deregistered", timeout=30).text
-    assert re.search(r'device-total"><strong>1</strong> device match', filtered)
+    assert re.search(
+        r'device-total">Devices that match these filters: <strong>1</strong>', filtered
+    )
 
     chosen = http.get(
         devices,

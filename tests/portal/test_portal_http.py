@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import requests
+from babel.dates import format_date
 
 from tenants import db
 from tenants.access import organisations, relationships
@@ -32,6 +33,7 @@ OPEN_PAGES = {
     "/portal/",
     "/portal/sign-in",
     "/portal/sign-out",
+    "/portal/language",
     "/portal/static/<path:filename>",
 }
 KINDS = ("tenant", "partner", "support")
@@ -627,7 +629,8 @@ def test_times_are_shown_in_the_readers_zone_and_name_it(
 
     assert page.status_code == 200
     local = created.astimezone(ZoneInfo(zone))
-    shown = f"{local:%Y-%m-%d %H:%M} {local.tzname()}"
+    # In the reader's language (English here): "Nov 30, 2026 14:05 CET".
+    shown = f"{format_date(local, 'medium', locale='en')} {local:%H:%M} {local.tzname()}"
     assert f'title="{zone}">{shown}</time>' in page.text
     assert f'times in <span data-testid="time-zone">{zone}</span>' in page.text
 
