@@ -48,9 +48,12 @@ def people(world):
     return make
 
 
-def signed_in_session(base_url: str, person: Person) -> requests.Session:
-    """A requests session signed in through the portal's form (for HTTP-level tests)."""
-    http = requests.Session()
+def signed_in_session(
+    base_url: str, person: Person, http: requests.Session | None = None
+) -> requests.Session:
+    """A requests session signed in through the portal's form (for HTTP-level
+    tests); ``http``: sign in this browser, with the cookies it already holds."""
+    http = http or requests.Session()
     page = http.get(f"{base_url}/portal/sign-in", timeout=30)
     response = http.post(
         f"{base_url}/portal/sign-in",
