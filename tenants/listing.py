@@ -79,8 +79,13 @@ class Keyset:
     nullable: bool = False
 
     def order_by(self) -> list[ColumnElement]:
-        ordered = [c.desc() if self.descending else c.asc() for c in (self.column, self.tiebreak)]
-        return ([self.column.is_(None)] if self.nullable else []) + ordered
+        # NULLS LAST said as such (not as a leading ``column IS NULL``), so
+        # that PostgreSQL walks an index on (..., column, tiebreak) in the
+        # ascending case and on (..., column DESC NULLS LAST, tiebreak DESC)
+        # in the descending one; SQLite reads the same clause.
+        column = self.column.desc() if self.descending else self.column.asc()
+        tiebreak = self.tiebreak.desc() if self.descending else self.tiebreak.asc()
+        return [column.nulls_last() if self.nullable else column, tiebreak]
 
     def after(self, key: Key) -> ColumnElement[bool]:
         value, last_id = key
