@@ -84,6 +84,9 @@ class Settings:
     idempotency_ttl_seconds: int = 24 * 3600
     sweep_interval_seconds: int = 60
     pending_deadline_seconds: int = 300
+    # Workers run at this niceness (0-19): on a machine they share with the
+    # API, a person's request takes the CPU before a chunk does.
+    worker_nice: int = 10
     # How long a partner that was declined or revoked waits before asking that customer again.
     relationship_ask_again_hours: int = 24
     # principal kind (or "anonymous") -> limit, e.g. "600 per minute"
@@ -146,6 +149,7 @@ class Settings:
             # Never under the 24 hours clients are promised.
             idempotency_ttl_seconds=max(24 * 3600, _int("IDEMPOTENCY_TTL_SECONDS", 24 * 3600)),
             sweep_interval_seconds=_int("SWEEP_INTERVAL_SECONDS", 60),
+            worker_nice=min(19, max(0, _int("WORKER_NICE", 10))),
             pending_deadline_seconds=_int("PENDING_DEADLINE_SECONDS", 300),
             relationship_ask_again_hours=_int("RELATIONSHIP_ASK_AGAIN_HOURS", 24),
             rate_limits={

@@ -13,6 +13,7 @@ keeps the work: whatever Redis lost, the sweeper hands out again.
 from __future__ import annotations
 
 import logging
+import os
 import random
 import signal
 import time
@@ -285,8 +286,18 @@ class RegistrationWorker(Worker):
             return
 
 
+def _lower_priority(niceness: int) -> None:
+    """Take at least ``niceness``: chunks are throughput, a person waiting on
+    the API or the portal is latency. (Only upward: lowering it needs
+    privileges, and a process started nicer stays so.)"""
+    current = os.getpriority(os.PRIO_PROCESS, 0)
+    if niceness > current:
+        os.setpriority(os.PRIO_PROCESS, 0, niceness)
+
+
 def run(settings: Settings, *, burst: bool = False) -> None:
     configure_logging(settings.log_level)
+    _lower_priority(settings.worker_nice)
     db.configure(settings.database_url)
     # Once here rather than in every work horse: each job runs in a fork of
     # this process, which would otherwise set the ORM's mappers up again.
