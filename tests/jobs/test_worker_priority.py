@@ -16,7 +16,7 @@ def test_a_worker_lowers_its_priority_to_the_configured_niceness(settings, redis
     wanted = max(7, _niceness(0))
     worker = start_worker(settings, WORKER_NICE="7")
     try:
-        wait_until(lambda: _niceness(worker.pid) == wanted, timeout=30, what="the worker's niceness")
+        wait_until(lambda: _niceness(worker.pid) == wanted, timeout=30, what="its niceness")
     finally:
         stop_all([worker])
     assert worker.returncode is not None
