@@ -51,7 +51,7 @@ def add_order_reads(blp: ApiBlueprint, *, kind: str, scope: str, list_summary: s
             return order_list_export()
         session = request_session()
         page = cursor_page(orders.newest_first(session), pagination_parameters, list_name="orders")
-        return [orders.as_dict(session, order) for order in page]
+        return orders.as_dicts(session, page)
 
     @blp.route("/orders/<uuid:order_id>")
     @blp.auth(kind, scope)

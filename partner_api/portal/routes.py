@@ -702,7 +702,7 @@ def orders_page():
     page, pages, stale = portal_cursor_page(
         orders.newest_first(session), list_name="orders", default_size=25
     )
-    bodies = [orders.as_dict(session, order) for order in page]
+    bodies = orders.as_dicts(session, page)
     _name_parties(session, bodies)
     return render_template(
         "portal/orders.html", orders=bodies, pages=pages, error=stale

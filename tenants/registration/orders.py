@@ -14,7 +14,7 @@ import operator
 import re
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import insert, select, text
@@ -447,9 +447,17 @@ _ORDER_FIELDS = (
 def as_dict(session: Session, order: Order) -> dict:
     """An order as the API answers it, the portal shows it and its events
     carry it: its fields, and its rows counted by state and by error code."""
-    body = {name: getattr(order, name) for name in _ORDER_FIELDS}
-    body["counts"] = order_counts(session, order.id)
-    return body
+    return as_dicts(session, [order])[0]
+
+
+def as_dicts(session: Session, page: Sequence[Order]) -> list[dict]:
+    """``as_dict`` of each order of a page, their counts read in one statement."""
+    counts = counters.order_counts(session, [order.id for order in page])
+    return [
+        {name: getattr(order, name) for name in _ORDER_FIELDS}
+        | {"counts": counts[order.id].as_dict()}
+        for order in page
+    ]
 
 
 def _record_event(session: Session, type: str, order: Order) -> None:  # noqa: A002

@@ -15,10 +15,10 @@ from tests.http import assert_problem, wait_for_order
 def _break_order_counts(monkeypatch, fault: str) -> None:
     """A fault in the database layer, injected into the running app."""
 
-    def failing(session, order_pk):
+    def failing(session, page):
         raise RuntimeError(fault)
 
-    monkeypatch.setattr(orders, "order_counts", failing)
+    monkeypatch.setattr(orders, "as_dicts", failing)
 
 
 def test_a_500_records_its_cause_for_support_only(api, world, run_worker, monkeypatch):

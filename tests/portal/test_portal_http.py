@@ -501,10 +501,10 @@ def test_support_sees_why_a_portal_page_failed(
     clerk = signed_in_session(base_url, people("partner", partner))
     support = signed_in_session(base_url, people("support"))
 
-    def failing(session, order_pk):
+    def failing(session, page):
         raise RuntimeError("could not read the counts: server closed the connection")
 
-    monkeypatch.setattr(orders, "order_counts", failing)
+    monkeypatch.setattr(orders, "as_dicts", failing)
     page = clerk.get(f"{base_url}/portal/orders/{order['id']}", timeout=30)
     monkeypatch.undo()
     assert page.status_code == 500
