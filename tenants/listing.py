@@ -154,6 +154,8 @@ class StatementListing(Generic[T]):
     keyset: Keyset | None = None
     # The key of an item: the values of the keyset's two columns.
     key_of: Callable[[Any], Key] | None = None
+    # How many rows the statement selects, when counters already say so.
+    known_count: int | None = None
 
     def _ordered(self) -> Select[T]:
         if self.keyset is None:
@@ -161,6 +163,8 @@ class StatementListing(Generic[T]):
         return self.statement.order_by(*self.keyset.order_by())
 
     def count(self) -> int:
+        if self.known_count is not None:
+            return self.known_count
         every_row = self.statement.order_by(None).subquery()
         return self.session.scalar(select(func.count()).select_from(every_row)) or 0
 

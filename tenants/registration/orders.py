@@ -298,8 +298,15 @@ def order_rows(
 ) -> ExportableListing[Registration]:
     """The order's rows with their outcomes, in submission order, those of
     one (effective) state, error code or serial number when given. An order
-    out of scope is not found. Read by key on (line_index, id)."""
-    get_order(session, order_pk)
+    out of scope is not found. Read by key on (line_index, id); counted from
+    the order's counters when they say it (all rows, or one error code)."""
+    order = get_order(session, order_pk)
+    known_count = None
+    if state is None and serial_number is None:
+        if error_code is None:
+            known_count = order.row_count
+        else:
+            known_count = counters.stored_counts(session, order_pk).by_error_code.get(error_code, 0)
     # What a row's outcome needs, without the hash (kilobytes a row, for
     # failures.csv only) or support's internal detail.
     unread = (
@@ -323,6 +330,7 @@ def order_rows(
         stmt,
         Keyset(Registration.line_index, Registration.id),
         key_of=lambda row: (row.line_index, row.id),
+        known_count=known_count,
     )
 
 

@@ -252,3 +252,22 @@ def test_a_failed_row_with_a_good_hash_gives_the_hash_back_as_it_was_sent():
     assert code == outcomes.CLAIMED_ELSEWHERE
     assert values["hardware_hash"] == row["hardware_hash"]  # rebuilt from what is stored
     assert registrations(result.order.id)[0].hardware_hash_text is None
+
+
+def test_an_orders_rows_are_counted_from_its_counters_exactly_as_they_are_listed():
+    tenant = new_tenant()
+    rows = devices(120)
+    rows[70:75] = rows[10:15]  # five repeats: failed duplicate_in_order
+    result = submit(tenant, rows, chunk_size=40)
+    process(result)
+    assert result.order is not None
+    with scoped(Scope.tenant(tenant.id)), db.transaction() as session:
+        for filters, expected in (
+            ({}, 120),
+            ({"error_code": outcomes.DUPLICATE_IN_ORDER}, 5),
+            ({"error_code": outcomes.ALREADY_REGISTERED}, 0),
+            ({"state": outcomes.FAILED}, 5),
+        ):
+            listing = orders.order_rows(session, result.order.id, **filters)
+            listed = [row for batch in listing.batches(50) for row in batch]
+            assert listing.count() == len(listed) == expected, filters
